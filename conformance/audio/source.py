@@ -1,0 +1,134 @@
+"""Audio sources as linear16 PCM at the rate and channel count a scenario declares.
+
+Sources: ``speech`` (the bundled espeak-ng clip, see ``audio/generate.sh``), ``silence``,
+``tone`` (440 Hz), or a path to a 16-bit PCM WAV file. Conversion covers sample rate
+(linear interpolation) and channel count (mono is copied to every channel; several channels
+are mixed down to mono first).
+"""
+
+from __future__ import annotations
+
+import math
+import wave
+from array import array
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from conformance._resources import data_path
+from conformance.errors import AudioError
+
+__all__ = ["Pcm", "load_source", "SAMPLE_WIDTH"]
+
+SAMPLE_WIDTH = 2
+_GENERATED_SECONDS = 60.0
+_TONE_HZ = 440.0
+_TONE_AMPLITUDE = 8000
+
+
+@dataclass(frozen=True)
+class Pcm:
+    """Interleaved little-endian linear16 audio."""
+
+    data: bytes
+    sample_rate: int
+    channels: int
+
+    @property
+    def frame_bytes(self) -> int:
+        """Bytes of one sample on every channel."""
+        return SAMPLE_WIDTH * self.channels
+
+    @property
+    def frames(self) -> int:
+        """Number of sample frames."""
+        return len(self.data) // self.frame_bytes
+
+    @property
+    def seconds(self) -> float:
+        """Length in audio seconds."""
+        return self.frames / self.sample_rate
+
+    def slice_frames(self, start: int, count: int) -> bytes:
+        """``count`` frames from frame ``start``, wrapping round to the beginning at the end."""
+        out = bytearray()
+        position = start % self.frames
+        while count > 0:
+            take = min(count, self.frames - position)
+            out += self.data[position * self.frame_bytes : (position + take) * self.frame_bytes]
+            count -= take
+            position = 0
+        return bytes(out)
+
+
+def _read_wav(path: Path) -> tuple[array, int, int]:
+    try:
+        with wave.open(str(path), "rb") as wav:
+            if wav.getsampwidth() != SAMPLE_WIDTH or wav.getcomptype() != "NONE":
+                raise AudioError(f"{path}: only 16-bit PCM WAV is supported (got {wav.getsampwidth() * 8}-bit {wav.getcomptype()})")
+            samples = array("h", wav.readframes(wav.getnframes()))
+            return samples, wav.getframerate(), wav.getnchannels()
+    except (OSError, EOFError, wave.Error) as exc:
+        raise AudioError(f"{path}: not a readable WAV file: {exc}") from exc
+
+
+def _to_mono(samples: array, channels: int) -> array:
+    if channels == 1:
+        return samples
+    mixed = array("h", bytes(2 * (len(samples) // channels)))
+    for i in range(len(mixed)):
+        mixed[i] = sum(samples[i * channels : (i + 1) * channels]) // channels
+    return mixed
+
+
+def _resample(samples: array, rate: int, target: int) -> array:
+    if rate == target or not samples:
+        return samples
+    count = int(len(samples) * target / rate)
+    step = rate / target
+    last = len(samples) - 1
+    out = array("h", bytes(2 * count))
+    for i in range(count):
+        position = i * step
+        left = int(position)
+        right = min(left + 1, last)
+        frac = position - left
+        out[i] = int(samples[left] + (samples[right] - samples[left]) * frac)
+    return out
+
+
+def _spread(mono: array, channels: int) -> bytes:
+    if channels == 1:
+        return mono.tobytes()
+    out = array("h", bytes(2 * len(mono) * channels))
+    for c in range(channels):
+        out[c::channels] = mono
+    return out.tobytes()
+
+
+def _generated(name: str, rate: int) -> array:
+    count = int(_GENERATED_SECONDS * rate)
+    if name == "silence":
+        return array("h", bytes(2 * count))
+    omega = 2 * math.pi * _TONE_HZ / rate
+    return array("h", (int(_TONE_AMPLITUDE * math.sin(omega * i)) for i in range(count)))
+
+
+@lru_cache(maxsize=32)
+def load_source(name: str, sample_rate: int, channels: int) -> Pcm:
+    """Return source ``name`` as linear16 at ``sample_rate`` Hz with ``channels`` channels.
+
+    Raises:
+        AudioError: the file is missing, not 16-bit PCM WAV, or the format requested is impossible.
+    """
+    if sample_rate <= 0 or channels <= 0:
+        raise AudioError(f"cannot produce audio at {sample_rate} Hz with {channels} channel(s)")
+    if name in ("silence", "tone"):
+        mono = _generated(name, sample_rate)
+    else:
+        path = data_path("audio", "speech_en.wav") if name == "speech" else Path(name)
+        samples, rate, source_channels = _read_wav(path)
+        mono = _resample(_to_mono(samples, source_channels), rate, sample_rate)
+    if not mono:
+        raise AudioError(f"audio source {name!r} is empty")
+    return Pcm(_spread(mono, channels), sample_rate, channels)

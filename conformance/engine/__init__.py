@@ -1,0 +1,1 @@
+"""Run and record: plans, the sans-I/O player, traces, events, and the runner that drives them."""

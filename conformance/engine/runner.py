@@ -1,0 +1,168 @@
+"""Play scenarios against one endpoint, concurrently, and yield the event stream.
+
+The runner owns orchestration only: it plans each scenario, lets ``transport.aio`` play it,
+judges the trace with :mod:`conformance.checks` and emits events. It never prints.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlencode, urlsplit
+
+from conformance.checks import CheckContext, judge
+from conformance.engine.events import Event, FatalError, Interrupted, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
+from conformance.engine.plan import Player, build_plan
+from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for, status_from_results
+from conformance.engine.trace import Handshake, Trace
+from conformance.errors import AudioError, ConnectError
+from conformance.scenario.durations import Timing
+from conformance.scenario.model import Scenario
+from conformance.transport.aio import Timeouts, describe_connect_error, run_player
+
+__all__ = ["RunOptions", "Runner", "scenario_url"]
+
+# Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
+_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access", 429: "the endpoint is rate limiting; lower --jobs"}
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run.
+
+    Args:
+        timing: The endpoint's idle timeout and the time scale.
+        jobs: Scenarios played at once.
+        api_key: Sent as ``Authorization: Token KEY`` (never recorded).
+        timeouts: Transport deadlines.
+        check_context: Tolerances of the checks.
+    """
+
+    timing: Timing = Timing()
+    jobs: int = 16
+    api_key: str | None = None
+    timeouts: Timeouts = Timeouts()
+    check_context: CheckContext = field(default_factory=CheckContext)
+
+
+def scenario_url(base: str, scenario: Scenario) -> str:
+    """The upgrade URL: ``base`` plus the scenario's query params (booleans as true/false)."""
+    params = {k: ([_text(x) for x in v] if isinstance(v, list) else _text(v)) for k, v in scenario.connect.params.items()}
+    query = urlencode(params, doseq=True)
+    return f"{base}{'&' if '?' in base else '?'}{query}" if query else base
+
+
+def _text(value: object) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+class Runner:
+    """Runs ``scenarios`` against the endpoint at ``url`` (ws:// or wss://, path included)."""
+
+    def __init__(self, scenarios: Sequence[Scenario], url: str, options: RunOptions = RunOptions()) -> None:
+        self.scenarios = list(scenarios)
+        self.url = url
+        self.options = options
+
+    async def execute(self) -> AsyncIterator[Event]:
+        """Yield RunStarted, ScenarioStarted/Finished per case, then RunFinished (or FatalError)."""
+        started = time.monotonic()
+        yield RunStarted(target=self.url, scenario_count=len(self.scenarios), timing=self.options.timing, jobs=self.options.jobs)
+        problem = await self._unreachable()
+        if problem:
+            yield FatalError(message=problem, exit_code=EXIT_UNREACHABLE)
+            return
+        queue: asyncio.Queue[Event] = asyncio.Queue()
+        gate = asyncio.Semaphore(max(1, self.options.jobs))
+        tasks = [asyncio.create_task(self._case(s, gate, queue)) for s in self.scenarios]
+        records: list[CaseRecord] = []
+        try:
+            while len(records) < len(tasks):
+                event = await queue.get()
+                if isinstance(event, ScenarioFinished):
+                    records.append(event.record)
+                yield event
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            yield Interrupted()
+            raise
+        records.sort(key=lambda r: r.id)
+        yield RunFinished(records=tuple(records), exit_code=exit_code_for(records), duration=time.monotonic() - started)
+
+    async def _unreachable(self) -> str | None:
+        """A one-line reason when nothing listens at the target, checked once before any case."""
+        parts = urlsplit(self.url)
+        port = parts.port or (443 if parts.scheme == "wss" else 80)
+        try:
+            async with asyncio.timeout(self.options.timeouts.open):
+                _, writer = await asyncio.open_connection(parts.hostname, port)
+            writer.close()
+            await writer.wait_closed()
+        except (OSError, TimeoutError) as exc:
+            return f"cannot reach {parts.hostname}:{port}: {describe_connect_error(exc)}"
+        return None
+
+    async def _case(self, scenario: Scenario, gate: asyncio.Semaphore, queue: asyncio.Queue[Event]) -> None:
+        async with gate:
+            queue.put_nowait(ScenarioStarted(scenario_id=scenario.id, title=scenario.title))
+            try:
+                record = await self.play(scenario)
+            except Exception as exc:  # a harness bug must cost one case, never hang the run
+                record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.ERROR)
+                record.error = f"internal error: {type(exc).__name__}: {exc}"
+            queue.put_nowait(ScenarioFinished(record=record))
+
+    def _headers(self, scenario: Scenario) -> dict[str, str]:
+        auth = scenario.connect.auth
+        if auth == "invalid":
+            return {"Authorization": f"Token invalid-{secrets.token_hex(8)}"}
+        if auth == "default" and self.options.api_key:
+            return {"Authorization": f"Token {self.options.api_key}"}
+        return {}
+
+    async def play(self, scenario: Scenario) -> CaseRecord:
+        """Play and judge one scenario; never raises for endpoint or harness trouble."""
+        record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
+        if "api_key" in scenario.requires and not self.options.api_key:
+            record.error = "skipped: needs an API key (--api-key or DEEPGRAM_API_KEY)"
+            return record
+        started = time.monotonic()
+        try:
+            plan = build_plan(scenario, self.options.timing)
+        except AudioError as exc:
+            record.status, record.error = Status.ERROR, str(exc)
+            return record
+        url = scenario_url(self.url, scenario)
+        secrets_to_hide = [self.options.api_key] if self.options.api_key else []
+        trace = Trace(scenario.id, self.options.timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=secrets_to_hide)
+        trace.handshake.url = trace.redact(url)
+        record.trace = trace
+        try:
+            await run_player(Player(plan, trace), url, headers=self._headers(scenario), timeouts=self.options.timeouts)
+        except ConnectError as exc:
+            record.status, record.error, record.unreachable = Status.ERROR, trace.redact(str(exc)), True
+            record.duration = time.monotonic() - started
+            return record
+        record.duration = time.monotonic() - started
+        record.results = judge(trace, scenario, self.options.check_context)
+        record.status = status_from_results(record.results)
+        self._unjudgeable(record, trace, scenario)
+        if trace.error:
+            record.status, record.error = Status.ERROR, trace.error
+        return record
+
+    @staticmethod
+    def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
+        status = trace.handshake.status
+        if scenario.connect.expect_rejected is not None or status is None or status == 101:
+            return
+        if status in _NOT_JUDGEABLE or status >= 500:
+            detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
+            hint = _NOT_JUDGEABLE.get(status, "the endpoint failed")
+            record.status = Status.ERROR
+            record.error = f"handshake rejected with HTTP {status}" + (f" ({detail})" if detail else "") + f": {hint}"
+            record.results = [r for r in record.results if r.rule_id != "HS-1"]

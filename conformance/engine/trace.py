@@ -1,0 +1,183 @@
+"""The recorded evidence of one scenario run: every frame both ways, the handshake, the close.
+
+Times are seconds on the driver's monotonic clock since the connection attempt began. Audio is
+summarised (size, audio seconds sent so far, a CRC), never dumped. Every text that came from the
+wire passes through :meth:`Trace.redact`, so a secret the server echoes never reaches a report.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from conformance.protocol.messages import ServerMessage, decode_text_frame
+from conformance.scenario.durations import Timing
+
+__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED"]
+
+SENT = "sent"
+RECEIVED = "received"
+_REDACTED = "***"
+
+
+@dataclass
+class WireEntry:
+    """One frame (or close) on the wire."""
+
+    index: int
+    t: float
+    direction: str
+    kind: str
+    size: int
+    text: str | None = None
+    audio_seconds: float = 0.0
+    due: float | None = None
+    step: str | None = None
+    message: ServerMessage | None = None
+    crc32: str | None = None
+
+    @property
+    def lateness(self) -> float:
+        """How late a paced send went out (0 for unpaced frames)."""
+        return max(0.0, self.t - self.due) if self.due is not None else 0.0
+
+    def describe(self, limit: int = 160) -> str:
+        """A one-line rendering for failure messages."""
+        arrow = "→" if self.direction == SENT else "←"
+        if self.kind == "binary":
+            return f"#{self.index} {arrow} binary {self.size} B at {self.t:.3f}s"
+        text = self.text or ""
+        if len(text) > limit:
+            text = text[:limit] + "…"
+        return f"#{self.index} {arrow} {self.kind} at {self.t:.3f}s {text}"
+
+    def to_json(self) -> dict[str, Any]:
+        """The entry as a JSON-ready dict (audio summarised)."""
+        record: dict[str, Any] = {"i": self.index, "t": round(self.t, 6), "dir": self.direction, "kind": self.kind, "size": self.size}
+        if self.text is not None:
+            record["text"] = self.text
+        if self.kind == "binary" and self.direction == SENT:
+            record["audio_s"] = round(self.audio_seconds, 6)
+        if self.crc32 is not None:
+            record["crc32"] = self.crc32
+        if self.due is not None:
+            record["late_ms"] = round(self.lateness * 1000, 3)
+        if self.step is not None:
+            record["step"] = self.step
+        return record
+
+
+@dataclass
+class Handshake:
+    """The upgrade: what we asked for and what came back."""
+
+    url: str
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+    t: float | None = None
+    subprotocol: str | None = None
+
+
+@dataclass
+class CloseInfo:
+    """How the connection ended. ``by`` is ``server``, ``client`` or ``transport`` (no close frame)."""
+
+    by: str
+    code: int | None
+    reason: str
+    t: float
+
+    def describe(self) -> str:
+        """e.g. ``server closed 1011 'NET-0001…' at 10.204s``."""
+        code = self.code if self.code is not None else "without a close frame"
+        reason = f" {self.reason!r}" if self.reason else ""
+        return f"{self.by} closed {code}{reason} at {self.t:.3f}s"
+
+
+@dataclass
+class Outcome:
+    """What a scenario step expected and what happened, tied to a rule."""
+
+    step: str
+    rule: str
+    passed: bool
+    expected: str
+    observed: str
+    t: float
+    frame_index: int | None = None
+
+
+@dataclass
+class Trace:
+    """Everything recorded while playing one scenario."""
+
+    scenario_id: str
+    timing: Timing
+    channels: int
+    lanes: int
+    sample_rate: int
+    handshake: Handshake
+    secrets: Sequence[str] = ()
+    entries: list[WireEntry] = field(default_factory=list)
+    close: CloseInfo | None = None
+    outcomes: list[Outcome] = field(default_factory=list)
+    error: str | None = None
+    audio_seconds: float = 0.0
+
+    def redact(self, text: str) -> str:
+        """Replace every secret in ``text``."""
+        for secret in self.secrets:
+            if secret:
+                text = text.replace(secret, _REDACTED)
+        return text
+
+    def record_sent(self, kind: str, payload: str | bytes, t: float, *, audio: bool, due: float | None, step: str | None) -> WireEntry:
+        """Record a frame we sent; binary frames advance the audio clock when ``audio``."""
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        if audio:
+            self.audio_seconds += size / (2 * self.channels * self.sample_rate)
+        entry = WireEntry(len(self.entries), t, SENT, kind, size, step=step, due=due, audio_seconds=self.audio_seconds)
+        if isinstance(payload, str):
+            entry.text = self.redact(payload)
+        else:
+            entry.crc32 = f"{zlib.crc32(payload):08x}"
+        self.entries.append(entry)
+        return entry
+
+    def record_received(self, payload: str | bytes, t: float, step: str | None) -> WireEntry:
+        """Record a frame from the server, decoding text frames once."""
+        if isinstance(payload, str):
+            text = self.redact(payload)
+            entry = WireEntry(len(self.entries), t, RECEIVED, "text", len(payload.encode()), text=text, step=step, audio_seconds=self.audio_seconds)
+            entry.message = decode_text_frame(payload)
+        else:
+            entry = WireEntry(len(self.entries), t, RECEIVED, "binary", len(payload), step=step, crc32=f"{zlib.crc32(payload):08x}", audio_seconds=self.audio_seconds)
+        self.entries.append(entry)
+        return entry
+
+    def record_close(self, by: str, code: int | None, reason: str, t: float) -> None:
+        """Record the end of the connection (only the first call counts)."""
+        if self.close is None:
+            self.close = CloseInfo(by, code, self.redact(reason), t)
+
+    def received(self) -> Iterator[WireEntry]:
+        """Frames from the server, in order."""
+        return (e for e in self.entries if e.direction == RECEIVED)
+
+    def messages(self, kind: str | None = None) -> Iterator[tuple[WireEntry, dict[str, Any]]]:
+        """Decoded JSON objects from the server, optionally of one ``type``."""
+        for entry in self.received():
+            if entry.message is not None and entry.message.body is not None:
+                if kind is None or entry.message.type == kind:
+                    yield entry, entry.message.body
+
+    def sent_controls(self, kind: str) -> Iterator[tuple[WireEntry, dict[str, Any]]]:
+        """Control messages of ``kind`` we sent as text frames."""
+        for entry in self.entries:
+            if entry.direction == SENT and entry.kind == "text":
+                body = decode_text_frame(entry.text or "").body
+                if body is not None and body.get("type") == kind:
+                    yield entry, body

@@ -1,0 +1,278 @@
+"""One /v1/listen stream on the server side, sans-I/O: frames and clock ticks in, outputs out.
+
+Implements the documented contract (contract.md §0–§3):
+
+- audio (binary) is transcribed per channel (``multichannel=true``) or mixed down;
+- ``KeepAlive`` resets the idle timer and draws no reply (seeds 003: "You will not receive a
+  response back from the server");
+- ``Finalize`` (all channels, or ``channel: n``) flushes buffered audio with ``from_finalize: true``;
+- ``CloseStream`` or a legacy empty binary frame: flush, ``Metadata``, close 1000;
+- no frame for the idle timeout: flush, ``Metadata``, close 1011 with the NET-0001 sentence;
+- malformed or unknown control text is ignored (ERR-1 allows "SchemaError or ignored");
+- containerised audio without ``encoding`` must be WAV; anything else closes 1008 DATA-0000.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from array import array
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
+from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
+
+__all__ = ["SendText", "CloseConnection", "Output", "ServerSession", "MOCK_MODEL", "NET_0001_REASON", "DATA_0000_REASON"]
+
+NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
+MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conformance-mock", "version": "2026-11-23.0", "arch": "mock"}
+
+
+@dataclass(frozen=True)
+class SendText:
+    """Send ``message`` as a JSON text frame."""
+
+    message: dict[str, Any]
+
+    def encode(self) -> str:
+        """The frame's text."""
+        return json.dumps(self.message, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class CloseConnection:
+    """Close the WebSocket with ``code`` and ``reason``."""
+
+    code: int
+    reason: str = ""
+
+
+Output = SendText | CloseConnection
+
+
+def _wav_format(header: bytes) -> tuple[int, int, int, int] | None:
+    """(sample_rate, channels, sample_bytes, data_offset) of a PCM WAV header, or None."""
+    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return None
+    offset, fmt = 12, None
+    while offset + 8 <= len(header):
+        kind, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
+        if kind == b"fmt " and size >= 16:
+            body = header[offset + 8 : offset + 24]
+            tag, channels, rate = int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little")
+            bits = int.from_bytes(body[14:16], "little")
+            fmt = (rate, channels, bits // 8) if tag in (1, 0xFFFE) and bits in (16, 32) else None
+        elif kind == b"data":
+            return (*fmt, offset + 8) if fmt else None
+        offset += 8 + size + (size & 1)
+    return None
+
+
+class ServerSession:
+    """The server side of one stream.
+
+    Args:
+        fmt: What the client declared in the query string.
+        request_id: Echoed in every Results and in Metadata.
+        idle_timeout: Seconds without any client frame before the NET-0001 close (already scaled).
+        now: The clock at the upgrade.
+    """
+
+    def __init__(self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float) -> None:
+        self.fmt = fmt
+        self.request_id = request_id
+        self.idle_timeout = idle_timeout
+        self.closed = False
+        self._last_activity = now
+        self._sha = hashlib.sha256()
+        self._frames = 0
+        self._partial = b""
+        self._sample_bytes = RAW_SAMPLE_BYTES.get(fmt.encoding or "", 0)
+        self._rate = fmt.sample_rate or 0
+        self._channels = fmt.channels
+        self._container_pending = fmt.encoding is None
+        self._transcribers: list[ChannelTranscriber] = []
+        if not self._container_pending:
+            self._start_transcribers()
+
+    @property
+    def deadline(self) -> float:
+        """When :meth:`tick` must next be called (the idle deadline)."""
+        return self._last_activity + self.idle_timeout
+
+    @property
+    def audio_seconds(self) -> float:
+        """Audio received so far, in seconds per channel."""
+        return self._frames / self._rate if self._rate else 0.0
+
+    def _start_transcribers(self) -> None:
+        lanes = self._channels if self.fmt.multichannel else 1
+        self._transcribers = [
+            ChannelTranscriber(
+                self._rate,
+                endpointing_ms=self.fmt.endpointing_ms,
+                interim_results=self.fmt.interim_results,
+                utterance_end_ms=self.fmt.utterance_end_ms,
+                vad_events=self.fmt.vad_events,
+            )
+            for _ in range(lanes)
+        ]
+
+    # -- input -------------------------------------------------------------------------------
+
+    def receive_binary(self, data: bytes, now: float) -> list[Output]:
+        """Audio from the client (an empty frame is the legacy close signal)."""
+        if self.closed:
+            return []
+        self._last_activity = now
+        if not data:
+            return self._finish(1000, "")
+        self._sha.update(data)
+        if self._container_pending:
+            found = _wav_format(data)
+            if found is None:
+                return self._finish(1008, DATA_0000_REASON)
+            self._rate, self._channels, self._sample_bytes, offset = found
+            self._container_pending = False
+            self._start_transcribers()
+            data = data[offset:]
+        return self._audio(data)
+
+    def receive_text(self, text: str, now: float) -> list[Output]:
+        """A control message from the client."""
+        if self.closed:
+            return []
+        self._last_activity = now
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return []
+        kind = message.get("type") if isinstance(message, dict) else None
+        if kind == "CloseStream":
+            return self._finish(1000, "")
+        if kind == "Finalize":
+            return self._finalize(message.get("channel"))
+        return []
+
+    def tick(self, now: float) -> list[Output]:
+        """Advance the clock: closes the stream once the idle deadline has passed."""
+        if self.closed or now < self.deadline:
+            return []
+        return self._finish(1011, NET_0001_REASON)
+
+    # -- behaviour ---------------------------------------------------------------------------
+
+    def _audio(self, data: bytes) -> list[Output]:
+        data = self._partial + data
+        frame_bytes = self._sample_bytes * self._channels
+        usable = len(data) - len(data) % frame_bytes
+        self._partial = data[usable:]
+        frames = usable // frame_bytes
+        self._frames += frames
+        if not frames:
+            return []
+        lanes = self._lanes(data[:usable], frames)
+        outputs: list[Output] = []
+        for index, (transcriber, samples) in enumerate(zip(self._transcribers, lanes)):
+            outputs.extend(self._render(index, event) for event in transcriber.feed(samples))
+        return outputs
+
+    def _lanes(self, data: bytes, frames: int) -> list[Any]:
+        if self._sample_bytes == 2:
+            samples = array("h", data)
+            if sys.byteorder == "big":
+                samples.byteswap()
+        elif self._sample_bytes == 4:
+            wide = array("i", data)
+            if sys.byteorder == "big":
+                wide.byteswap()
+            samples = array("h", (v >> 16 for v in wide))
+        else:
+            # mulaw/alaw are not decoded: they count as audio time with no detectable speech.
+            samples = array("h", bytes(2 * frames * self._channels))
+        n = self._channels
+        if self.fmt.multichannel or n == 1:
+            return [samples[c::n] for c in range(n)]
+        return [[sum(samples[i * n : (i + 1) * n]) // n for i in range(frames)]]
+
+    def _finalize(self, channel: Any) -> list[Output]:
+        if isinstance(channel, bool) or not isinstance(channel, (int, type(None))):
+            return []
+        targets = range(len(self._transcribers)) if channel is None else [channel]
+        outputs: list[Output] = []
+        for index in targets:
+            if 0 <= index < len(self._transcribers):
+                segment = self._transcribers[index].flush(from_finalize=True)
+                if segment:
+                    outputs.append(self._render(index, segment))
+        return outputs
+
+    def _finish(self, code: int, reason: str) -> list[Output]:
+        outputs: list[Output] = []
+        for index, transcriber in enumerate(self._transcribers):
+            segment = transcriber.flush(from_finalize=False)
+            if segment:
+                outputs.append(self._render(index, segment))
+        self.closed = True
+        return [*outputs, SendText(self._metadata()), CloseConnection(code, reason)]
+
+    # -- messages ----------------------------------------------------------------------------
+
+    def _pair(self, index: int) -> list[int]:
+        return [index, len(self._transcribers)]
+
+    def _render(self, index: int, event: Event) -> SendText:
+        if isinstance(event, SpeechStarted):
+            return SendText({"type": "SpeechStarted", "channel": self._pair(index), "timestamp": event.timestamp})
+        if isinstance(event, UtteranceEnd):
+            return SendText({"type": "UtteranceEnd", "channel": self._pair(index), "last_word_end": event.last_word_end})
+        return SendText(self._results(index, event))
+
+    def _results(self, index: int, segment: Segment) -> dict[str, Any]:
+        words = [
+            {"word": w.text, "start": w.start, "end": w.end, "confidence": w.confidence, "punctuated_word": w.text.capitalize()}
+            for w in segment.words
+        ]
+        return {
+            "type": "Results",
+            "channel_index": self._pair(index),
+            "duration": round(segment.end - segment.start, 6),
+            "start": round(segment.start, 6),
+            "is_final": segment.is_final,
+            "speech_final": segment.speech_final,
+            "channel": {
+                "alternatives": [
+                    {
+                        "transcript": " ".join(w["word"] for w in words),
+                        "confidence": round(sum(w["confidence"] for w in words) / len(words), 4) if words else 0.0,
+                        "words": words,
+                    }
+                ]
+            },
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": {k: MOCK_MODEL[k] for k in ("name", "version", "arch")},
+                "model_uuid": MOCK_MODEL["uuid"],
+            },
+            "from_finalize": segment.from_finalize,
+        }
+
+    def _metadata(self) -> dict[str, Any]:
+        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        metadata: dict[str, Any] = {
+            "type": "Metadata",
+            "transaction_key": "deprecated",
+            "request_id": self.request_id,
+            "sha256": self._sha.hexdigest(),
+            "created": created,
+            "duration": round(self.audio_seconds, 6),
+            "channels": self._channels if self._frames else 0,
+        }
+        if self._frames:
+            metadata["models"] = [MOCK_MODEL["uuid"]]
+            metadata["model_info"] = {MOCK_MODEL["uuid"]: {k: MOCK_MODEL[k] for k in ("name", "version", "arch")}}
+        return metadata

@@ -1,0 +1,56 @@
+"""Message vocabulary of /v1/listen and the parsing of server text frames.
+
+Server messages (contract.md §1): Results, Metadata, UtteranceEnd, SpeechStarted.
+Client control messages (contract.md §2): KeepAlive, Finalize (optional ``channel``), CloseStream.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "SERVER_TYPES",
+    "CLIENT_TYPES",
+    "TRANSCRIPTION_TYPES",
+    "ServerMessage",
+    "decode_text_frame",
+    "control",
+]
+
+SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted")
+CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream")
+# Messages that carry transcription of audio already sent, as opposed to replies to a control message.
+TRANSCRIPTION_TYPES = ("Results", "UtteranceEnd", "SpeechStarted")
+
+
+@dataclass(frozen=True)
+class ServerMessage:
+    """A decoded server text frame: ``body`` when it is a JSON object, else ``error`` says why not."""
+
+    body: dict[str, Any] | None
+    error: str | None = None
+
+    @property
+    def type(self) -> str | None:
+        """The ``type`` discriminator, when present and a string."""
+        kind = self.body.get("type") if self.body else None
+        return kind if isinstance(kind, str) else None
+
+
+def decode_text_frame(text: str) -> ServerMessage:
+    """Decode a server text frame without raising."""
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        return ServerMessage(None, f"not JSON: {exc}")
+    if not isinstance(body, dict):
+        return ServerMessage(None, f"JSON {type(body).__name__}, not an object")
+    return ServerMessage(body)
+
+
+def control(kind: str, **fields: Any) -> str:
+    """Serialise a client control message, e.g. ``control("Finalize", channel=1)``."""
+    assert kind in CLIENT_TYPES, f"unknown control message {kind}"
+    return json.dumps({"type": kind, **fields}, separators=(",", ":"))

@@ -1,0 +1,179 @@
+"""Drive a :class:`~conformance.engine.plan.Player` over ``websockets.asyncio.client``.
+
+The loop is the websockets sans-I/O pattern: ask the player for an action, perform it, feed back
+what arrived. A reader task timestamps every server frame on arrival, so a busy sender never
+makes the server look slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.typing import Subprotocol
+
+from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
+from conformance.errors import ConnectError
+
+__all__ = ["Timeouts", "run_player", "describe_connect_error"]
+
+_MAX_SERVER_FRAME = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Deadlines of the transport itself (seconds, never scaled)."""
+
+    open: float = 10.0
+    close: float = 5.0
+
+
+@dataclass(frozen=True)
+class _Closed:
+    """Marks the end of the server's frames in the reader queue."""
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """One line saying why a connection could not be made."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "timed out during the opening handshake"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+Clock = Callable[[], float]
+_Queue = asyncio.Queue[tuple[float, "str | bytes | _Closed"]]
+
+
+async def _read(ws: ClientConnection, queue: _Queue, now: Clock) -> None:
+    try:
+        async for message in ws:
+            queue.put_nowait((now(), message))
+    except ConnectionClosed:
+        pass
+    finally:
+        queue.put_nowait((now(), _Closed()))
+
+
+def _close_details(ws: ClientConnection) -> tuple[str, int | None, str]:
+    protocol = ws.protocol
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is None:
+        return "transport", None, ""
+    by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
+    return by, received.code, received.reason
+
+
+async def run_player(
+    player: Player,
+    url: str,
+    *,
+    headers: dict[str, str],
+    subprotocols: Sequence[str] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    timeouts: Timeouts = Timeouts(),
+) -> None:
+    """Connect to ``url`` and play until the plan is done, recording into ``player.trace``.
+
+    A rejected upgrade is recorded in the trace, not raised.
+
+    Raises:
+        ConnectError: the target could not be reached (refused, DNS, TLS, handshake timeout).
+    """
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+
+    def now() -> float:
+        return loop.time() - t0
+
+    try:
+        ws = await connect(
+            url,
+            additional_headers=headers,
+            subprotocols=[Subprotocol(p) for p in subprotocols] or None,
+            ssl=ssl_context,
+            compression=None,
+            proxy=None,
+            open_timeout=timeouts.open,
+            close_timeout=timeouts.close,
+            ping_interval=None,
+            max_size=_MAX_SERVER_FRAME,
+        )
+    except InvalidStatus as exc:
+        response = exc.response
+        response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
+        player.handshake_rejected(response.status_code, response_headers, bytes(response.body or b"").decode("utf-8", "replace"), now())
+        return
+    except (OSError, TimeoutError, InvalidURI, InvalidHandshake) as exc:
+        raise ConnectError(f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc)}") from exc
+
+    response_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()} if ws.response else {}
+    player.handshake_accepted(101, response_headers, ws.subprotocol, now())
+    await _drive(player, ws, now, timeouts)
+
+
+async def _drive(player: Player, ws: ClientConnection, now: Clock, timeouts: Timeouts) -> None:
+    queue: _Queue = asyncio.Queue()
+    reader = asyncio.create_task(_read(ws, queue, now))
+    closing: asyncio.Task[None] | None = None
+    try:
+        async with asyncio.timeout(player.plan.max_seconds()):
+            while (action := player.next_action(now())) != Done():
+                if isinstance(action, Send):
+                    sent_at = now()
+                    try:
+                        await ws.send(action.payload)
+                    except ConnectionClosed:
+                        await _deliver_next(player, ws, queue, now() + timeouts.close, now)
+                        continue
+                    player.frame_sent(action, sent_at)
+                elif isinstance(action, Wait):
+                    await _deliver_next(player, ws, queue, action.until, now)
+                elif isinstance(action, CloseSocket):
+                    closing = asyncio.create_task(ws.close(action.code))
+    except TimeoutError:
+        player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s"
+    finally:
+        await _finish(player, ws, queue, now, timeouts)
+        if closing is not None:
+            await closing
+        reader.cancel()
+
+
+async def _finish(player: Player, ws: ClientConnection, queue: _Queue, now: Clock, timeouts: Timeouts) -> None:
+    """Close from our side if the server has not, recording frames that still arrive."""
+    if player.trace.close is None:
+        await ws.close(1000, "scenario finished")
+    deadline = now() + timeouts.close
+    while player.trace.close is None and now() < deadline:
+        await _deliver_next(player, ws, queue, deadline, now)
+
+
+async def _deliver_next(player: Player, ws: ClientConnection, queue: _Queue, until: float, now: Clock) -> None:
+    """Feed the next server frame (or the close) to the player, waiting at most until ``until``."""
+    if queue.empty():
+        remaining = until - now()
+        if remaining <= 0:
+            return
+        try:
+            t, item = await asyncio.wait_for(queue.get(), timeout=remaining)
+        except TimeoutError:
+            return
+    else:
+        t, item = queue.get_nowait()
+    if isinstance(item, _Closed):
+        by, code, reason = _close_details(ws)
+        player.connection_closed(by, code, reason, t)
+    else:
+        player.frame_received(item, t)
