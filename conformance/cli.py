@@ -1,0 +1,205 @@
+"""The ``conformance`` command: ``run``, ``mock``, ``rules`` and ``scenarios``.
+
+Exit codes of ``run``: 0 no MUST rule failed; 1 a MUST rule failed (or a case could not be judged);
+2 usage, scenario or configuration error; 3 target unreachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from conformance.catalog import load_catalog
+from conformance.engine.events import FatalError, NonFatalError, RunFinished
+from conformance.engine.record import EXIT_USAGE
+from conformance.engine.runner import RunOptions, Runner
+from conformance.errors import ConformanceError, UsageError
+from conformance.mock.server import LISTEN_PATH, MockConfig, MockServer
+from conformance.report.base import EventHandler
+from conformance.report.console import ConsoleHandler
+from conformance.report.json_report import JsonHandler
+from conformance.report.junit import JunitHandler
+from conformance.report.traces import TraceHandler
+from conformance.scenario import Timing, load_scenarios, select_scenarios
+from conformance.scenario.model import Scenario
+
+__all__ = ["main", "target_url"]
+
+_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
+
+
+def target_url(host: str) -> str:
+    """Normalise ``--host``: ws(s)://, http(s):// or bare host:port; the path defaults to /v1/listen.
+
+    Raises:
+        UsageError: the scheme, host or port is unusable.
+    """
+    raw = host if "://" in host else f"ws://{host}"
+    parts = urlsplit(raw)
+    scheme = _SCHEMES.get(parts.scheme.lower())
+    if scheme is None:
+        raise UsageError(f"--host {host!r}: scheme must be ws, wss, http or https")
+    try:
+        parts.port
+    except ValueError:
+        raise UsageError(f"--host {host!r}: the port is not a number in 0-65535") from None
+    if not parts.hostname:
+        raise UsageError(f"--host {host!r}: no host name")
+    path = parts.path if parts.path not in ("", "/") else LISTEN_PATH
+    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
+
+
+def _positive(kind: type) -> object:
+    def parse(text: str) -> object:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        return value
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="conformance", description="Conformance suite for Deepgram-compatible live speech-to-text (/v1/listen).")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="play scenarios against an endpoint (default: the bundled mock)")
+    run.add_argument("--host", help="ws://, wss://, http(s):// URL or host:port; path defaults to /v1/listen. Omit to start the bundled mock.")
+    run.add_argument("--api-key", help="API key (default: $DEEPGRAM_API_KEY); sent as 'Authorization: Token', never printed")
+    run.add_argument("-k", dest="patterns", action="append", default=[], metavar="PATTERN", help="run scenarios whose id matches (shell wildcards; repeatable)")
+    run.add_argument("--tag", dest="tags", action="append", default=[], help="run scenarios with this tag (repeatable)")
+    run.add_argument("--skip", action="append", default=[], metavar="PATTERN", help="skip scenarios whose id matches (repeatable)")
+    run.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH", help="scenario file or folder instead of the bundled suite (repeatable)")
+    run.add_argument("--jobs", type=_positive(int), default=16, help="scenarios played at once (default 16)")
+    run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    run.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="JSONL traces of failed scenarios (default ./conformance-traces)")
+    run.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply every endpoint-timed duration (idle timeout, pauses, deadlines) by F; the bundled mock runs on the same scale")
+    run.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="the endpoint's idle timeout before scaling (default 10)")
+    run.add_argument("-v", "--verbose", action="store_true", help="list every rule verdict, not only broken ones")
+
+    mock = commands.add_parser("mock", help="serve the reference mock of /v1/listen")
+    mock.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    mock.add_argument("--port", type=int, default=8080, help="port (default 8080; 0 picks a free one)")
+    mock.add_argument("--api-key", help="require this key (default: $DEEPGRAM_API_KEY if set, else no auth)")
+    mock.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply the idle timeout by F")
+    mock.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="idle timeout before scaling (default 10)")
+
+    rules = commands.add_parser("rules", help="list the rules catalog with the scenarios that test each rule")
+    rules.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
+
+    listing = commands.add_parser("scenarios", help="list scenarios")
+    listing.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
+    listing.add_argument("-k", dest="patterns", action="append", default=[], metavar="PATTERN")
+    listing.add_argument("--tag", dest="tags", action="append", default=[])
+    return parser
+
+
+def _dispatch(handlers: list[EventHandler], event: object) -> None:
+    for handler in list(handlers):
+        try:
+            handler.handle_event(event)  # type: ignore[arg-type]
+        except Exception as exc:  # a reporter bug is a reporter error, never a verdict
+            handlers.remove(handler)
+            print(f"warning: reporter {type(handler).__name__} failed and was disabled: {exc}", file=sys.stderr)
+
+
+async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, handlers: list[EventHandler]) -> int:
+    exit_code = EXIT_USAGE
+    for handler in handlers:
+        handler.start()
+    try:
+        async for event in Runner(scenarios, url, options).execute():
+            _dispatch(handlers, event)
+            if isinstance(event, (RunFinished, FatalError)):
+                exit_code = event.exit_code
+    finally:
+        for handler in handlers:
+            try:
+                handler.shutdown()
+            except Exception as exc:
+                _dispatch([h for h in handlers if h is not handler], NonFatalError(message=f"reporter {type(handler).__name__} failed: {exc}"))
+    return exit_code
+
+
+async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler]) -> int:
+    timing = Timing(idle_timeout=args.idle_timeout, scale=args.time_scale)
+    api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
+    if args.host is not None:
+        return await _play(scenarios, target_url(args.host), RunOptions(timing=timing, jobs=args.jobs, api_key=api_key), handlers)
+    # The embedded mock checks a key, so the handshake-auth scenarios run too.
+    key = api_key or secrets.token_hex(16)
+    config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout)
+    async with MockServer(config) as mock:
+        return await _play(scenarios, mock.url, RunOptions(timing=timing, jobs=args.jobs, api_key=key), handlers)
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    scenarios = select_scenarios(load_scenarios(args.scenario_paths), args.patterns, args.tags, args.skip)
+    if not scenarios:
+        raise UsageError("no scenario matches the selection (-k / --tag / --skip); `conformance scenarios` lists them")
+    if args.host is not None:
+        target_url(args.host)
+    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+    if args.junit:
+        handlers.append(JunitHandler(args.junit))
+    if args.json:
+        handlers.append(JsonHandler(args.json))
+    return asyncio.run(_run_async(args, scenarios, handlers))
+
+
+async def _serve(config: MockConfig) -> None:
+    try:
+        mock = await MockServer(config).start()
+    except OSError as exc:
+        raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
+    auth = "API key required" if config.api_key else "no auth"
+    print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}); Ctrl-C stops it", flush=True)
+    try:
+        await asyncio.Future()
+    finally:
+        await mock.stop()
+
+
+def _cmd_mock(args: argparse.Namespace) -> int:
+    api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
+    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout)))
+    return 0
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    scenarios = load_scenarios(args.scenario_paths)
+    for rule in load_catalog():
+        testing = [s.id for s in scenarios if rule.id in s.rules]
+        print(f"{rule.id:10} {rule.level.value:6} {rule.side:6} {rule.statement}")
+        print(f"{'':24}tested by: {', '.join(testing) if testing else '(no scenario yet)'}")
+    return 0
+
+
+def _cmd_scenarios(args: argparse.Namespace) -> int:
+    for scenario in select_scenarios(load_scenarios(args.scenario_paths), args.patterns, args.tags):
+        print(f"{scenario.id:32} [{', '.join(scenario.tags)}] {scenario.title}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    command = {"run": _cmd_run, "mock": _cmd_mock, "rules": _cmd_rules, "scenarios": _cmd_scenarios}[args.command]
+    try:
+        return command(args)
+    except ConformanceError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,131 @@
+"""Human output: a line per scenario as it finishes, then a by-rule summary and the totals.
+
+This is the only module of the run that prints.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from conformance.catalog import load_catalog
+from conformance.checks.violations import RuleResult, Verdict
+from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished
+from conformance.engine.record import CaseRecord, Status
+
+__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary"]
+
+_CASE_LABEL = {Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP", Status.INTERRUPTED: "STOP"}
+
+
+@dataclass
+class RuleSummary:
+    """One rule across the run: its worst verdict and which cases judged it."""
+
+    rule_id: str
+    level: str
+    verdict: Verdict
+    cases: list[str] = field(default_factory=list)
+    broken_in: list[str] = field(default_factory=list)
+
+
+def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
+    """Aggregate per-case verdicts by rule, in catalog order."""
+    by_rule: dict[str, RuleSummary] = {}
+    for record in records:
+        for result in record.results:
+            summary = by_rule.setdefault(result.rule_id, RuleSummary(result.rule_id, result.level.value, Verdict.OK))
+            summary.cases.append(record.id)
+            if result.verdict.rank > summary.verdict.rank:
+                summary.verdict = result.verdict
+            if result.verdict in (Verdict.FAILED, Verdict.NON_STRICT):
+                summary.broken_in.append(record.id)
+    order = {rule.id: i for i, rule in enumerate(load_catalog())}
+    return sorted(by_rule.values(), key=lambda s: order.get(s.rule_id, len(order)))
+
+
+def _case_label(record: CaseRecord) -> str:
+    if record.status is Status.SUCCESS and record.worst is Verdict.NON_STRICT:
+        return "WARN"
+    return _CASE_LABEL[record.status]
+
+
+class ConsoleHandler:
+    """Writes progress and the summary to ``stream``.
+
+    Args:
+        stream: Where to write (stdout by default).
+        verbose: Also list every rule verdict of passing cases.
+        trace_dir: Shown in the summary when traces were written.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False, trace_dir: str | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.verbose = verbose
+        self.trace_dir = trace_dir
+        self.width = min(120, shutil.get_terminal_size((100, 24)).columns)
+        self.traces_written = False
+
+    def start(self) -> None:
+        """Nothing to prepare."""
+
+    def _print(self, text: str = "") -> None:
+        print(text, file=self.stream, flush=True)
+
+    def handle_event(self, event: Event) -> None:
+        """Render one event."""
+        if isinstance(event, RunStarted):
+            scale = f", time scale {event.timing.scale:g}" if event.timing.scale != 1 else ""
+            self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
+        elif isinstance(event, ScenarioFinished):
+            self._case(event.record)
+        elif isinstance(event, RunFinished):
+            self._summary(event)
+        elif isinstance(event, FatalError):
+            self._print(f"error: {event.message}")
+        elif isinstance(event, NonFatalError):
+            self._print(f"warning: {event.message}")
+        elif isinstance(event, Interrupted):
+            self._print("interrupted")
+
+    def _case(self, record: CaseRecord) -> None:
+        self._print(f"{_case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
+        if record.error:
+            self._print(f"      {record.error}")
+        shown = record.results if self.verbose else record.failed() + [r for r in record.results if r.verdict is Verdict.INFORMATIONAL]
+        for result in shown:
+            self._print(self._rule_line(result))
+        if record.status in (Status.FAILURE, Status.ERROR):
+            self.traces_written = True
+
+    def _rule_line(self, result: RuleResult) -> str:
+        text = f"      {result.verdict.value:13} {result.rule_id} ({result.level.value}) {result.message}"
+        return text if len(text) <= 2 * self.width else text[: 2 * self.width - 1] + "…"
+
+    def _summary(self, event: RunFinished) -> None:
+        catalog = load_catalog()
+        self._print()
+        self._print(f"{'rule':9} {'level':6} {'verdict':13} {'cases':>5}  statement")
+        for summary in rule_summary(event.records):
+            statement = catalog[summary.rule_id].statement
+            room = max(20, self.width - 40)
+            line = f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {statement[:room]}"
+            self._print(line)
+            if summary.broken_in:
+                self._print(f"{'':36}broken in: {', '.join(summary.broken_in)}")
+        counts = {status: sum(1 for r in event.records if r.status is status) for status in Status}
+        warned = sum(1 for r in event.records if r.status is Status.SUCCESS and r.worst is Verdict.NON_STRICT)
+        self._print()
+        self._print(
+            f"{len(event.records)} scenario(s): {counts[Status.SUCCESS] - warned} passed, {warned} passed with NON-STRICT, "
+            f"{counts[Status.FAILURE]} failed, {counts[Status.ERROR]} error(s), {counts[Status.SKIP]} skipped "
+            f"in {event.duration:.1f}s; exit {event.exit_code}"
+        )
+        if self.traces_written and self.trace_dir:
+            self._print(f"traces of failed scenarios: {self.trace_dir}")
+
+    def shutdown(self) -> None:
+        """Nothing to release."""

@@ -1,0 +1,82 @@
+"""JUnit XML: one testcase per scenario. A FAILED rule is a <failure> naming the rule, what was
+expected and what was seen; a harness problem is an <error>; NON-STRICT verdicts pass with a
+property and a note in <system-out>, since JUnit has no "warning"."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from conformance.checks.violations import Verdict
+from conformance.engine.events import Event, RunFinished
+from conformance.engine.record import CaseRecord, Status
+
+__all__ = ["JunitWriter", "JunitHandler"]
+
+
+class JunitWriter:
+    """Builds the XML document; pure apart from :meth:`close`, which writes it."""
+
+    def __init__(self, path: Path, suite_name: str = "stt-conformance") -> None:
+        self.path = path
+        self.suite = ET.Element("testsuite", name=suite_name)
+        self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+        self.total_time = 0.0
+
+    def record_case(self, record: CaseRecord) -> None:
+        """Add one scenario as a testcase."""
+        classname, _, _ = record.id.rpartition(".")
+        case = ET.SubElement(self.suite, "testcase", classname=classname or record.id, name=record.id, time=f"{record.duration:.3f}")
+        self.counts["tests"] += 1
+        self.total_time += record.duration
+        if record.status is Status.FAILURE:
+            failed = [r for r in record.results if r.verdict is Verdict.FAILED]
+            first = failed[0]
+            element = ET.SubElement(case, "failure", message=f"{first.rule_id} ({first.level.value}): {first.message}"[:1000], type=first.rule_id)
+            element.text = "\n".join(f"{r.verdict.value} {r.rule_id} ({r.level.value}): {r.message}" for r in record.failed())
+            self.counts["failures"] += 1
+        elif record.status is Status.ERROR:
+            ET.SubElement(case, "error", message=record.error or "could not run", type="ERROR")
+            self.counts["errors"] += 1
+        elif record.status is Status.SKIP:
+            ET.SubElement(case, "skipped", message=record.error or "skipped")
+            self.counts["skipped"] += 1
+        properties = ET.SubElement(case, "properties")
+        for result in record.results:
+            ET.SubElement(properties, "property", name=result.rule_id, value=result.verdict.value)
+        notes = [f"{r.verdict.value} {r.rule_id}: {r.message}" for r in record.results if r.verdict in (Verdict.NON_STRICT, Verdict.INFORMATIONAL)]
+        if notes:
+            ET.SubElement(case, "system-out").text = "\n".join(notes)
+
+    def close(self) -> None:
+        """Write the file."""
+        for key, value in self.counts.items():
+            self.suite.set(key, str(value))
+        self.suite.set("time", f"{self.total_time:.3f}")
+        tree = ET.ElementTree(ET.Element("testsuites"))
+        tree.getroot().append(self.suite)
+        ET.indent(tree)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tree.write(self.path, encoding="utf-8", xml_declaration=True)
+
+
+class JunitHandler:
+    """Maps run events to :class:`JunitWriter` calls."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = JunitWriter(path)
+        self.finished = False
+
+    def start(self) -> None:
+        """Nothing to prepare."""
+
+    def handle_event(self, event: Event) -> None:
+        """Record cases once the run is over, in id order."""
+        if isinstance(event, RunFinished):
+            for record in event.records:
+                self.writer.record_case(record)
+            self.finished = True
+
+    def shutdown(self) -> None:
+        """Write the file, also after an interrupted run (with the cases it has)."""
+        self.writer.close()
