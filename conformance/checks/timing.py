@@ -10,7 +10,7 @@ from conformance.checks.violations import RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
 
-__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "no_early_close", "results"]
+__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "no_early_close", "timings_continue_after_pause", "results", "words"]
 
 
 def _number(value: Any) -> float | None:
@@ -123,4 +123,35 @@ def no_early_close(ctx: CheckContext, trace: Trace, scenario: Scenario) -> objec
     # Real servers close at 10–12 s; anything under 90 % of the timeout is early, not jitter.
     if gap < 0.9 * trace.timing.idle_timeout * trace.timing.scale:
         raise RuleViolation("TO-3", f"{close.describe()}, only {gap:.3f}s after the client's last frame; the idle timeout is {trace.timing.idle_timeout * trace.timing.scale:.3f}s")
+    return None
+
+
+def _resume_after_pause(trace: Trace) -> WireEntry | None:
+    """The first audio frame after a KeepAlive-only gap in the audio, if the trace has one."""
+    saw_audio = keepalive_since_audio = False
+    for entry in trace.entries:
+        if entry.direction != SENT:
+            continue
+        if entry.kind == "binary" and entry.size > 0:
+            if saw_audio and keepalive_since_audio:
+                return entry
+            saw_audio, keepalive_since_audio = True, False
+        elif entry.kind == "text" and '"KeepAlive"' in (entry.text or ""):
+            keepalive_since_audio = True
+    return None
+
+
+@check("KA-4")
+def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
+    """KA-4 (MUST): after a KeepAlive-only pause, times continue from the audio already sent:
+    no result or word received after the resume lies beyond the audio sent (+ slack)."""
+    resume = _resume_after_pause(trace)
+    if resume is None:
+        return NOT_APPLICABLE
+    for entry, body, _, start, end in results(trace):
+        if entry.t < resume.t:
+            continue
+        latest = max([end, *(e for _, _, e in words(body))])
+        if latest > entry.audio_seconds + ctx.time_slack:
+            raise RuleViolation("KA-4", f"Results #{entry.index} after the pause reaches {latest:.3f}s but only {entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock", entry.index)
     return None

@@ -20,7 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 from websockets.typing import Subprotocol
 
-from conformance.mock.session import CloseConnection, Output, SendText, ServerSession
+from conformance.mock.session import CloseConnection, Output, SendBinary, SendText, ServerSession
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
 
 __all__ = ["MockConfig", "MockServer", "LISTEN_PATH"]
@@ -42,6 +42,7 @@ class MockConfig:
         api_key: Required key (``Authorization: Token KEY`` or the ``token`` subprotocol); None: no auth.
         time_scale: Multiplies the idle timeout, so tests can run ten times faster.
         idle_timeout: Seconds before the NET-0001 close, before scaling.
+        faults: Fault names to inject (see :mod:`conformance.mock.faults`).
     """
 
     host: str = "127.0.0.1"
@@ -49,6 +50,7 @@ class MockConfig:
     api_key: str | None = None
     time_scale: float = 1.0
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    faults: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,15 @@ class MockServer:
         url = urlsplit(request.path)
         if url.path.rstrip("/") != LISTEN_PATH:
             raise _Rejection(404, "NOT_FOUND", f"No such endpoint: {url.path}")
-        if self.config.api_key is not None and not _credentials_ok(request, self.config.api_key):
+        faults = self.config.faults
+        if self.config.api_key is not None and "accept-any-key" not in faults and not _credentials_ok(request, self.config.api_key):
             raise _Rejection(401, "INVALID_AUTH", "Invalid credentials.")
         try:
             fmt = parse_stream_params(parse_qs(url.query, keep_blank_values=True))
         except ParamError as exc:
-            raise _Rejection(400, "Bad Request", str(exc)) from None
+            if "accept-invalid-params" not in faults:
+                raise _Rejection(400, "Bad Request", str(exc)) from None
+            fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
         if fmt.encoding is not None and fmt.encoding not in RAW_SAMPLE_BYTES:
             raise _Rejection(400, "Bad Request", f"The mock decodes only {', '.join(RAW_SAMPLE_BYTES)} (or WAV without 'encoding'); got '{fmt.encoding}'.")
         return fmt
@@ -162,7 +167,7 @@ class MockServer:
 
     def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
         accepted = self._accepted.get(id(connection))
-        if accepted is not None and response.status_code == 101:
+        if accepted is not None and response.status_code == 101 and "no-request-id-header" not in self.config.faults:
             response.headers["dg-request-id"] = accepted.request_id
 
     @staticmethod
@@ -178,7 +183,7 @@ class MockServer:
         accepted = self._accepted.pop(id(ws))
         loop = asyncio.get_running_loop()
         idle = self.config.idle_timeout * self.config.time_scale
-        session = ServerSession(accepted.fmt, accepted.request_id, idle, loop.time())
+        session = ServerSession(accepted.fmt, accepted.request_id, idle, loop.time(), self.config.faults)
         self.active_streams += 1
         try:
             while not session.closed:
@@ -205,6 +210,8 @@ class MockServer:
         for output in outputs:
             if isinstance(output, SendText):
                 await ws.send(output.encode())
+            elif isinstance(output, SendBinary):
+                await ws.send(output.data)
             elif isinstance(output, CloseConnection):
                 await ws.close(output.code, output.reason)
 

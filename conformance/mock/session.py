@@ -25,7 +25,7 @@ from typing import Any
 from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
 from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
 
-__all__ = ["SendText", "CloseConnection", "Output", "ServerSession", "MOCK_MODEL", "NET_0001_REASON", "DATA_0000_REASON"]
+__all__ = ["SendText", "SendBinary", "CloseConnection", "Output", "ServerSession", "MOCK_MODEL", "NET_0001_REASON", "DATA_0000_REASON"]
 
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
@@ -44,6 +44,13 @@ class SendText:
 
 
 @dataclass(frozen=True)
+class SendBinary:
+    """Send ``data`` as a binary frame (only ever by the ``binary-frame`` fault)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
 class CloseConnection:
     """Close the WebSocket with ``code`` and ``reason``."""
 
@@ -51,7 +58,7 @@ class CloseConnection:
     reason: str = ""
 
 
-Output = SendText | CloseConnection
+Output = SendText | SendBinary | CloseConnection
 
 
 def _wav_format(header: bytes) -> tuple[int, int, int, int] | None:
@@ -80,14 +87,17 @@ class ServerSession:
         request_id: Echoed in every Results and in Metadata.
         idle_timeout: Seconds without any client frame before the NET-0001 close (already scaled).
         now: The clock at the upgrade.
+        faults: Names from :data:`conformance.mock.faults.FAULTS` to inject.
     """
 
-    def __init__(self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float) -> None:
+    def __init__(self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float, faults: frozenset[str] = frozenset()) -> None:
         self.fmt = fmt
         self.request_id = request_id
         self.idle_timeout = idle_timeout
+        self.faults = faults
         self.closed = False
-        self._last_activity = now
+        self._opened = self._now = self._last_activity = now
+        self._sent_binary = False
         self._sha = hashlib.sha256()
         self._frames = 0
         self._partial = b""
@@ -102,6 +112,10 @@ class ServerSession:
     @property
     def deadline(self) -> float:
         """When :meth:`tick` must next be called (the idle deadline)."""
+        if "idle-never-closed" in self.faults:
+            return self._last_activity + 3600.0
+        if "idle-closed-early" in self.faults:
+            return self._last_activity + self.idle_timeout / 2
         return self._last_activity + self.idle_timeout
 
     @property
@@ -110,7 +124,7 @@ class ServerSession:
         return self._frames / self._rate if self._rate else 0.0
 
     def _start_transcribers(self) -> None:
-        lanes = self._channels if self.fmt.multichannel else 1
+        lanes = self._channels if self.fmt.multichannel and "multichannel-merged" not in self.faults else 1
         self._transcribers = [
             ChannelTranscriber(
                 self._rate,
@@ -128,7 +142,7 @@ class ServerSession:
         """Audio from the client (an empty frame is the legacy close signal)."""
         if self.closed:
             return []
-        self._last_activity = now
+        self._last_activity = self._now = now
         if not data:
             return self._finish(1000, "")
         self._sha.update(data)
@@ -146,23 +160,28 @@ class ServerSession:
         """A control message from the client."""
         if self.closed:
             return []
-        self._last_activity = now
+        self._now = now
         try:
             message = json.loads(text)
         except ValueError:
-            return []
+            message = None
         kind = message.get("type") if isinstance(message, dict) else None
+        if not (kind == "KeepAlive" and "keepalive-ignored" in self.faults):
+            self._last_activity = now
         if kind == "CloseStream":
             return self._finish(1000, "")
         if kind == "Finalize":
-            return self._finalize(message.get("channel"))
+            return self._on_finalize(message.get("channel"))  # type: ignore[union-attr]
+        if kind == "KeepAlive" and "keepalive-answered" in self.faults:
+            return [SendText({"type": "KeepAlive"})]
         return []
 
     def tick(self, now: float) -> list[Output]:
         """Advance the clock: closes the stream once the idle deadline has passed."""
+        self._now = now
         if self.closed or now < self.deadline:
             return []
-        return self._finish(1011, NET_0001_REASON)
+        return self._finish(1011, "idle timeout" if "idle-close-without-net0001" in self.faults else NET_0001_REASON)
 
     # -- behaviour ---------------------------------------------------------------------------
 
@@ -179,6 +198,9 @@ class ServerSession:
         outputs: list[Output] = []
         for index, (transcriber, samples) in enumerate(zip(self._transcribers, lanes)):
             outputs.extend(self._render(index, event) for event in transcriber.feed(samples))
+        if outputs and "binary-frame" in self.faults and not self._sent_binary:
+            self._sent_binary = True
+            outputs.append(SendBinary(b"\x00\x01"))
         return outputs
 
     def _lanes(self, data: bytes, frames: int) -> list[Any]:
@@ -199,9 +221,19 @@ class ServerSession:
             return [samples[c::n] for c in range(n)]
         return [[sum(samples[i * n : (i + 1) * n]) // n for i in range(frames)]]
 
+    def _on_finalize(self, channel: Any) -> list[Output]:
+        if "finalize-ignored" in self.faults:
+            return []
+        outputs = self._finalize(channel)
+        if "finalize-closes-stream" in self.faults:
+            outputs += self._finish(1000, "")
+        return outputs
+
     def _finalize(self, channel: Any) -> list[Output]:
         if isinstance(channel, bool) or not isinstance(channel, (int, type(None))):
             return []
+        if channel is not None and "finalize-wrong-channel" in self.faults:
+            channel = (channel + 1) % max(1, len(self._transcribers))
         targets = range(len(self._transcribers)) if channel is None else [channel]
         outputs: list[Output] = []
         for index in targets:
@@ -213,17 +245,27 @@ class ServerSession:
 
     def _finish(self, code: int, reason: str) -> list[Output]:
         outputs: list[Output] = []
-        for index, transcriber in enumerate(self._transcribers):
-            segment = transcriber.flush(from_finalize=False)
-            if segment:
-                outputs.append(self._render(index, segment))
+        requested = code == 1000
+        if not (requested and "closestream-drops-audio" in self.faults):
+            for index, transcriber in enumerate(self._transcribers):
+                segment = transcriber.flush(from_finalize=False)
+                if segment:
+                    outputs.append(self._render(index, segment))
         self.closed = True
-        return [*outputs, SendText(self._metadata()), CloseConnection(code, reason)]
+        skip_metadata = ("no-metadata-on-closestream" if requested else "idle-close-without-metadata") in self.faults
+        if not skip_metadata:
+            outputs.append(SendText(self._metadata()))
+        if "message-after-metadata" in self.faults:
+            outputs.append(SendText(self._results(0, Segment(self.audio_seconds, self.audio_seconds, (), True))))
+        if requested and "closestream-wrong-code" in self.faults:
+            code = 1011
+        return [*outputs, CloseConnection(code, reason)]
 
     # -- messages ----------------------------------------------------------------------------
 
     def _pair(self, index: int) -> list[int]:
-        return [index, len(self._transcribers)]
+        total = max(1, len(self._transcribers))
+        return [index, total + 1 if "channel-index-wrong" in self.faults else total]
 
     def _render(self, index: int, event: Event) -> SendText:
         if isinstance(event, SpeechStarted):
@@ -233,15 +275,17 @@ class ServerSession:
         return SendText(self._results(index, event))
 
     def _results(self, index: int, segment: Segment) -> dict[str, Any]:
+        # The wall-clock fault shifts times by the time spent not sending audio.
+        shift = max(0.0, self._now - self._opened - self.audio_seconds) if "wall-clock-timestamps" in self.faults else 0.0
         words = [
-            {"word": w.text, "start": w.start, "end": w.end, "confidence": w.confidence, "punctuated_word": w.text.capitalize()}
+            {"word": w.text, "start": round(w.start + shift, 6), "end": round(w.end + shift, 6), "confidence": w.confidence, "punctuated_word": w.text.capitalize()}
             for w in segment.words
         ]
-        return {
+        results = {
             "type": "Results",
             "channel_index": self._pair(index),
             "duration": round(segment.end - segment.start, 6),
-            "start": round(segment.start, 6),
+            "start": round(segment.start + shift, 6),
             "is_final": segment.is_final,
             "speech_final": segment.speech_final,
             "channel": {
@@ -260,16 +304,19 @@ class ServerSession:
             },
             "from_finalize": segment.from_finalize,
         }
+        if "results-schema-violation" in self.faults:
+            del results["metadata"]["model_uuid"]  # type: ignore[attr-defined]
+        return results
 
     def _metadata(self) -> dict[str, Any]:
         created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         metadata: dict[str, Any] = {
             "type": "Metadata",
             "transaction_key": "deprecated",
-            "request_id": self.request_id,
+            "request_id": "00000000-0000-0000-0000-000000000000" if "request-id-mismatch" in self.faults else self.request_id,
             "sha256": self._sha.hexdigest(),
             "created": created,
-            "duration": round(self.audio_seconds, 6),
+            "duration": round(self.audio_seconds * (2 if "metadata-duration-wrong" in self.faults else 1), 6),
             "channels": self._channels if self._frames else 0,
         }
         if self._frames:

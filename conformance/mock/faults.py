@@ -1,0 +1,70 @@
+"""Injectable faults: each breaks exactly one rule of the catalog, so the suite can prove it
+catches that rule being broken (the suite's own mutation score).
+
+Faults act inside :class:`~conformance.mock.session.ServerSession` or the mock's handshake, so
+they are testable without sockets.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from conformance.errors import UsageError
+
+__all__ = ["Fault", "FAULTS", "parse_faults"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A named deviation from the contract and the rule it breaks."""
+
+    name: str
+    rule: str
+    description: str
+
+
+FAULTS: dict[str, Fault] = {
+    f.name: f
+    for f in (
+        Fault("no-metadata-on-closestream", "CS-1", "CloseStream flushes and closes 1000 but sends no Metadata"),
+        Fault("closestream-drops-audio", "CS-1", "CloseStream sends Metadata without flushing the buffered audio"),
+        Fault("message-after-metadata", "CS-2", "a Results follows Metadata before the close"),
+        Fault("closestream-wrong-code", "CS-3", "the close after CloseStream is 1011 instead of 1000"),
+        Fault("metadata-duration-wrong", "CS-4", "Metadata.duration is twice the audio received"),
+        Fault("request-id-mismatch", "CS-5", "Metadata.request_id differs from the Results' request_id"),
+        Fault("keepalive-ignored", "KA-2", "KeepAlive does not reset the idle timer"),
+        Fault("keepalive-answered", "KA-1", "every KeepAlive is echoed back"),
+        Fault("finalize-ignored", "FIN-1", "Finalize does nothing"),
+        Fault("finalize-wrong-channel", "FIN-3", "Finalize with a channel flushes the other channel"),
+        Fault("finalize-closes-stream", "FIN-4", "Finalize flushes, then closes the stream 1000"),
+        Fault("wall-clock-timestamps", "RES-2", "result and word times follow the wall clock, not the audio"),
+        Fault("idle-never-closed", "TO-1", "an idle stream is never closed"),
+        Fault("idle-closed-early", "TO-3", "an idle stream is closed after half the idle timeout"),
+        Fault("idle-close-without-net0001", "TO-2", "the idle close is 1011 with a reason that names no NET-0001"),
+        Fault("idle-close-without-metadata", "TO-4", "the idle close comes without Metadata"),
+        Fault("results-schema-violation", "MSG-1", "Results lack metadata.model_uuid"),
+        Fault("binary-frame", "MSG-2", "a binary frame is sent after the first Results"),
+        Fault("channel-index-wrong", "RES-1", "channel_index claims one channel more than the stream has"),
+        Fault("multichannel-merged", "MC-1", "multichannel=true is ignored: one mixed result stream"),
+        Fault("accept-any-key", "HS-3", "the handshake accepts any or no API key"),
+        Fault("accept-invalid-params", "HS-4", "invalid query parameters are accepted"),
+        Fault("no-request-id-header", "HS-2", "the 101 response lacks dg-request-id"),
+    )
+}
+
+
+def parse_faults(names: Iterable[str]) -> frozenset[str]:
+    """Validate fault names.
+
+    Raises:
+        UsageError: a name is unknown (with a "did you mean").
+    """
+    chosen = frozenset(names)
+    for name in chosen:
+        if name not in FAULTS:
+            close = difflib.get_close_matches(name, FAULTS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else " `conformance mock --list-faults` lists them."
+            raise UsageError(f"unknown fault {name!r}.{hint}")
+    return chosen
