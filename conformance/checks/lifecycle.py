@@ -31,12 +31,14 @@ _NOTICEABLE_BUFFER_SECONDS = 0.5
 _AUDIO_AFTER_FINALIZE_SECONDS = 1.0
 
 
-def _first_metadata(trace: Trace, after: float = -math.inf) -> WireEntry | None:
-    return next((e for e, _ in trace.messages("Metadata") if e.t >= after), None)
+def _first_metadata(trace: Trace, after: int = -1) -> WireEntry | None:
+    """The first Metadata recorded after entry index ``after``."""
+    return next((e for e, _ in trace.messages("Metadata") if e.index > after), None)
 
 
-def _covered(trace: Trace, lane: int, *, after: float = -math.inf, before: float = math.inf) -> float:
-    ends = [end for e, _, ln, _, end in results(trace, final_only=True) if ln == lane and after < e.t <= before]
+def _covered(trace: Trace, lane: int, *, before: float = math.inf) -> float:
+    """Audio time covered by finals of ``lane`` recorded before entry index ``before``."""
+    ends = [end for e, _, ln, _, end in results(trace, final_only=True) if ln == lane and e.index < before]
     return max(ends, default=0.0)
 
 
@@ -51,12 +53,12 @@ def closestream_flushes_then_metadata(ctx: CheckContext, trace: Trace, scenario:
     if sent is None:
         return NOT_APPLICABLE
     entry, _ = sent
-    metadata = _first_metadata(trace, after=entry.t)
+    metadata = _first_metadata(trace, after=entry.index)
     if metadata is None:
         raise RuleViolation("CS-1", f"no Metadata after CloseStream (#{entry.index} at {entry.t:.3f}s); {_close_text(trace)}")
     audio = entry.audio_seconds
     for lane in range(trace.lanes):
-        covered = _covered(trace, lane, before=metadata.t)
+        covered = _covered(trace, lane, before=metadata.index)
         if audio > 0 and covered < audio - ctx.coverage_slack:
             raise RuleViolation("CS-1", f"before Metadata, finals on channel {lane} cover only {covered:.3f}s of the {audio:.3f}s of audio sent", metadata.index)
     close = trace.close
@@ -82,7 +84,7 @@ def closestream_close_code(ctx: CheckContext, trace: Trace, scenario: Scenario) 
     """CS-3 (SHOULD): the server's close after CloseStream is 1000."""
     sent = next(trace.sent_controls("CloseStream"), None)
     close = trace.close
-    if sent is None or close is None or close.by != "server" or close.t < sent[0].t:
+    if sent is None or close is None or close.by != "server":
         return NOT_APPLICABLE
     if close.code != 1000:
         raise RuleViolation("CS-3", f"after CloseStream the {close.describe()}; expected 1000")
@@ -109,27 +111,26 @@ class _Finalize:
     entry: WireEntry
     lanes: tuple[int, ...]
     explicit: int | None
-    until: float
+    until: int
 
 
 def _finalizes(trace: Trace) -> list[_Finalize]:
-    """Each Finalize with its target lanes and the time until which its flush must have arrived:
-    the next flushing frame we sent (Finalize, CloseStream, empty binary) or the close."""
-    flushing = [e.t for e in trace.entries if e.direction == SENT and (e.kind == "binary" and e.size == 0)]
-    flushing += [e.t for kind in ("Finalize", "CloseStream") for e, _ in trace.sent_controls(kind)]
-    end = trace.close.t if trace.close else math.inf
+    """Each Finalize with its target lanes and the entry index before which its flush must have
+    arrived: the next flushing frame we sent (Finalize, CloseStream, empty binary), else the end."""
+    flushing = [e.index for e in trace.entries if e.direction == SENT and e.kind == "binary" and e.size == 0]
+    flushing += [e.index for kind in ("Finalize", "CloseStream") for e, _ in trace.sent_controls(kind)]
     found = []
     for entry, body in trace.sent_controls("Finalize"):
         channel = body.get("channel")
         explicit = channel if isinstance(channel, int) and not isinstance(channel, bool) else None
         lanes = (explicit,) if explicit is not None else tuple(range(trace.lanes))
-        until = min([t for t in flushing if t > entry.t] + [end])
+        until = min([i for i in flushing if i > entry.index] + [len(trace.entries)])
         found.append(_Finalize(entry, lanes, explicit, until))
     return found
 
 
 def _flush_results(trace: Trace, fin: _Finalize) -> list[tuple[WireEntry, dict[str, Any], int, float, float]]:
-    return [r for r in results(trace) if fin.entry.t < r[0].t <= fin.until]
+    return [r for r in results(trace) if fin.entry.index < r[0].index < fin.until]
 
 
 @check("FIN-1")
@@ -142,7 +143,7 @@ def finalize_covers_buffered_audio(ctx: CheckContext, trace: Trace, scenario: Sc
     for fin in finalizes:
         audio = fin.entry.audio_seconds
         for lane in fin.lanes:
-            if audio - _covered(trace, lane, before=fin.entry.t) <= ctx.coverage_slack:
+            if audio - _covered(trace, lane, before=fin.entry.index) <= ctx.coverage_slack:
                 continue
             flushed = [
                 r for r in _flush_results(trace, fin)
@@ -159,7 +160,7 @@ def finalize_marks_from_finalize(ctx: CheckContext, trace: Trace, scenario: Scen
     """FIN-2 (SHOULD): with noticeable buffered audio, a Results with from_finalize true arrives."""
     judged = False
     for fin in _finalizes(trace):
-        buffered = max(fin.entry.audio_seconds - _covered(trace, lane, before=fin.entry.t) for lane in fin.lanes) if fin.lanes else 0
+        buffered = max((fin.entry.audio_seconds - _covered(trace, lane, before=fin.entry.index) for lane in fin.lanes), default=0.0)
         if buffered < _NOTICEABLE_BUFFER_SECONDS:
             continue
         judged = True
@@ -189,13 +190,13 @@ def finalize_keeps_stream(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         return NOT_APPLICABLE
     close = trace.close
     for fin in finalizes:
-        if close is not None and close.by == "server" and close.t <= fin.until and close.code != 1011:
+        if close is not None and close.by == "server" and fin.until == len(trace.entries) and close.code != 1011:
             raise RuleViolation("FIN-4", f"the {close.describe()} after Finalize #{fin.entry.index}, with no CloseStream sent", fin.entry.index)
-        sent_after = [e for e in trace.entries if e.direction == SENT and fin.entry.t < e.t <= fin.until]
+        sent_after = [e for e in trace.entries[fin.entry.index + 1 : fin.until] if e.direction == SENT]
         more_audio = (sent_after[-1].audio_seconds if sent_after else fin.entry.audio_seconds) - fin.entry.audio_seconds
         if more_audio < _AUDIO_AFTER_FINALIZE_SECONDS:
             continue
-        later = [r for r in results(trace) if r[0].t > fin.entry.t and r[4] > fin.entry.audio_seconds + ctx.time_slack]
+        later = [r for r in results(trace) if r[0].index > fin.entry.index and r[4] > fin.entry.audio_seconds + ctx.time_slack]
         if not later:
             raise RuleViolation("FIN-4", f"{more_audio:.3f}s of audio sent after Finalize #{fin.entry.index} drew no Results beyond {fin.entry.audio_seconds:.3f}s", fin.entry.index)
     return None

@@ -31,7 +31,7 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         message = entry.message
         assert message is not None, "received text frames are always decoded"
         if message.body is None:
-            problems.append((entry.index, f"frame {entry.describe()} is {message.error}"))
+            problems.append((entry.index, f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}"))
         elif message.type not in SERVER_TYPES:
             problems.append((entry.index, f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}"))
         else:
