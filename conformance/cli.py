@@ -20,6 +20,7 @@ from conformance.engine.events import FatalError, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_USAGE
 from conformance.engine.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, UsageError
+from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import LISTEN_PATH, MockConfig, MockServer
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
@@ -93,6 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--api-key", help="require this key (default: $DEEPGRAM_API_KEY if set, else no auth)")
     mock.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply the idle timeout by F")
     mock.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="idle timeout before scaling (default 10)")
+    mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
+    mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
 
     rules = commands.add_parser("rules", help="list the rules catalog with the scenarios that test each rule")
     rules.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
@@ -163,7 +166,8 @@ async def _serve(config: MockConfig) -> None:
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
     auth = "API key required" if config.api_key else "no auth"
-    print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}); Ctrl-C stops it", flush=True)
+    faults = f", faults: {', '.join(sorted(config.faults))}" if config.faults else ""
+    print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}); Ctrl-C stops it", flush=True)
     try:
         await asyncio.Future()
     finally:
@@ -171,8 +175,13 @@ async def _serve(config: MockConfig) -> None:
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
+    if args.list_faults:
+        for fault in FAULTS.values():
+            print(f"{fault.name:30} breaks {fault.rule:6} {fault.description}")
+        return 0
+    faults = parse_faults(args.faults)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout)))
+    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults)))
     return 0
 
 

@@ -1,0 +1,186 @@
+"""The whole CLI in-process against the bundled mock (scaled time), and its failure paths."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.server import serve
+
+from conformance.catalog import Level, load_catalog
+from conformance.checks import registered_checks
+from conformance.cli import main, target_url
+from conformance.scenario import load_scenarios
+from conformance.errors import UsageError
+
+from conftest import MS, TIME_SCALE
+
+SCALE = ["--time-scale", str(TIME_SCALE)]
+SHORT = """
+id: short.garbage.1
+title: A short stream
+rules: [MSG-1]
+connect: {params: {encoding: linear16, sample_rate: 16000}}
+steps:
+  - stream: {seconds: 0.5}
+  - send: {type: CloseStream}
+  - expect_close: {within: 2s, rule: CS-1}
+"""
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_whole_suite_passes_and_judges_every_claimed_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """`conformance run` with no host plays every scenario against the bundled mock: exit 0, every
+    rule a scenario claims gets a verdict, the reports are written and no trace is left."""
+    report, junit, traces = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "traces"
+    code, out, err = run_cli(capsys, "run", *SCALE, "--json", str(report), "--junit", str(junit), "--trace-dir", str(traces))
+    assert code == 0, out + err
+    document = json.loads(report.read_text())
+    assert {c["status"] for c in document["cases"]} == {"SUCCESS"}
+    for case in document["cases"]:
+        judged = {v["rule"] for v in case["verdicts"]}
+        assert set(case["expectation"]) <= judged, f"{case['id']} claims rules it never judged"
+    suite = ET.parse(junit).getroot().find("testsuite")
+    assert suite is not None and suite.get("tests") == str(len(document["cases"])) and suite.get("failures") == "0"
+    assert not traces.exists()
+    assert "passed" in out.splitlines()[-1] and "exit 0" in out
+
+
+def test_cli_unreachable_host_exits_3_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "run", "--host", "127.0.0.1:9", "-k", "finalize.all.1")
+    assert code == 3
+    assert "cannot reach 127.0.0.1:9: connection refused" in out
+    assert "Traceback" not in out + err
+
+
+def test_cli_bad_scenario_exits_2_naming_file_and_path(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SHORT.replace("within: 2s", "within: two seconds"))
+    code, out, err = run_cli(capsys, "run", "--scenario", str(bad))
+    assert code == 2
+    assert f"{bad}: $.steps[2].expect_close.within" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "-k", "no.such.*"], "no scenario matches"),
+        (["run", "--host", "ftp://example"], "scheme must be ws, wss, http or https"),
+        (["run", "--host", "localhost:99999"], "port is not a number"),
+    ],
+)
+def test_cli_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, out, err = run_cli(capsys, *args)
+    assert code == 2 and message in err
+
+
+def test_target_url_normalises_hosts() -> None:
+    """Schemes map to ws/wss and the path defaults to /v1/listen."""
+    assert target_url("localhost:8080") == "ws://localhost:8080/v1/listen"
+    assert target_url("https://stt.internal") == "wss://stt.internal/v1/listen"
+    assert target_url("wss://api.example.com/custom/listen") == "wss://api.example.com/custom/listen"
+    with pytest.raises(UsageError):
+        target_url("http://")
+
+
+def test_cli_names_the_broken_must_rule(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A server that drops Metadata after CloseStream fails CS-1: exit 1, the rule named, a trace written."""
+    mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
+    traces = tmp_path / "traces"
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.*", "--trace-dir", str(traces))
+    assert code == 1
+    assert "FAILED        CS-1 (MUST) no Metadata after CloseStream" in out
+    lines = [json.loads(line) for line in (traces / "closestream.midstream.1.jsonl").read_text().splitlines()]
+    assert lines[0]["record"] == "case" and {line["record"] for line in lines} >= {"frame", "close", "verdict"}
+    assert all("audio_s" in line for line in lines if line.get("kind") == "binary" and line.get("dir") == "sent")
+
+
+def test_cli_never_closing_server_hits_the_deadline(capsys: pytest.CaptureFixture[str], mock_factory) -> None:  # type: ignore[no-untyped-def]
+    """A server that never closes an idle stream fails TO-1 when the deadline fires."""
+    mock = mock_factory(faults=frozenset({"idle-never-closed"}))
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "timeout.idle.1")
+    assert code == 1
+    assert "TO-1 (MUST)" in out and "still open after" in out
+
+
+def _garbage_server(stop: threading.Event, ready: threading.Event, port: list[int]) -> None:
+    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        async for message in ws:
+            if isinstance(message, bytes):
+                await ws.send("<html>definitely not json</html>")
+            elif "CloseStream" in message:
+                await ws.close(1000)
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+            port.append(server.sockets[0].getsockname()[1])
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(50 * MS)
+
+    asyncio.run(main())
+
+
+def test_cli_garbage_frames_fail_msg1_without_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A server sending non-JSON text fails MSG-1 with the frame shown."""
+    stop, ready, port = threading.Event(), threading.Event(), []
+    thread = threading.Thread(target=_garbage_server, args=(stop, ready, port), daemon=True)
+    thread.start()
+    assert ready.wait(5000 * MS)
+    scenario = tmp_path / "short.yaml"
+    scenario.write_text(SHORT)
+    try:
+        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port[0]}", "--scenario", str(scenario), "--trace-dir", str(tmp_path / "t"))
+    finally:
+        stop.set()
+        thread.join(5000 * MS)
+    assert code == 1
+    assert "MSG-1 (MUST) server text frame" in out and "definitely not json" in out
+    assert "Traceback" not in out + err
+
+
+def test_cli_api_key_never_appears_anywhere(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The key is used for auth but appears in no output, report or trace."""
+    key = "sk-live-4f1d2c3b5a6e7f8091a2b3c4d5e6f7a8"
+    mock = mock_factory(api_key=key, faults=frozenset({"message-after-metadata"}))
+    out_dir = tmp_path / "out"
+    code, out, err = run_cli(
+        capsys, "run", "--host", mock.url, "--api-key", key, *SCALE, "-k", "closestream.*", "-k", "handshake.*",
+        "--json", str(out_dir / "r.json"), "--junit", str(out_dir / "j.xml"), "--trace-dir", str(out_dir / "traces"),
+    )
+    assert code == 1
+    written = [p.read_text() for p in out_dir.rglob("*") if p.is_file()]
+    assert len(written) >= 3
+    for text in [out, err, *written]:
+        assert key not in text
+    assert "handshake.auth.1" in out and "SKIP" not in out
+
+
+def test_cli_rules_lists_every_rule_with_its_scenarios(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_cli(capsys, "rules")
+    assert code == 0
+    for rule in load_catalog():
+        assert rule.id in out
+    assert "tested by: finalize.channel.1" in out
+
+
+def test_every_checked_rule_has_a_scenario() -> None:
+    """Every rule that the suite claims (a registered check, or a rule named in a scenario step)
+    is listed by at least one scenario's `rules`."""
+    scenarios = load_scenarios()
+    claimed_by_scenarios = {rule for s in scenarios for rule in s.rules}
+    checked = {rule for rule, _ in registered_checks()}
+    missing = sorted(checked - claimed_by_scenarios)
+    assert not missing, f"rules checked but claimed by no scenario: {missing}"
+    must_rules = {r.id for r in load_catalog() if r.level is Level.MUST and r.side == "server"}
+    assert must_rules & claimed_by_scenarios, "the suite claims no MUST rule"

@@ -1,0 +1,59 @@
+"""Architecture guard: the pure packages import no I/O, and the layers point downstream only."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+import conformance
+
+ROOT = Path(conformance.__file__).parent
+PURE = ["scenario", "protocol", "audio", "checks", "engine/plan.py", "engine/trace.py", "engine/events.py", "engine/record.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "catalog.py"]
+IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
+FORBIDDEN_BY_LAYER = {
+    "report": {"conformance.transport", "conformance.engine.runner", "conformance.mock"},
+    "transport": {"conformance.report", "conformance.cli", "locust", "pytest"},
+    "mock": {"conformance.report", "conformance.transport", "conformance.engine", "locust", "pytest"},
+    "engine/runner.py": {"conformance.report", "conformance.cli"},
+}
+
+
+def _files(relative: str) -> list[Path]:
+    path = ROOT / relative
+    return sorted(path.rglob("*.py")) if path.is_dir() else [path]
+
+
+def _imports(path: Path) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+            if node.module == "time":
+                names.update(f"time.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "time" and node.attr == "sleep":
+            names.add("time.sleep")
+    return names
+
+
+@pytest.mark.parametrize("relative", PURE)
+def test_pure_module_imports_no_io(relative: str) -> None:
+    """Sans-I/O modules never import network, concurrency or sleeping."""
+    for path in _files(relative):
+        bad = {name for name in _imports(path) if name.split(".")[0] in IO_MODULES or name == "time.sleep"}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+@pytest.mark.parametrize("relative", sorted(FORBIDDEN_BY_LAYER))
+def test_layer_imports_point_downstream(relative: str) -> None:
+    for path in _files(relative):
+        bad = {name for name in _imports(path) for banned in FORBIDDEN_BY_LAYER[relative] if name == banned or name.startswith(banned + ".")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_conformance_never_imports_loadtest() -> None:
+    for path in ROOT.rglob("*.py"):
+        assert not {n for n in _imports(path) if n.split(".")[0] == "loadtest"}, path

@@ -1,0 +1,96 @@
+"""The mock over loopback: handshakes, auth, rejections with dg-error, and robustness."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from conformance.mock import MockConfig, MockServer
+
+from conftest import MS
+
+QUERY = "?encoding=linear16&sample_rate=16000"
+
+
+def run(coroutine):  # type: ignore[no-untyped-def]
+    return asyncio.run(asyncio.wait_for(coroutine, 10000 * MS))
+
+
+async def _rejection(config: MockConfig, path: str, **kwargs: object) -> tuple[int, dict[str, str], dict[str, str]]:
+    async with MockServer(config) as mock:
+        with pytest.raises(InvalidStatus) as info:
+            async with connect(f"ws://127.0.0.1:{mock.port}{path}", proxy=None, **kwargs):  # type: ignore[arg-type]
+                pass
+    response = info.value.response
+    return response.status_code, {k.lower(): v for k, v in response.headers.raw_items()}, json.loads(response.body)
+
+
+@pytest.mark.parametrize(
+    ("config", "path", "kwargs", "status", "code"),
+    [
+        (MockConfig(api_key="k"), "/v1/listen" + QUERY, {}, 401, "INVALID_AUTH"),
+        (MockConfig(api_key="k"), "/v1/listen" + QUERY, {"additional_headers": {"Authorization": "Token wrong"}}, 401, "INVALID_AUTH"),
+        (MockConfig(), "/v1/listen?encoding=mp9&sample_rate=16000", {}, 400, "Bad Request"),
+        (MockConfig(), "/v1/listen?encoding=linear16", {}, 400, "Bad Request"),
+        (MockConfig(), "/v1/listen?encoding=linear16&sample_rate=16000&interim_results=maybe", {}, 400, "Bad Request"),
+        (MockConfig(), "/v2/listen" + QUERY, {}, 404, "NOT_FOUND"),
+    ],
+)
+def test_mock_rejects_with_dg_error_and_json_body(config: MockConfig, path: str, kwargs: dict, status: int, code: str) -> None:  # type: ignore[type-arg]
+    """Rejections carry dg-error, dg-request-id and {err_code, err_msg, request_id} (contract.md §4.2)."""
+    got_status, headers, body = run(_rejection(config, path, **kwargs))
+    assert got_status == status and body["err_code"] == code
+    assert headers["dg-error"] == body["err_msg"] and headers["dg-request-id"] == body["request_id"]
+    assert headers["content-type"] == "application/json"
+
+
+async def _accepted(config: MockConfig, **kwargs: object) -> tuple[str | None, str | None]:
+    async with MockServer(config) as mock:
+        async with connect(mock.url + QUERY, proxy=None, **kwargs) as ws:  # type: ignore[arg-type]
+            return ws.response.headers.get("dg-request-id"), ws.subprotocol
+
+
+def test_mock_accepts_token_header_and_subprotocol() -> None:
+    """`Authorization: Token KEY` (any case) and the `token, KEY` subprotocol both authenticate."""
+    request_id, _ = run(_accepted(MockConfig(api_key="k"), additional_headers={"Authorization": "token k"}))
+    assert request_id and len(request_id) == 36
+    _, subprotocol = run(_accepted(MockConfig(api_key="k"), subprotocols=["token", "k"]))
+    assert subprotocol == "token"
+
+
+async def _hostile_then_normal() -> tuple[int | None, dict]:  # type: ignore[type-arg]
+    async with MockServer(MockConfig()) as mock:
+        async with connect(mock.url + QUERY, proxy=None, compression=None) as good:
+            bad = await connect(mock.url + QUERY, proxy=None, compression=None)
+            await bad.send("{{{ not json")
+            await bad.send(json.dumps({"type": "Unknown"}))
+            await bad.send(b"\x01\x02\x03")
+            oversized = asyncio.create_task(bad.send(bytes(5 * 2**20)))
+            with pytest.raises(ConnectionClosed):
+                await bad.recv()
+            await asyncio.gather(oversized, return_exceptions=True)
+            await good.send(bytes(32000))
+            await good.send('{"type":"CloseStream"}')
+            messages = [json.loads(m) async for m in good]
+            return bad.close_code, messages[-1]
+
+
+def test_mock_survives_hostile_input_on_another_stream() -> None:
+    """Garbage text, odd bytes and an oversized frame close only the offending stream (1009)."""
+    code, last = run(_hostile_then_normal())
+    assert code == 1009
+    assert last["type"] == "Metadata" and last["duration"] == 1.0
+
+
+async def _ping() -> float:
+    async with MockServer(MockConfig()) as mock:
+        async with connect(mock.url + QUERY, proxy=None) as ws:
+            return await asyncio.wait_for(await ws.ping(), 2000 * MS)
+
+
+def test_mock_answers_pings() -> None:
+    assert run(_ping()) >= 0
