@@ -184,3 +184,44 @@ def test_every_checked_rule_has_a_scenario() -> None:
     assert not missing, f"rules checked but claimed by no scenario: {missing}"
     must_rules = {r.id for r in load_catalog() if r.level is Level.MUST and r.side == "server"}
     assert must_rules & claimed_by_scenarios, "the suite claims no MUST rule"
+
+
+def _refusing_server(stop: threading.Event, ready: threading.Event, port: list[int]) -> None:
+    """Refuses multichannel=true with a 400, as an endpoint without that feature would."""
+
+    def process_request(connection, request):  # type: ignore[no-untyped-def]
+        if "multichannel=true" in request.path:
+            response = connection.respond(400, '{"err_code":"Bad Request","err_msg":"multichannel is not supported","request_id":"x"}')
+            response.headers["dg-error"] = "multichannel is not supported"
+            return response
+        return None
+
+    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
+        await ws.wait_closed()
+
+    async def main() -> None:
+        async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
+            port.append(server.sockets[0].getsockname()[1])
+            ready.set()
+            while not stop.is_set():
+                await asyncio.sleep(50 * MS)
+
+    asyncio.run(main())
+
+
+def test_cli_refused_optional_feature_is_unimplemented(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """A 400 for a scenario's optional feature makes its rules UNIMPLEMENTED, not FAILED."""
+    stop, ready, port = threading.Event(), threading.Event(), []
+    thread = threading.Thread(target=_refusing_server, args=(stop, ready, port), daemon=True)
+    thread.start()
+    assert ready.wait(5000 * MS)
+    report = tmp_path / "r.json"
+    try:
+        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port[0]}", "-k", "streaming.multichannel.1", "--json", str(report))
+    finally:
+        stop.set()
+        thread.join(5000 * MS)
+    assert code == 0, out
+    case = json.loads(report.read_text())["cases"][0]
+    assert {v["verdict"] for v in case["verdicts"]} == {"UNIMPLEMENTED"}
+    assert "refused feature 'multichannel': HTTP 400 (multichannel is not supported)" in case["verdicts"][0]["message"]

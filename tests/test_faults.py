@@ -6,7 +6,8 @@ import asyncio
 
 from conformance.checks.violations import Verdict
 from conformance.engine.events import RunFinished
-from conformance.engine.record import CaseRecord
+from conformance.catalog import Level, load_catalog
+from conformance.engine.record import CaseRecord, exit_code_for
 from conformance.engine.runner import RunOptions, Runner
 from conformance.mock import MockConfig, MockServer
 from conformance.mock.faults import FAULTS
@@ -45,3 +46,8 @@ def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
     assert not missed, f"faults not caught on their rule (fault: rules flagged instead): {missed}"
     errors = [f"{name}/{r.id}: {r.error}" for name, records in runs.items() for r in records if r.status.value == "ERROR"]
     assert not errors
+    catalog = load_catalog()
+    assert exit_code_for(runs[""]) == 0
+    for name, fault in FAULTS.items():
+        expected = 1 if catalog[fault.rule].level is Level.MUST else 0
+        assert exit_code_for(runs[name]) >= expected, f"{name} breaks MUST rule {fault.rule} but the run would exit 0"

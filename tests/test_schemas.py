@@ -130,3 +130,33 @@ def test_asyncapi_finalize_lacks_channel_which_we_allow() -> None:
     official = _asyncapi_schemas()["ListenV1_ListenV1Finalize"]
     assert "channel" not in official.get("properties", {})
     assert "channel" in _ours("Finalize")["properties"]
+
+
+SEEDS = Path(__file__).resolve().parents[2] / "shared" / "seeds"
+
+
+def _seed_examples() -> list[tuple[str, dict[str, Any]]]:
+    """Every JSON object in a ```json block of the seed documents that names a known message type."""
+    import re
+
+    found = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        for block in re.findall(r"```json[^\n]*\n(.*?)```", path.read_text(encoding="utf-8"), re.DOTALL):
+            try:
+                message = json.loads(block)
+            except ValueError:
+                continue
+            if isinstance(message, dict) and message.get("type") in SCHEMA_FILES:
+                found.append((path.name, message))
+    return found
+
+
+def test_seed_document_examples_validate() -> None:
+    """The message examples printed in the source documents validate against our schemas."""
+    if not SEEDS.is_dir():
+        pytest.skip(f"the seed documents are absent ({SEEDS})")
+    examples = _seed_examples()
+    assert {m["type"] for _, m in examples} >= {"Results", "Metadata", "KeepAlive", "Finalize", "CloseStream"}
+    schemas = load_message_schemas()
+    for name, message in examples:
+        assert schemas.problems(message["type"], message) == [], f"{name}: {message}"

@@ -13,7 +13,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
+from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
+from conformance.checks.violations import RuleResult, Verdict
 from conformance.engine.events import Event, FatalError, Interrupted, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.plan import Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for, status_from_results
@@ -26,6 +28,7 @@ from conformance.transport.aio import Timeouts, describe_connect_error, run_play
 __all__ = ["RunOptions", "Runner", "scenario_url"]
 
 # Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
+_FEATURE_REFUSED = (400, 405)
 _NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access", 429: "the endpoint is rate limiting; lower --jobs"}
 
 
@@ -151,9 +154,22 @@ class Runner:
         record.results = judge(trace, scenario, self.options.check_context)
         record.status = status_from_results(record.results)
         self._unjudgeable(record, trace, scenario)
+        self._unimplemented(record, trace, scenario)
         if trace.error:
             record.status, record.error = Status.ERROR, trace.error
         return record
+
+    @staticmethod
+    def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
+        """An endpoint that refuses an optional feature lacks it; that is not a broken rule."""
+        status = trace.handshake.status
+        if scenario.feature is None or scenario.connect.expect_rejected is not None or status not in _FEATURE_REFUSED:
+            return
+        detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
+        message = f"the endpoint refused feature {scenario.feature!r}: HTTP {status}" + (f" ({detail})" if detail else "")
+        catalog = load_catalog()
+        record.results = [RuleResult(rule, catalog[rule].level, Verdict.UNIMPLEMENTED, message) for rule in scenario.rules]
+        record.status = Status.SUCCESS
 
     @staticmethod
     def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:

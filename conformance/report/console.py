@@ -50,6 +50,8 @@ def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
 def _case_label(record: CaseRecord) -> str:
     if record.status is Status.SUCCESS and record.worst is Verdict.NON_STRICT:
         return "WARN"
+    if record.status is Status.SUCCESS and record.worst is Verdict.UNIMPLEMENTED:
+        return "N/A"
     return _CASE_LABEL[record.status]
 
 
@@ -95,7 +97,8 @@ class ConsoleHandler:
         self._print(f"{_case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
         if record.error:
             self._print(f"      {record.error}")
-        shown = record.results if self.verbose else record.failed() + [r for r in record.results if r.verdict is Verdict.INFORMATIONAL]
+        notable = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED)
+        shown = record.results if self.verbose else [r for r in record.results if r.verdict in notable]
         for result in shown:
             self._print(self._rule_line(result))
         if record.status in (Status.FAILURE, Status.ERROR):

@@ -223,6 +223,7 @@ class _Builder:
             description=doc.get("description", ""),
             tags=tuple(doc.get("tags", ())),
             requires=tuple(doc.get("requires", ())),
+            feature=doc.get("feature"),
             path=self.path,
         )
 

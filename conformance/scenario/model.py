@@ -182,4 +182,5 @@ class Scenario:
     description: str = ""
     tags: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
+    feature: str | None = None
     path: Path | None = None
