@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
-from conformance.engine.events import FatalError, NonFatalError, RunFinished
+from conformance.engine.events import FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_USAGE
 from conformance.engine.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, UsageError
@@ -125,6 +125,9 @@ async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, ha
             _dispatch(handlers, event)
             if isinstance(event, (RunFinished, FatalError)):
                 exit_code = event.exit_code
+    except asyncio.CancelledError:
+        _dispatch(handlers, Interrupted())
+        raise
     finally:
         for handler in handlers:
             try:

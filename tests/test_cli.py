@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -113,37 +115,42 @@ def test_cli_never_closing_server_hits_the_deadline(capsys: pytest.CaptureFixtur
     assert "TO-1 (MUST)" in out and "still open after" in out
 
 
-def _garbage_server(stop: threading.Event, ready: threading.Event, port: list[int]) -> None:
-    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
-        async for message in ws:
-            if isinstance(message, bytes):
-                await ws.send("<html>definitely not json</html>")
-            elif "CloseStream" in message:
-                await ws.close(1000)
+@contextlib.contextmanager
+def custom_server(handler, process_request=None) -> Iterator[int]:  # type: ignore[no-untyped-def]
+    """Serve ``handler`` on 127.0.0.1 from a background thread; yields the port."""
+    stop, ready, port = threading.Event(), threading.Event(), []
 
     async def main() -> None:
-        async with serve(handler, "127.0.0.1", 0, compression=None) as server:
+        async with serve(handler, "127.0.0.1", 0, compression=None, process_request=process_request) as server:
             port.append(server.sockets[0].getsockname()[1])
             ready.set()
             while not stop.is_set():
                 await asyncio.sleep(50 * MS)
 
-    asyncio.run(main())
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    assert ready.wait(5000 * MS), "the test server did not start"
+    try:
+        yield port[0]
+    finally:
+        stop.set()
+        thread.join(5000 * MS)
+
+
+async def _garbage_handler(ws) -> None:  # type: ignore[no-untyped-def]
+    async for message in ws:
+        if isinstance(message, bytes):
+            await ws.send("<html>definitely not json</html>")
+        elif "CloseStream" in message:
+            await ws.close(1000)
 
 
 def test_cli_garbage_frames_fail_msg1_without_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A server sending non-JSON text fails MSG-1 with the frame shown."""
-    stop, ready, port = threading.Event(), threading.Event(), []
-    thread = threading.Thread(target=_garbage_server, args=(stop, ready, port), daemon=True)
-    thread.start()
-    assert ready.wait(5000 * MS)
     scenario = tmp_path / "short.yaml"
     scenario.write_text(SHORT)
-    try:
-        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port[0]}", "--scenario", str(scenario), "--trace-dir", str(tmp_path / "t"))
-    finally:
-        stop.set()
-        thread.join(5000 * MS)
+    with custom_server(_garbage_handler) as port:
+        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port}", "--scenario", str(scenario), "--trace-dir", str(tmp_path / "t"))
     assert code == 1
     assert "MSG-1 (MUST) server text frame" in out and "definitely not json" in out
     assert "Traceback" not in out + err
@@ -186,41 +193,24 @@ def test_every_checked_rule_has_a_scenario() -> None:
     assert must_rules & claimed_by_scenarios, "the suite claims no MUST rule"
 
 
-def _refusing_server(stop: threading.Event, ready: threading.Event, port: list[int]) -> None:
+def _refuse_multichannel(connection, request):  # type: ignore[no-untyped-def]
     """Refuses multichannel=true with a 400, as an endpoint without that feature would."""
-
-    def process_request(connection, request):  # type: ignore[no-untyped-def]
-        if "multichannel=true" in request.path:
-            response = connection.respond(400, '{"err_code":"Bad Request","err_msg":"multichannel is not supported","request_id":"x"}')
-            response.headers["dg-error"] = "multichannel is not supported"
-            return response
+    if "multichannel=true" not in request.path:
         return None
+    response = connection.respond(400, '{"err_code":"Bad Request","err_msg":"multichannel is not supported","request_id":"x"}')
+    response.headers["dg-error"] = "multichannel is not supported"
+    return response
 
-    async def handler(ws) -> None:  # type: ignore[no-untyped-def]
-        await ws.wait_closed()
 
-    async def main() -> None:
-        async with serve(handler, "127.0.0.1", 0, process_request=process_request) as server:
-            port.append(server.sockets[0].getsockname()[1])
-            ready.set()
-            while not stop.is_set():
-                await asyncio.sleep(50 * MS)
-
-    asyncio.run(main())
+async def _idle_handler(ws) -> None:  # type: ignore[no-untyped-def]
+    await ws.wait_closed()
 
 
 def test_cli_refused_optional_feature_is_unimplemented(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """A 400 for a scenario's optional feature makes its rules UNIMPLEMENTED, not FAILED."""
-    stop, ready, port = threading.Event(), threading.Event(), []
-    thread = threading.Thread(target=_refusing_server, args=(stop, ready, port), daemon=True)
-    thread.start()
-    assert ready.wait(5000 * MS)
     report = tmp_path / "r.json"
-    try:
-        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port[0]}", "-k", "streaming.multichannel.1", "--json", str(report))
-    finally:
-        stop.set()
-        thread.join(5000 * MS)
+    with custom_server(_idle_handler, _refuse_multichannel) as port:
+        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port}", "-k", "streaming.multichannel.1", "--json", str(report))
     assert code == 0, out
     case = json.loads(report.read_text())["cases"][0]
     assert {v["verdict"] for v in case["verdicts"]} == {"UNIMPLEMENTED"}

@@ -16,7 +16,7 @@ from urllib.parse import urlencode, urlsplit
 from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
 from conformance.checks.violations import RuleResult, Verdict
-from conformance.engine.events import Event, FatalError, Interrupted, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
+from conformance.engine.events import Event, FatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.plan import Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for, status_from_results
 from conformance.engine.trace import Handshake, Trace
@@ -88,11 +88,9 @@ class Runner:
                 if isinstance(event, ScenarioFinished):
                     records.append(event.record)
                 yield event
-        except asyncio.CancelledError:
+        finally:
             for task in tasks:
                 task.cancel()
-            yield Interrupted()
-            raise
         records.sort(key=lambda r: r.id)
         yield RunFinished(records=tuple(records), exit_code=exit_code_for(records), duration=time.monotonic() - started)
 
