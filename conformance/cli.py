@@ -96,6 +96,7 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="idle timeout before scaling (default 10)")
     mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
     mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
+    mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed; stream N+1 is rejected with 429")
 
     rules = commands.add_parser("rules", help="list the rules catalog with the scenarios that test each rule")
     rules.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
@@ -184,7 +185,7 @@ def _cmd_mock(args: argparse.Namespace) -> int:
         return 0
     faults = parse_faults(args.faults)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults)))
+    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams)))
     return 0
 
 

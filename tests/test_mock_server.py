@@ -94,3 +94,27 @@ async def _ping() -> float:
 
 def test_mock_answers_pings() -> None:
     assert run(_ping()) >= 0
+
+
+async def _over_the_limit() -> tuple[int, dict[str, str], dict[str, str], bool]:
+    async with MockServer(MockConfig(max_streams=2)) as mock:
+        first = await connect(mock.url + QUERY, proxy=None)
+        second = await connect(mock.url + QUERY, proxy=None)
+        with pytest.raises(InvalidStatus) as info:
+            await connect(mock.url + QUERY, proxy=None)
+        await first.close()
+        await asyncio.sleep(50 * MS)
+        third = await connect(mock.url + QUERY, proxy=None)
+        reopened = third.response.status_code == 101
+        await second.close()
+        await third.close()
+    response = info.value.response
+    return response.status_code, {k.lower(): v for k, v in response.headers.raw_items()}, json.loads(response.body), reopened
+
+
+def test_mock_max_streams_rejects_the_next_with_429() -> None:
+    """Stream N+1 gets 429 TOO_MANY_REQUESTS with Retry-After; a freed slot is usable again (HS-5)."""
+    status, headers, body, reopened = run(_over_the_limit())
+    assert status == 429 and body["err_code"] == "TOO_MANY_REQUESTS"
+    assert headers["retry-after"] == "1" and headers["dg-error"] == "Too many requests. Please try again later"
+    assert reopened

@@ -1,7 +1,7 @@
 """The absolute send schedule: frame ``i`` is due at ``t0 + i * interval``, never sleep-after-send.
 
 Planning from the stream start keeps a slow send from delaying every later one; the lateness of
-each send (actual minus due) is recorded so a saturated sender cannot pass for a slow server.
+each send (actual minus due) is recorded in the trace so a saturated sender cannot pass for a slow server.
 """
 
 from __future__ import annotations
@@ -21,7 +21,3 @@ class Schedule:
     def due(self, index: int) -> float:
         """When send number ``index`` (0-based) is due."""
         return self.start + index * self.interval
-
-    def lateness(self, index: int, sent_at: float) -> float:
-        """How late (seconds, never negative) send ``index`` went out at ``sent_at``."""
-        return max(0.0, sent_at - self.due(index))

@@ -25,6 +25,7 @@ from conformance.audio.pacing import Schedule
 from conformance.audio.source import Pcm, load_source
 from conformance.engine.trace import Outcome, Trace, WireEntry
 from conformance.errors import AudioError
+from conformance.protocol.messages import control
 from conformance.scenario import model as m
 from conformance.scenario.durations import Timing
 
@@ -212,7 +213,7 @@ class _HoldRunner(_Runner):
             return None
         if self.next_keepalive is not None and self.next_keepalive <= min(now, self.end):
             self.next_keepalive += self.every or 0
-            return Send('{"type":"KeepAlive"}')
+            return Send(control("KeepAlive"))
         if now >= self.end:
             self._judge(now)
             return None

@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from weakref import WeakKeyDictionary
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -43,6 +44,7 @@ class MockConfig:
         time_scale: Multiplies the idle timeout, so tests can run ten times faster.
         idle_timeout: Seconds before the NET-0001 close, before scaling.
         faults: Fault names to inject (see :mod:`conformance.mock.faults`).
+        max_streams: Concurrent streams allowed; the next upgrade gets 429 (None: unlimited).
     """
 
     host: str = "127.0.0.1"
@@ -51,6 +53,7 @@ class MockConfig:
     time_scale: float = 1.0
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     faults: frozenset[str] = frozenset()
+    max_streams: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +87,13 @@ class MockServer:
     def __init__(self, config: MockConfig = MockConfig()) -> None:
         self.config = config
         self._server: Server | None = None
-        self._accepted: dict[int, _Accepted] = {}
-        self.active_streams = 0
+        # Weak keys: a connection whose handshake dies after process_request frees its slot.
+        self._streams: WeakKeyDictionary[ServerConnection, _Accepted] = WeakKeyDictionary()
+
+    @property
+    def active_streams(self) -> int:
+        """Streams accepted and not yet finished."""
+        return len(self._streams)
 
     @property
     def port(self) -> int:
@@ -143,6 +151,8 @@ class MockServer:
             fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
         if fmt.encoding is not None and fmt.encoding not in RAW_SAMPLE_BYTES:
             raise _Rejection(400, "Bad Request", f"The mock decodes only {', '.join(RAW_SAMPLE_BYTES)} (or WAV without 'encoding'); got '{fmt.encoding}'.")
+        if self.config.max_streams is not None and self.active_streams >= self.config.max_streams:
+            raise _Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
         return fmt
 
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
@@ -151,7 +161,7 @@ class MockServer:
             fmt = self._check(request)
         except _Rejection as rejection:
             return self._reject(connection, request_id, rejection)
-        self._accepted[id(connection)] = _Accepted(fmt, request_id)
+        self._streams[connection] = _Accepted(fmt, request_id)
         return None
 
     def _reject(self, connection: ServerConnection, request_id: str, rejection: _Rejection) -> Response:
@@ -163,10 +173,12 @@ class MockServer:
         response.headers["dg-request-id"] = request_id
         if rejection.status == 401:
             response.headers["WWW-Authenticate"] = 'Token realm="Deepgram"'
+        if rejection.status == 429:
+            response.headers["Retry-After"] = "1"
         return response
 
     def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
-        accepted = self._accepted.get(id(connection))
+        accepted = self._streams.get(connection)
         if accepted is not None and response.status_code == 101 and "no-request-id-header" not in self.config.faults:
             response.headers["dg-request-id"] = accepted.request_id
 
@@ -180,11 +192,10 @@ class MockServer:
     # -- streaming ---------------------------------------------------------------------------
 
     async def _handle(self, ws: ServerConnection) -> None:
-        accepted = self._accepted.pop(id(ws))
+        accepted = self._streams[ws]
         loop = asyncio.get_running_loop()
         idle = self.config.idle_timeout * self.config.time_scale
         session = ServerSession(accepted.fmt, accepted.request_id, idle, loop.time(), self.config.faults)
-        self.active_streams += 1
         try:
             while not session.closed:
                 outputs = await self._next_outputs(ws, session, loop)
@@ -192,7 +203,7 @@ class MockServer:
         except ConnectionClosed:
             pass
         finally:
-            self.active_streams -= 1
+            self._streams.pop(ws, None)
 
     @staticmethod
     async def _next_outputs(ws: ServerConnection, session: ServerSession, loop: asyncio.AbstractEventLoop) -> list[Output]:
