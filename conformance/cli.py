@@ -29,6 +29,7 @@ from conformance.report.junit import JunitHandler
 from conformance.report.traces import TraceHandler
 from conformance.scenario import Timing, load_scenarios, select_scenarios
 from conformance.scenario.model import Scenario
+from conformance.selftest import run_selftest
 
 __all__ = ["main", "target_url"]
 
@@ -97,6 +98,11 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
     mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
     mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed; stream N+1 is rejected with 429")
+
+    selftest = commands.add_parser("selftest", help="mutation score: the suite must pass the clean mock and catch every injected fault")
+    selftest.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="only these faults (repeatable; default all)")
+    selftest.add_argument("--time-scale", type=_positive(float), default=0.1, metavar="F", help="time scale of the mocks and the runs (default 0.1)")
+    selftest.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
 
     rules = commands.add_parser("rules", help="list the rules catalog with the scenarios that test each rule")
     rules.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH")
@@ -189,6 +195,24 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_selftest(args: argparse.Namespace) -> int:
+    faults = sorted(parse_faults(args.faults))
+    results = asyncio.run(run_selftest(load_scenarios(args.scenario_paths), Timing(scale=args.time_scale), faults))
+    print(f"{'mock':30} {'breaks':7} {'caught':7} rules flagged")
+    for result in results:
+        name = result.fault or "(clean)"
+        breaks = FAULTS[result.fault].rule if result.fault else "-"
+        flagged = ", ".join(sorted(result.flagged)) or "none"
+        print(f"{name:30} {breaks:7} {'yes' if result.caught else 'NO':7} {flagged}")
+        for error in result.errors:
+            print(f"{'':46}error: {error}")
+    mutants = [r for r in results if r.fault]
+    caught = sum(r.caught for r in mutants)
+    clean = results[0].caught
+    print(f"\nmutation score: {caught}/{len(mutants)} faults caught on their rule ({100 * caught / max(1, len(mutants)):.0f} %); clean mock {'passes' if clean else 'FAILS'}")
+    return 0 if clean and caught == len(mutants) else 1
+
+
 def _cmd_rules(args: argparse.Namespace) -> int:
     scenarios = load_scenarios(args.scenario_paths)
     for rule in load_catalog():
@@ -207,7 +231,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    command = {"run": _cmd_run, "mock": _cmd_mock, "rules": _cmd_rules, "scenarios": _cmd_scenarios}[args.command]
+    command = {"run": _cmd_run, "mock": _cmd_mock, "selftest": _cmd_selftest, "rules": _cmd_rules, "scenarios": _cmd_scenarios}[args.command]
     try:
         return command(args)
     except ConformanceError as exc:

@@ -3,51 +3,49 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
-from conformance.checks.violations import Verdict
-from conformance.engine.events import RunFinished
+import pytest
+
 from conformance.catalog import Level, load_catalog
-from conformance.engine.record import CaseRecord, exit_code_for
-from conformance.engine.runner import RunOptions, Runner
-from conformance.mock import MockConfig, MockServer
+from conformance.cli import main
+from conformance.engine.record import exit_code_for
 from conformance.mock.faults import FAULTS
 from conformance.scenario import Timing, load_scenarios
+from conformance.selftest import run_selftest
 
 from conftest import TIME_SCALE
 
-KEY = "fault-test-key"
-
-
-async def _suite_against(faults: frozenset[str]) -> tuple[CaseRecord, ...]:
-    scenarios = load_scenarios()
-    async with MockServer(MockConfig(api_key=KEY, time_scale=TIME_SCALE, faults=faults)) as mock:
-        runner = Runner(scenarios, mock.url, RunOptions(timing=Timing(scale=TIME_SCALE), api_key=KEY))
-        async for event in runner.execute():
-            if isinstance(event, RunFinished):
-                return event.records
-    raise AssertionError("the run did not finish")
-
-
-async def _all() -> dict[str, tuple[CaseRecord, ...]]:
-    names = ["", *FAULTS]
-    outcomes = await asyncio.gather(*(_suite_against(frozenset([n]) if n else frozenset()) for n in names))
-    return dict(zip(names, outcomes))
-
-
-def _flagged(records: tuple[CaseRecord, ...]) -> set[str]:
-    return {r.rule_id for record in records for r in record.results if r.verdict in (Verdict.FAILED, Verdict.NON_STRICT)}
-
 
 def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
-    """Clean mock: nothing flagged. Each fault: its own rule is FAILED or NON-STRICT."""
-    runs = asyncio.run(_all())
-    assert _flagged(runs[""]) == set(), "the clean mock must pass every rule"
-    missed = {name: sorted(_flagged(runs[name])) for name, fault in FAULTS.items() if fault.rule not in _flagged(runs[name])}
+    """Clean mock: nothing flagged, exit 0. Each fault: its own rule is FAILED or NON-STRICT, and a
+    broken MUST rule makes the run exit 1."""
+    results = asyncio.run(run_selftest(load_scenarios(), Timing(scale=TIME_SCALE)))
+    clean, mutants = results[0], results[1:]
+    assert clean.fault is None and clean.caught, f"the clean mock must pass: {clean.flagged} {clean.errors}"
+    assert exit_code_for(clean.records) == 0
+    assert [m.fault for m in mutants] == list(FAULTS)
+    missed = {m.fault: sorted(m.flagged) for m in mutants if not m.caught}
     assert not missed, f"faults not caught on their rule (fault: rules flagged instead): {missed}"
-    errors = [f"{name}/{r.id}: {r.error}" for name, records in runs.items() for r in records if r.status.value == "ERROR"]
-    assert not errors
+    assert not [error for m in mutants for error in m.errors]
     catalog = load_catalog()
-    assert exit_code_for(runs[""]) == 0
-    for name, fault in FAULTS.items():
-        expected = 1 if catalog[fault.rule].level is Level.MUST else 0
-        assert exit_code_for(runs[name]) >= expected, f"{name} breaks MUST rule {fault.rule} but the run would exit 0"
+    for mutant in mutants:
+        if catalog[FAULTS[mutant.fault].rule].level is Level.MUST:
+            assert exit_code_for(mutant.records) == 1, f"{mutant.fault} breaks a MUST rule but the run would exit 0"
+
+
+def test_selftest_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "streaming_multichannel.yaml"
+    code = main(["selftest", "--fault", "results-schema-violation", "--fault", "multichannel-merged", "--scenario", str(scenario)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "results-schema-violation       MSG-1   yes" in out
+    assert "mutation score: 2/2 faults caught on their rule (100 %); clean mock passes" in out
+
+
+def test_selftest_fails_when_a_fault_goes_unnoticed(capsys: pytest.CaptureFixture[str]) -> None:
+    """A suite without the scenario that would notice a fault scores below 100 % and exits 1."""
+    scenario = Path(__file__).resolve().parents[1] / "scenarios" / "streaming_multichannel.yaml"
+    code = main(["selftest", "--fault", "keepalive-ignored", "--scenario", str(scenario)])
+    assert code == 1
+    assert "keepalive-ignored              KA-2    NO" in capsys.readouterr().out

@@ -1,0 +1,68 @@
+"""The suite's mutation score: play the suite against the clean mock and against the mock with each
+fault, and show which rules each run flagged. A fault is caught when the rule it breaks comes out
+FAILED or NON-STRICT; the clean mock must flag nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from conformance.checks.violations import Verdict
+from conformance.engine.events import RunFinished
+from conformance.engine.record import CaseRecord, Status
+from conformance.engine.runner import RunOptions, Runner
+from conformance.mock.faults import FAULTS
+from conformance.mock.server import MockConfig, MockServer
+from conformance.scenario.durations import Timing
+from conformance.scenario.model import Scenario
+
+__all__ = ["MutantResult", "run_selftest", "flagged_rules"]
+
+
+@dataclass(frozen=True)
+class MutantResult:
+    """The suite against one mock: ``fault`` is None for the clean mock."""
+
+    fault: str | None
+    records: tuple[CaseRecord, ...]
+
+    @property
+    def flagged(self) -> set[str]:
+        """Rules that came out FAILED or NON-STRICT."""
+        return flagged_rules(self.records)
+
+    @property
+    def errors(self) -> list[str]:
+        """Cases that could not be judged."""
+        return [f"{r.id}: {r.error}" for r in self.records if r.status is Status.ERROR]
+
+    @property
+    def caught(self) -> bool:
+        """Clean mock: nothing flagged. Faulty mock: its own rule flagged."""
+        if self.fault is None:
+            return not self.flagged and not self.errors
+        return FAULTS[self.fault].rule in self.flagged
+
+
+def flagged_rules(records: Sequence[CaseRecord]) -> set[str]:
+    """Rules that came out FAILED or NON-STRICT in any of ``records``."""
+    return {r.rule_id for record in records for r in record.results if r.verdict in (Verdict.FAILED, Verdict.NON_STRICT)}
+
+
+async def _against(fault: str | None, scenarios: Sequence[Scenario], timing: Timing, jobs: int) -> MutantResult:
+    key = secrets.token_hex(8)
+    faults = frozenset([fault]) if fault else frozenset()
+    config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout, faults=faults)
+    async with MockServer(config) as mock:
+        async for event in Runner(scenarios, mock.url, RunOptions(timing=timing, jobs=jobs, api_key=key)).execute():
+            if isinstance(event, RunFinished):
+                return MutantResult(fault, event.records)
+    raise AssertionError("the runner ended without RunFinished")
+
+
+async def run_selftest(scenarios: Sequence[Scenario], timing: Timing, faults: Sequence[str] = (), jobs: int = 16) -> list[MutantResult]:
+    """Play ``scenarios`` against the clean mock and one mock per fault (all faults by default), concurrently."""
+    names: list[str | None] = [None, *(faults or FAULTS)]
+    return list(await asyncio.gather(*(_against(name, scenarios, timing, jobs) for name in names)))
