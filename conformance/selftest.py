@@ -51,18 +51,34 @@ def flagged_rules(records: Sequence[CaseRecord]) -> set[str]:
     return {r.rule_id for record in records for r in record.results if r.verdict in (Verdict.FAILED, Verdict.NON_STRICT)}
 
 
-async def _against(fault: str | None, scenarios: Sequence[Scenario], timing: Timing, jobs: int) -> MutantResult:
+async def _against(fault: str | None, scenarios: Sequence[Scenario], timing: Timing, gate: asyncio.Semaphore, audio_speed: float) -> MutantResult:
+    async with gate:
+        return await _play(fault, scenarios, timing, audio_speed)
+
+
+async def _play(fault: str | None, scenarios: Sequence[Scenario], timing: Timing, audio_speed: float) -> MutantResult:
     key = secrets.token_hex(8)
     faults = frozenset([fault]) if fault else frozenset()
     config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout, faults=faults)
     async with MockServer(config) as mock:
-        async for event in Runner(scenarios, mock.url, RunOptions(timing=timing, jobs=jobs, api_key=key)).execute():
+        options = RunOptions(timing=timing, jobs=len(scenarios), api_key=key, audio_speed=audio_speed)
+        async for event in Runner(scenarios, mock.url, options).execute():
             if isinstance(event, RunFinished):
                 return MutantResult(fault, event.records)
     raise AssertionError("the runner ended without RunFinished")
 
 
-async def run_selftest(scenarios: Sequence[Scenario], timing: Timing, faults: Sequence[str] = (), jobs: int = 16) -> list[MutantResult]:
-    """Play ``scenarios`` against the clean mock and one mock per fault (all faults by default), concurrently."""
+async def run_selftest(
+    scenarios: Sequence[Scenario], timing: Timing, faults: Sequence[str] = (), *, parallel: int = 6, audio_speed: float = 2.0
+) -> list[MutantResult]:
+    """Play ``scenarios`` against the clean mock and one mock per fault (all faults by default).
+
+    Args:
+        parallel: Suites played at once. Mocks and runner share one event loop, so too many at
+            once would make the suite's own timing, not the mock, miss deadlines.
+        audio_speed: Streams go this many times faster than the scenarios say; the mock
+            does not need real-time pace, and the self-test finishes sooner.
+    """
     names: list[str | None] = [None, *(faults or FAULTS)]
-    return list(await asyncio.gather(*(_against(name, scenarios, timing, jobs) for name in names)))
+    gate = asyncio.Semaphore(parallel)
+    return list(await asyncio.gather(*(_against(name, scenarios, timing, gate, audio_speed) for name in names)))

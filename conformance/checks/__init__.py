@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from conformance.catalog import Catalog, load_catalog
+from conformance.catalog import Catalog, Level, load_catalog
 from conformance.checks.violations import RuleResult, RuleViolation, Verdict, verdict_for
 from conformance.engine.trace import Trace
 from conformance.scenario.model import Scenario
@@ -95,6 +95,8 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
         passed, message, frame = failures[0] if failures else items[-1]
         if failures and len(failures) > 1:
             message += f" (and {len(failures) - 1} more)"
+        if level is Level.INFO:
+            message = ("as described: " if passed else "differs from the description: ") + message
         results.append(RuleResult(rule_id, level, verdict_for(level, passed), message, frame))
     order = {rule.id: i for i, rule in enumerate(catalog)}
     return sorted(results, key=lambda r: order.get(r.rule_id, len(order)))

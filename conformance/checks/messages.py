@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.violations import RuleViolation
-from conformance.engine.trace import Trace
-from conformance.protocol.messages import SERVER_TYPES
+from conformance.engine.trace import SENT, Trace
+from conformance.protocol.messages import CLIENT_TYPES, SERVER_TYPES, decode_text_frame
 from conformance.protocol.schemas import load_message_schemas
 from conformance.scenario.model import Scenario
 
@@ -19,6 +19,16 @@ def _raise_first(rule_id: str, problems: list[tuple[int, str]]) -> None:
         raise RuleViolation(rule_id, message + more, index)
 
 
+def _malformed_control_before(trace: Trace, index: int) -> bool:
+    """Whether we sent a text frame that is not a known control message before entry ``index``."""
+    for entry in trace.entries[:index]:
+        if entry.direction == SENT and entry.kind == "text":
+            body = decode_text_frame(entry.text or "").body
+            if body is None or body.get("type") not in CLIENT_TYPES:
+                return True
+    return False
+
+
 @check("MSG-1")
 def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """MSG-1 (MUST): every server text frame is a known message type that validates against its schema."""
@@ -30,6 +40,8 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     for entry in texts:
         message = entry.message
         assert message is not None, "received text frames are always decoded"
+        if message.type == "Error" and _malformed_control_before(trace, entry.index):
+            continue  # contract.md §1.5: a SchemaError reply to malformed JSON is allowed (ERR-1)
         if message.body is None:
             problems.append((entry.index, f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}"))
         elif message.type not in SERVER_TYPES:
@@ -120,5 +132,6 @@ def upgrade_succeeds(ctx: CheckContext, trace: Trace, scenario: Scenario) -> obj
         return NOT_APPLICABLE
     if trace.handshake.status != 101:
         detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:160]
-        raise RuleViolation("HS-1", f"the upgrade to {trace.handshake.url} was rejected with HTTP {trace.handshake.status}" + (f": {detail}" if detail else ""))
+        hint = " (retried; if the endpoint's concurrency limit is below --jobs, lower --jobs)" if trace.handshake.status == 429 else ""
+        raise RuleViolation("HS-1", f"the upgrade to {trace.handshake.url} was rejected with HTTP {trace.handshake.status}" + (f": {detail}" if detail else "") + hint)
     return None

@@ -10,7 +10,7 @@ from conformance.checks.violations import RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
 
-__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "no_early_close", "timings_continue_after_pause", "results", "words"]
+__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "no_early_close", "timings_continue_after_pause", "interims_precede_finals", "results", "words"]
 
 
 def _number(value: Any) -> float | None:
@@ -109,9 +109,11 @@ def _last_client_frame_before(trace: Trace, t: float) -> WireEntry | None:
 @check("TO-3")
 def no_early_close(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """TO-3 (MUST): a server-initiated close without CloseStream comes no sooner than the idle timeout
-    after the client's last frame (close 1008 for undecodable audio is ERR-2's business)."""
+    after the client's last frame (close 1008 for undecodable audio is ERR-2's business, a stream
+    without audio KA-3's)."""
     close = trace.close
-    if close is None or close.by != "server" or close.code == 1008:
+    # Without any audio, whether KeepAlive alone holds the stream is KA-3's open question.
+    if close is None or close.by != "server" or close.code == 1008 or trace.audio_seconds == 0:
         return NOT_APPLICABLE
     if any(True for _ in trace.sent_controls("CloseStream")):
         return NOT_APPLICABLE
@@ -154,4 +156,25 @@ def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scen
         latest = max([end, *(e for _, _, e in words(body))])
         if latest > entry.audio_seconds + ctx.time_slack:
             raise RuleViolation("KA-4", f"Results #{entry.index} after the pause reaches {latest:.3f}s but only {entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock", entry.index)
+    return None
+
+
+@check("IR-1")
+def interims_precede_finals(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
+    """IR-1 (SHOULD): with interim_results=true, interims arrive, and each shares the start of its
+    segment (the end of the previous final on its channel)."""
+    if str(scenario.connect.params.get("interim_results", "")).lower() != "true" or trace.audio_seconds < 1.5:
+        return NOT_APPLICABLE
+    segment_start: dict[int, float] = {}
+    interims = 0
+    for entry, body, lane, start, end in results(trace):
+        if body.get("is_final") is True:
+            segment_start[lane] = end
+            continue
+        interims += 1
+        expected = segment_start.get(lane, 0.0)
+        if abs(start - expected) > ctx.time_slack:
+            raise RuleViolation("IR-1", f"interim #{entry.index} on channel {lane} starts at {start:.3f}s, not at its segment's start {expected:.3f}s", entry.index)
+    if not interims:
+        raise RuleViolation("IR-1", f"interim_results=true but no interim result arrived in {trace.audio_seconds:.3f}s of audio")
     return None

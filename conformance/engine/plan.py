@@ -75,6 +75,7 @@ class Plan:
     steps: tuple[tuple[str, m.Step], ...]
     sample_rate: int
     channels: int
+    audio_speed: float = 1.0
 
     @property
     def lanes(self) -> int:
@@ -91,7 +92,7 @@ class Plan:
         for _, step in self.steps:
             if isinstance(step, m.Stream):
                 seconds = step.seconds or self.audio(step.source).seconds
-                total += seconds / step.realtime
+                total += seconds / (step.realtime * self.audio_speed)
             elif isinstance(step, (m.KeepAlive, m.Pause, m.ExpectNone)):
                 total += step.duration.resolve(self.timing)
             elif isinstance(step, (m.Expect, m.ExpectClose)):
@@ -111,8 +112,9 @@ def _unroll(steps: tuple[m.Step, ...], prefix: str = "") -> Iterator[tuple[str, 
             yield label, step
 
 
-def build_plan(scenario: m.Scenario, timing: Timing) -> Plan:
-    """Resolve ``scenario`` for a run.
+def build_plan(scenario: m.Scenario, timing: Timing, audio_speed: float = 1.0) -> Plan:
+    """Resolve ``scenario`` for a run; ``audio_speed`` multiplies every stream's pace (self-tests
+    against the mock only: real endpoints get the scenario's own pace).
 
     Raises:
         AudioError: the declared encoding is not linear16, or an audio source cannot be loaded.
@@ -121,7 +123,7 @@ def build_plan(scenario: m.Scenario, timing: Timing) -> Plan:
     streams = [s for _, s in _unroll(scenario.steps) if isinstance(s, m.Stream)]
     if streams and encoding != "linear16":
         raise AudioError(f"{scenario.id}: audio is generated as linear16 only, but the scenario declares encoding={encoding}")
-    plan = Plan(scenario, timing, tuple(_unroll(scenario.steps)), scenario.connect.sample_rate, scenario.connect.channels)
+    plan = Plan(scenario, timing, tuple(_unroll(scenario.steps)), scenario.connect.sample_rate, scenario.connect.channels, audio_speed)
     for step in streams:
         plan.audio(step.source)
     return plan
@@ -167,7 +169,7 @@ class _StreamRunner(_Runner):
         total = round(step.seconds * self.pcm.sample_rate) if step.seconds else self.pcm.frames - ctx.cursors.get(step.source, 0) % self.pcm.frames
         self.chunks = -(-total // self.chunk_frames)
         self.last_frames = total - (self.chunks - 1) * self.chunk_frames
-        self.schedule = Schedule(now, self.chunk_frames / self.pcm.sample_rate / step.realtime)
+        self.schedule = Schedule(now, self.chunk_frames / self.pcm.sample_rate / (step.realtime * ctx.plan.audio_speed))
         self.source = step.source
         self.index = 0
 

@@ -17,7 +17,7 @@ from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
 from conformance.checks.violations import RuleResult, Verdict
 from conformance.engine.events import Event, FatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.engine.plan import Player, build_plan
+from conformance.engine.plan import Plan, Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for, status_from_results
 from conformance.engine.trace import Handshake, Trace
 from conformance.errors import AudioError, ConnectError
@@ -29,7 +29,17 @@ __all__ = ["RunOptions", "Runner", "scenario_url"]
 
 # Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
 _FEATURE_REFUSED = (400, 405)
-_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access", 429: "the endpoint is rate limiting; lower --jobs"}
+_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access"}
+_RATE_LIMIT_ATTEMPTS = 3
+_RETRY_AFTER_CAP_SECONDS = 2.0
+
+
+def _retry_after(headers: dict[str, str]) -> float:
+    """Seconds to wait before retrying a 429: Retry-After when numeric, capped; else 1 s."""
+    try:
+        return min(_RETRY_AFTER_CAP_SECONDS, max(0.0, float(headers.get("retry-after", "1"))))
+    except ValueError:
+        return 1.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class RunOptions:
         api_key: Sent as ``Authorization: Token KEY`` (never recorded).
         timeouts: Transport deadlines.
         check_context: Tolerances of the checks.
+        audio_speed: Multiplies every stream's pace; only for self-tests against the mock.
     """
 
     timing: Timing = Timing()
@@ -49,6 +60,7 @@ class RunOptions:
     api_key: str | None = None
     timeouts: Timeouts = Timeouts()
     check_context: CheckContext = field(default_factory=CheckContext)
+    audio_speed: float = 1.0
 
 
 def scenario_url(base: str, scenario: Scenario) -> str:
@@ -133,19 +145,15 @@ class Runner:
             return record
         started = time.monotonic()
         try:
-            plan = build_plan(scenario, self.options.timing)
+            plan = build_plan(scenario, self.options.timing, self.options.audio_speed)
         except AudioError as exc:
             record.status, record.error = Status.ERROR, str(exc)
             return record
         url = scenario_url(self.url, scenario)
-        secrets_to_hide = [self.options.api_key] if self.options.api_key else []
-        trace = Trace(scenario.id, self.options.timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=secrets_to_hide)
-        trace.handshake.url = trace.redact(url)
-        record.trace = trace
         try:
-            await run_player(Player(plan, trace), url, headers=self._headers(scenario), timeouts=self.options.timeouts)
+            record.trace = trace = await self._play_with_retries(scenario, plan, url)
         except ConnectError as exc:
-            record.status, record.error, record.unreachable = Status.ERROR, trace.redact(str(exc)), True
+            record.status, record.error, record.unreachable = Status.ERROR, self._redact(str(exc)), True
             record.duration = time.monotonic() - started
             return record
         record.duration = time.monotonic() - started
@@ -156,6 +164,21 @@ class Runner:
         if trace.error:
             record.status, record.error = Status.ERROR, trace.error
         return record
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.options.api_key, "***") if self.options.api_key else text
+
+    async def _play_with_retries(self, scenario: Scenario, plan: Plan, url: str) -> Trace:
+        """Play once; a 429 at the handshake is retried after Retry-After (capped), a few times,
+        so a momentary limit is not mistaken for a refusal."""
+        for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
+            trace = Trace(scenario.id, self.options.timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[self.options.api_key or ""])
+            trace.handshake.url = trace.redact(url)
+            await run_player(Player(plan, trace), url, headers=self._headers(scenario), timeouts=self.options.timeouts)
+            if trace.handshake.status != 429 or attempt == _RATE_LIMIT_ATTEMPTS or scenario.connect.expect_rejected is not None:
+                return trace
+            await asyncio.sleep(_retry_after(trace.handshake.headers))
+        raise AssertionError("unreachable: the loop returns on its last attempt")
 
     @staticmethod
     def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:

@@ -51,6 +51,12 @@ FAULTS: dict[str, Fault] = {
         Fault("accept-any-key", "HS-3", "the handshake accepts any or no API key"),
         Fault("accept-invalid-params", "HS-4", "invalid query parameters are accepted"),
         Fault("no-request-id-header", "HS-2", "the 101 response lacks dg-request-id"),
+        Fault("reject-429", "HS-1", "every upgrade is rejected with 429 TOO_MANY_REQUESTS"),
+        Fault("no-interim-results", "IR-1", "interim_results=true is ignored"),
+        Fault("no-utterance-end", "UE-1", "utterance_end_ms is ignored"),
+        Fault("no-speech-started", "VAD-1", "vad_events=true is ignored"),
+        Fault("malformed-json-closes", "ERR-1", "malformed or unknown control text closes the stream 1011"),
+        Fault("undecodable-audio-accepted", "ERR-2", "audio that is no known container is taken as 16 kHz linear16"),
     )
 }
 

@@ -151,7 +151,7 @@ class MockServer:
             fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
         if fmt.encoding is not None and fmt.encoding not in RAW_SAMPLE_BYTES:
             raise _Rejection(400, "Bad Request", f"The mock decodes only {', '.join(RAW_SAMPLE_BYTES)} (or WAV without 'encoding'); got '{fmt.encoding}'.")
-        if self.config.max_streams is not None and self.active_streams >= self.config.max_streams:
+        if "reject-429" in faults or (self.config.max_streams is not None and self.active_streams >= self.config.max_streams):
             raise _Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
         return fmt
 

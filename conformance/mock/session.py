@@ -27,6 +27,8 @@ from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
 
 __all__ = ["SendText", "SendBinary", "CloseConnection", "Output", "ServerSession", "MOCK_MODEL", "NET_0001_REASON", "DATA_0000_REASON"]
 
+# A gap between audio frames longer than this counts as a pause for the wall-clock fault.
+_GAP_SECONDS = 0.5
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
 MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conformance-mock", "version": "2026-11-23.0", "arch": "mock"}
@@ -96,7 +98,9 @@ class ServerSession:
         self.idle_timeout = idle_timeout
         self.faults = faults
         self.closed = False
-        self._opened = self._now = self._last_activity = now
+        self._last_activity = now
+        self._last_audio: float | None = None
+        self._paused = 0.0
         self._sent_binary = False
         self._sha = hashlib.sha256()
         self._frames = 0
@@ -129,9 +133,9 @@ class ServerSession:
             ChannelTranscriber(
                 self._rate,
                 endpointing_ms=self.fmt.endpointing_ms,
-                interim_results=self.fmt.interim_results,
-                utterance_end_ms=self.fmt.utterance_end_ms,
-                vad_events=self.fmt.vad_events,
+                interim_results=self.fmt.interim_results and "no-interim-results" not in self.faults,
+                utterance_end_ms=None if "no-utterance-end" in self.faults else self.fmt.utterance_end_ms,
+                vad_events=self.fmt.vad_events and "no-speech-started" not in self.faults,
             )
             for _ in range(lanes)
         ]
@@ -142,12 +146,17 @@ class ServerSession:
         """Audio from the client (an empty frame is the legacy close signal)."""
         if self.closed:
             return []
-        self._last_activity = self._now = now
+        self._last_activity = now
+        if self._last_audio is not None and now - self._last_audio > _GAP_SECONDS:
+            self._paused += now - self._last_audio
+        self._last_audio = now
         if not data:
             return self._finish(1000, "")
         self._sha.update(data)
         if self._container_pending:
             found = _wav_format(data)
+            if found is None and "undecodable-audio-accepted" in self.faults:
+                found = (16000, 1, 2, 0)
             if found is None:
                 return self._finish(1008, DATA_0000_REASON)
             self._rate, self._channels, self._sample_bytes, offset = found
@@ -160,12 +169,14 @@ class ServerSession:
         """A control message from the client."""
         if self.closed:
             return []
-        self._now = now
         try:
             message = json.loads(text)
         except ValueError:
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
+        if kind not in ("KeepAlive", "Finalize", "CloseStream") and "malformed-json-closes" in self.faults:
+            self.closed = True
+            return [CloseConnection(1011, "Invalid frame sent")]
         if not (kind == "KeepAlive" and "keepalive-ignored" in self.faults):
             self._last_activity = now
         if kind == "CloseStream":
@@ -178,7 +189,6 @@ class ServerSession:
 
     def tick(self, now: float) -> list[Output]:
         """Advance the clock: closes the stream once the idle deadline has passed."""
-        self._now = now
         if self.closed or now < self.deadline:
             return []
         return self._finish(1011, "idle timeout" if "idle-close-without-net0001" in self.faults else NET_0001_REASON)
@@ -275,8 +285,8 @@ class ServerSession:
         return SendText(self._results(index, event))
 
     def _results(self, index: int, segment: Segment) -> dict[str, Any]:
-        # The wall-clock fault shifts times by the time spent not sending audio.
-        shift = max(0.0, self._now - self._opened - self.audio_seconds) if "wall-clock-timestamps" in self.faults else 0.0
+        # The wall-clock fault lets time without audio (KeepAlive pauses) advance the clock.
+        shift = self._paused if "wall-clock-timestamps" in self.faults else 0.0
         words = [
             {"word": w.text, "start": round(w.start + shift, 6), "end": round(w.end + shift, 6), "confidence": w.confidence, "punctuated_word": w.text.capitalize()}
             for w in segment.words
