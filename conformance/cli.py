@@ -30,6 +30,7 @@ from conformance.report.traces import TraceHandler
 from conformance.scenario import Timing, load_scenarios, select_scenarios
 from conformance.scenario.model import Scenario
 from conformance.selftest import run_selftest
+from conformance.xfail import Expected, load_xfail
 
 __all__ = ["main", "target_url"]
 
@@ -81,6 +82,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--tag", dest="tags", action="append", default=[], help="run scenarios with this tag (repeatable)")
     run.add_argument("--skip", action="append", default=[], metavar="PATTERN", help="skip scenarios whose id matches (repeatable)")
     run.add_argument("--scenario", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH", help="scenario file or folder instead of the bundled suite (repeatable)")
+    run.add_argument("--xfail", type=Path, metavar="FILE", help="YAML list of expected failures ({scenario, rule, reason}); they do not fail the run")
     run.add_argument("--jobs", type=_positive(int), default=16, help="scenarios played at once (default 16)")
     run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
@@ -144,16 +146,18 @@ async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, ha
     return exit_code
 
 
-async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler]) -> int:
+async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler], expected: tuple[Expected, ...]) -> int:
     timing = Timing(idle_timeout=args.idle_timeout, scale=args.time_scale)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
     if args.host is not None:
-        return await _play(scenarios, target_url(args.host), RunOptions(timing=timing, jobs=args.jobs, api_key=api_key), handlers)
+        options = RunOptions(timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected)
+        return await _play(scenarios, target_url(args.host), options, handlers)
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)
     config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout)
     async with MockServer(config) as mock:
-        return await _play(scenarios, mock.url, RunOptions(timing=timing, jobs=args.jobs, api_key=key), handlers)
+        options = RunOptions(timing=timing, jobs=args.jobs, api_key=key, expected_failures=expected)
+        return await _play(scenarios, mock.url, options, handlers)
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -162,12 +166,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("no scenario matches the selection (-k / --tag / --skip); `conformance scenarios` lists them")
     if args.host is not None:
         target_url(args.host)
+    expected = tuple(load_xfail(args.xfail)) if args.xfail else ()
     handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
     if args.junit:
         handlers.append(JunitHandler(args.junit))
     if args.json:
         handlers.append(JsonHandler(args.json))
-    return asyncio.run(_run_async(args, scenarios, handlers))
+    return asyncio.run(_run_async(args, scenarios, handlers, expected))
 
 
 async def _serve(config: MockConfig) -> None:

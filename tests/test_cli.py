@@ -215,3 +215,34 @@ def test_cli_refused_optional_feature_is_unimplemented(capsys: pytest.CaptureFix
     case = json.loads(report.read_text())["cases"][0]
     assert {v["verdict"] for v in case["verdicts"]} == {"UNIMPLEMENTED"}
     assert "refused feature 'multichannel': HTTP 400 (multichannel is not supported)" in case["verdicts"][0]["message"]
+
+
+def test_cli_xfail_turns_listed_failures_into_xfail_and_reports_xpass(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Listed failures do not fail the run; a listed scenario that passes is reported as XPASS."""
+    mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
+    xfail = tmp_path / "xfail.yaml"
+    xfail.write_text(
+        "- {scenario: 'closestream.midstream.*', rule: CS-1, reason: known bug 123}\n"
+        "- {scenario: handshake.params.1, reason: 'fixed upstream?'}\n"
+    )
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.midstream.1", "-k", "handshake.params.1", "--xfail", str(xfail))
+    assert code == 0, out
+    assert "XFAIL closestream.midstream.1" in out and "expected failure: known bug 123" in out
+    assert "XPASS handshake.params.1" in out and "expected to fail but passed" in out
+
+
+def test_cli_xfail_must_cover_every_broken_rule(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """An entry for another rule does not excuse the failure."""
+    mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
+    xfail = tmp_path / "xfail.yaml"
+    xfail.write_text("- {scenario: closestream.midstream.1, rule: CS-2}\n")
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.midstream.1", "--xfail", str(xfail))
+    assert code == 1 and "FAIL  closestream.midstream.1" in out
+
+
+@pytest.mark.parametrize(("text", "message"), [("{a: 1}", "expected a list"), ("- {a: b?}", "line 1, column 8: YAML syntax error"), ("- {rule: CS-1}", "needs a 'scenario'"), ("- {scenario: x, rule: CS-99}", "unknown rule 'CS-99'")])
+def test_cli_bad_xfail_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str) -> None:
+    xfail = tmp_path / "xfail.yaml"
+    xfail.write_text(text)
+    code, out, err = run_cli(capsys, "run", "--xfail", str(xfail))
+    assert code == 2 and message in err

@@ -22,6 +22,8 @@ class Status(enum.Enum):
     ERROR = "ERROR"
     SKIP = "SKIP"
     INTERRUPTED = "INTERRUPTED"
+    XFAIL = "XFAIL"
+    XPASS = "XPASS"
 
 
 @dataclass
@@ -65,6 +67,6 @@ def exit_code_for(records: Sequence[CaseRecord]) -> int:
         return EXIT_UNREACHABLE
     if Status.ERROR in statuses or Status.INTERRUPTED in statuses:
         return EXIT_FAILED
-    if Status.SUCCESS not in statuses:
+    if not statuses & {Status.SUCCESS, Status.XFAIL, Status.XPASS}:
         return EXIT_USAGE
     return EXIT_OK

@@ -24,6 +24,7 @@ from conformance.errors import AudioError, ConnectError
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.transport.aio import Timeouts, describe_connect_error, run_player
+from conformance.xfail import Expected, apply_xfail
 
 __all__ = ["RunOptions", "Runner", "scenario_url"]
 
@@ -53,6 +54,7 @@ class RunOptions:
         timeouts: Transport deadlines.
         check_context: Tolerances of the checks.
         audio_speed: Multiplies every stream's pace; only for self-tests against the mock.
+        expected_failures: Entries of an ``--xfail`` file.
     """
 
     timing: Timing = Timing()
@@ -61,6 +63,7 @@ class RunOptions:
     timeouts: Timeouts = Timeouts()
     check_context: CheckContext = field(default_factory=CheckContext)
     audio_speed: float = 1.0
+    expected_failures: tuple[Expected, ...] = ()
 
 
 def scenario_url(base: str, scenario: Scenario) -> str:
@@ -163,6 +166,7 @@ class Runner:
         self._unimplemented(record, trace, scenario)
         if trace.error:
             record.status, record.error = Status.ERROR, trace.error
+        apply_xfail(record, self.options.expected_failures)
         return record
 
     def _redact(self, text: str) -> str:

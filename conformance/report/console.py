@@ -18,7 +18,10 @@ from conformance.engine.record import CaseRecord, Status
 
 __all__ = ["ConsoleHandler", "rule_summary", "RuleSummary"]
 
-_CASE_LABEL = {Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP", Status.INTERRUPTED: "STOP"}
+_CASE_LABEL = {
+    Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP",
+    Status.INTERRUPTED: "STOP", Status.XFAIL: "XFAIL", Status.XPASS: "XPASS",
+}
 
 
 @dataclass
@@ -124,7 +127,8 @@ class ConsoleHandler:
         self._print()
         self._print(
             f"{len(event.records)} scenario(s): {counts[Status.SUCCESS] - warned} passed, {warned} passed with NON-STRICT, "
-            f"{counts[Status.FAILURE]} failed, {counts[Status.ERROR]} error(s), {counts[Status.SKIP]} skipped "
+            f"{counts[Status.FAILURE]} failed, {counts[Status.XFAIL]} expected failure(s), {counts[Status.XPASS]} unexpected pass(es), "
+            f"{counts[Status.ERROR]} error(s), {counts[Status.SKIP]} skipped "
             f"in {event.duration:.1f}s; exit {event.exit_code}"
         )
         if self.traces_written and self.trace_dir:

@@ -38,13 +38,15 @@ class JunitWriter:
         elif record.status is Status.ERROR:
             ET.SubElement(case, "error", message=record.error or "could not run", type="ERROR")
             self.counts["errors"] += 1
-        elif record.status is Status.SKIP:
+        elif record.status in (Status.SKIP, Status.XFAIL):
             ET.SubElement(case, "skipped", message=record.error or "skipped")
             self.counts["skipped"] += 1
         properties = ET.SubElement(case, "properties")
         for result in record.results:
             ET.SubElement(properties, "property", name=result.rule_id, value=result.verdict.value)
         notes = [f"{r.verdict.value} {r.rule_id}: {r.message}" for r in record.results if r.verdict in (Verdict.NON_STRICT, Verdict.INFORMATIONAL)]
+        if record.status is Status.XPASS and record.error:
+            notes.insert(0, record.error)
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
 
