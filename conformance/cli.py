@@ -16,8 +16,8 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
-from conformance.engine.events import FatalError, Interrupted, NonFatalError, RunFinished
-from conformance.engine.record import EXIT_USAGE
+from conformance.engine.events import FatalError, Interrupted, RunFinished
+from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.engine.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, UsageError
 from conformance.mock.faults import FAULTS, parse_faults
@@ -26,6 +26,7 @@ from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
 from conformance.report.json_report import JsonHandler
 from conformance.report.junit import JunitHandler
+from conformance.report.matrix import MatrixHandler
 from conformance.report.traces import TraceHandler
 from conformance.scenario import Timing, load_scenarios, select_scenarios
 from conformance.scenario.model import Scenario
@@ -76,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="play scenarios against an endpoint (default: the bundled mock)")
-    run.add_argument("--host", help="ws://, wss://, http(s):// URL or host:port; path defaults to /v1/listen. Omit to start the bundled mock.")
+    run.add_argument("--host", dest="hosts", action="append", default=[], help="ws://, wss://, http(s):// URL or host:port; path defaults to /v1/listen. Repeat for a matrix of endpoints. Omit to start the bundled mock.")
     run.add_argument("--api-key", help="API key (default: $DEEPGRAM_API_KEY); sent as 'Authorization: Token', never printed")
     run.add_argument("-k", dest="patterns", action="append", default=[], metavar="PATTERN", help="run scenarios whose id matches (shell wildcards; repeatable)")
     run.add_argument("--tag", dest="tags", action="append", default=[], help="run scenarios with this tag (repeatable)")
@@ -86,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--jobs", type=_positive(int), default=16, help="scenarios played at once (default 16)")
     run.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
     run.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    run.add_argument("--html", type=Path, metavar="FILE", help="write a self-contained HTML matrix of endpoints × rules and scenarios")
     run.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="JSONL traces of failed scenarios (default ./conformance-traces)")
     run.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply every endpoint-timed duration (idle timeout, pauses, deadlines) by F; the bundled mock runs on the same scale")
     run.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="the endpoint's idle timeout before scaling (default 10)")
@@ -127,8 +129,6 @@ def _dispatch(handlers: list[EventHandler], event: object) -> None:
 
 async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, handlers: list[EventHandler]) -> int:
     exit_code = EXIT_USAGE
-    for handler in handlers:
-        handler.start()
     try:
         async for event in Runner(scenarios, url, options).execute():
             _dispatch(handlers, event)
@@ -137,21 +137,23 @@ async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, ha
     except asyncio.CancelledError:
         _dispatch(handlers, Interrupted())
         raise
-    finally:
-        for handler in handlers:
-            try:
-                handler.shutdown()
-            except Exception as exc:
-                _dispatch([h for h in handlers if h is not handler], NonFatalError(message=f"reporter {type(handler).__name__} failed: {exc}"))
     return exit_code
+
+
+def _worst_exit(codes: Sequence[int]) -> int:
+    """Across endpoints: a broken MUST rule outranks unreachable, which outranks usage."""
+    for code in (EXIT_FAILED, EXIT_UNREACHABLE, EXIT_USAGE):
+        if code in codes:
+            return code
+    return EXIT_OK
 
 
 async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler], expected: tuple[Expected, ...]) -> int:
     timing = Timing(idle_timeout=args.idle_timeout, scale=args.time_scale)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    if args.host is not None:
+    if args.hosts:
         options = RunOptions(timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected)
-        return await _play(scenarios, target_url(args.host), options, handlers)
+        return _worst_exit([await _play(scenarios, target_url(host), options, handlers) for host in args.hosts])
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)
     config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout)
@@ -160,19 +162,36 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
         return await _play(scenarios, mock.url, options, handlers)
 
 
-def _cmd_run(args: argparse.Namespace) -> int:
-    scenarios = select_scenarios(load_scenarios(args.scenario_paths), args.patterns, args.tags, args.skip)
-    if not scenarios:
-        raise UsageError("no scenario matches the selection (-k / --tag / --skip); `conformance scenarios` lists them")
-    if args.host is not None:
-        target_url(args.host)
-    expected = tuple(load_xfail(args.xfail)) if args.xfail else ()
-    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+def _handlers(args: argparse.Namespace) -> list[EventHandler]:
+    several = len(args.hosts) > 1
+    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir, per_target=several)]
     if args.junit:
         handlers.append(JunitHandler(args.junit))
     if args.json:
         handlers.append(JsonHandler(args.json))
-    return asyncio.run(_run_async(args, scenarios, handlers, expected))
+    if several or args.html:
+        handlers.append(MatrixHandler(sys.stdout, args.html, print_table=several))
+    return handlers
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    scenarios = select_scenarios(load_scenarios(args.scenario_paths), args.patterns, args.tags, args.skip)
+    if not scenarios:
+        raise UsageError("no scenario matches the selection (-k / --tag / --skip); `conformance scenarios` lists them")
+    for host in args.hosts:
+        target_url(host)
+    expected = tuple(load_xfail(args.xfail)) if args.xfail else ()
+    handlers = _handlers(args)
+    for handler in handlers:
+        handler.start()
+    try:
+        return asyncio.run(_run_async(args, scenarios, handlers, expected))
+    finally:
+        for handler in handlers:
+            try:
+                handler.shutdown()
+            except Exception as exc:
+                print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
 
 
 async def _serve(config: MockConfig) -> None:

@@ -46,7 +46,7 @@ def test_cli_whole_suite_passes_and_judges_every_claimed_rule(capsys: pytest.Cap
     report, junit, traces = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "traces"
     code, out, err = run_cli(capsys, "run", *SCALE, "--json", str(report), "--junit", str(junit), "--trace-dir", str(traces))
     assert code == 0, out + err
-    document = json.loads(report.read_text())
+    document = json.loads(report.read_text())["runs"][0]
     assert {c["status"] for c in document["cases"]} == {"SUCCESS"}
     for case in document["cases"]:
         judged = {v["rule"] for v in case["verdicts"]}
@@ -212,7 +212,7 @@ def test_cli_refused_optional_feature_is_unimplemented(capsys: pytest.CaptureFix
     with custom_server(_idle_handler, _refuse_multichannel) as port:
         code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port}", "-k", "streaming.multichannel.1", "--json", str(report))
     assert code == 0, out
-    case = json.loads(report.read_text())["cases"][0]
+    case = json.loads(report.read_text())["runs"][0]["cases"][0]
     assert {v["verdict"] for v in case["verdicts"]} == {"UNIMPLEMENTED"}
     assert "refused feature 'multichannel': HTTP 400 (multichannel is not supported)" in case["verdicts"][0]["message"]
 
@@ -246,3 +246,23 @@ def test_cli_bad_xfail_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path
     xfail.write_text(text)
     code, out, err = run_cli(capsys, "run", "--xfail", str(xfail))
     assert code == 2 and message in err
+
+
+def test_cli_matrix_of_endpoints(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Several --host: one run each, a rules × endpoints and scenarios × endpoints matrix on the
+    console and in a self-contained HTML file; JUnit has a suite per endpoint; the worst exit wins."""
+    clean, broken = mock_factory(), mock_factory(faults=frozenset({"finalize-ignored"}))
+    page, junit, report, traces = tmp_path / "m.html", tmp_path / "j.xml", tmp_path / "r.json", tmp_path / "traces"
+    code, out, err = run_cli(
+        capsys, "run", "--host", clean.url, "--host", broken.url, *SCALE, "-k", "finalize.all.1",
+        "--html", str(page), "--junit", str(junit), "--json", str(report), "--trace-dir", str(traces),
+    )
+    assert code == 1
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("FIN-1 ", "finalize.all.1 "))}
+    assert rows["FIN-1"] == ["OK", "FAILED"] and rows["finalize.all.1"] == ["PASS", "FAIL"]
+    text = page.read_text()
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text and 'class="bad"' in text and "FIN-1" in text
+    suites = ET.parse(junit).getroot().findall("testsuite")
+    assert [s.get("failures") for s in suites] == ["0", "1"]
+    assert [run["exit_code"] for run in json.loads(report.read_text())["runs"]] == [0, 1]
+    assert len(list(traces.glob("*/finalize.all.1.jsonl"))) == 1

@@ -10,16 +10,15 @@ from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.report.console import rule_summary
 from conformance.report.serialize import record_to_json
 
-__all__ = ["JsonHandler", "report_document"]
+__all__ = ["JsonHandler", "run_document"]
 
 
-def report_document(started: RunStarted | None, finished: RunFinished) -> dict[str, Any]:
-    """The report as a JSON-ready dict."""
+def run_document(started: RunStarted, finished: RunFinished) -> dict[str, Any]:
+    """One endpoint's run as a JSON-ready dict."""
     return {
-        "tool": "stt-conformance",
-        "target": started.target if started else None,
-        "time_scale": started.timing.scale if started else None,
-        "idle_timeout_s": started.timing.idle_timeout if started else None,
+        "target": started.target,
+        "time_scale": started.timing.scale,
+        "idle_timeout_s": started.timing.idle_timeout,
         "exit_code": finished.exit_code,
         "duration_s": round(finished.duration, 3),
         "rules": [
@@ -31,26 +30,27 @@ def report_document(started: RunStarted | None, finished: RunFinished) -> dict[s
 
 
 class JsonHandler:
-    """Writes :func:`report_document` to ``path`` when the run finishes."""
+    """Writes ``{"tool", "runs": [one document per endpoint]}`` to ``path`` at the end."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.started: RunStarted | None = None
-        self.finished: RunFinished | None = None
+        self.runs: list[dict[str, Any]] = []
+        self._started: RunStarted | None = None
 
     def start(self) -> None:
         """Nothing to prepare."""
 
     def handle_event(self, event: Event) -> None:
-        """Keep the events the report needs."""
+        """Keep each finished run."""
         if isinstance(event, RunStarted):
-            self.started = event
-        elif isinstance(event, RunFinished):
-            self.finished = event
+            self._started = event
+        elif isinstance(event, RunFinished) and self._started is not None:
+            self.runs.append(run_document(self._started, event))
 
     def shutdown(self) -> None:
-        """Write the report (nothing when the run never finished)."""
-        if self.finished is None:
+        """Write the report (nothing when no run finished)."""
+        if not self.runs:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(report_document(self.started, self.finished), indent=2) + "\n", encoding="utf-8")
+        document = {"tool": "stt-conformance", "runs": self.runs}
+        self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

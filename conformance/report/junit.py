@@ -8,23 +8,39 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from conformance.checks.violations import Verdict
-from conformance.engine.events import Event, RunFinished
+from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord, Status
 
 __all__ = ["JunitWriter", "JunitHandler"]
 
 
 class JunitWriter:
-    """Builds the XML document; pure apart from :meth:`close`, which writes it."""
+    """Builds the XML document, one <testsuite> per endpoint; pure apart from :meth:`close`."""
 
-    def __init__(self, path: Path, suite_name: str = "stt-conformance") -> None:
+    def __init__(self, path: Path) -> None:
         self.path = path
-        self.suite = ET.Element("testsuite", name=suite_name)
+        self.root = ET.Element("testsuites")
+        self.suite: ET.Element | None = None
+        self.counts: dict[str, int] = {}
+        self.total_time = 0.0
+
+    def start_suite(self, target: str) -> None:
+        """Begin the cases of one endpoint."""
+        self._finish_suite()
+        self.suite = ET.SubElement(self.root, "testsuite", name=f"stt-conformance {target}")
         self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.total_time = 0.0
 
+    def _finish_suite(self) -> None:
+        if self.suite is None:
+            return
+        for key, value in self.counts.items():
+            self.suite.set(key, str(value))
+        self.suite.set("time", f"{self.total_time:.3f}")
+
     def record_case(self, record: CaseRecord) -> None:
-        """Add one scenario as a testcase."""
+        """Add one scenario as a testcase of the current suite."""
+        assert self.suite is not None, "start_suite() before record_case()"
         classname, _, _ = record.id.rpartition(".")
         case = ET.SubElement(self.suite, "testcase", classname=classname or record.id, name=record.id, time=f"{record.duration:.3f}")
         self.counts["tests"] += 1
@@ -52,11 +68,8 @@ class JunitWriter:
 
     def close(self) -> None:
         """Write the file."""
-        for key, value in self.counts.items():
-            self.suite.set(key, str(value))
-        self.suite.set("time", f"{self.total_time:.3f}")
-        tree = ET.ElementTree(ET.Element("testsuites"))
-        tree.getroot().append(self.suite)
+        self._finish_suite()
+        tree = ET.ElementTree(self.root)
         ET.indent(tree)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tree.write(self.path, encoding="utf-8", xml_declaration=True)
@@ -67,17 +80,17 @@ class JunitHandler:
 
     def __init__(self, path: Path) -> None:
         self.writer = JunitWriter(path)
-        self.finished = False
 
     def start(self) -> None:
         """Nothing to prepare."""
 
     def handle_event(self, event: Event) -> None:
-        """Record cases once the run is over, in id order."""
-        if isinstance(event, RunFinished):
+        """A suite per endpoint; its cases in id order once the run is over."""
+        if isinstance(event, RunStarted):
+            self.writer.start_suite(event.target)
+        elif isinstance(event, RunFinished):
             for record in event.records:
                 self.writer.record_case(record)
-            self.finished = True
 
     def shutdown(self) -> None:
         """Write the file, also after an interrupted run (with the cases it has)."""
