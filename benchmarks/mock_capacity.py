@@ -1,0 +1,191 @@
+"""How many concurrent real-time streams one mock process holds on one core.
+
+The mock runs in its own process pinned to CPU 0; this load generator runs pinned to CPU 1 and
+drives N streams of 16 kHz mono linear16 in 20 ms chunks on an absolute schedule, over raw sockets
+with pre-built masked frames (so the generator, not the mock, is the cheap side). For each step of
+N it holds the load, then reports the mock's CPU use and the lag of Results behind real time:
+lag = arrival - (stream start + result end in audio time). "Falls behind" means the p99 lag grows
+past 500 ms.
+
+    python benchmarks/mock_capacity.py [--steps 250,500,1000,1500,2000] [--hold 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from conformance.audio import load_source
+
+CHUNK_SECONDS = 0.02
+SAMPLE_RATE = 16000
+FALLS_BEHIND_P99 = 0.5
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def _masked_frame(payload: bytes, opcode: int) -> bytes:
+    """A client frame with a fixed mask key (the server cannot tell; it only unmasks)."""
+    length = len(payload)
+    if length < 126:
+        header = struct.pack("!BB", 0x80 | opcode, 0x80 | length)
+    elif length < 65536:
+        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, length)
+    else:
+        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
+    mask = (MASK * (length // 4 + 1))[:length]
+    return header + MASK + bytes(a ^ b for a, b in zip(payload, mask))
+
+
+class Stream(asyncio.Protocol):
+    """One raw WebSocket stream: upgrade, then paced audio frames; parses Results for lag."""
+
+    def __init__(self, lags: list[float], ticks: list[float]) -> None:
+        self.lags = lags
+        self.ticks = ticks
+        self.buffer = b""
+        self.upgraded = asyncio.get_running_loop().create_future()
+        self.sent = 0
+        self.base = 0
+        self.transport: asyncio.Transport | None = None
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if not self.upgraded.done():
+            head, sep, rest = self.buffer.partition(b"\r\n\r\n")
+            if not sep:
+                return
+            self.upgraded.set_result(head.split(b"\r\n", 1)[0])
+            self.buffer = rest
+        self._frames()
+
+    def _frames(self) -> None:
+        while len(self.buffer) >= 2:
+            opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
+            offset = 2
+            if length == 126:
+                if len(self.buffer) < 4:
+                    return
+                length, offset = struct.unpack("!H", self.buffer[2:4])[0], 4
+            elif length == 127:
+                if len(self.buffer) < 10:
+                    return
+                length, offset = struct.unpack("!Q", self.buffer[2:10])[0], 10
+            if len(self.buffer) < offset + length:
+                return
+            payload, self.buffer = self.buffer[offset : offset + length], self.buffer[offset + length :]
+            if opcode == 1:
+                message = json.loads(payload)
+                if message.get("type") == "Results":
+                    # The chunk that completed this result's audio, and when this step sent it.
+                    tick = round((message["start"] + message["duration"]) / CHUNK_SECONDS) - 1 - self.base
+                    if 0 <= tick < len(self.ticks):
+                        self.lags.append(time.monotonic() - self.ticks[tick])
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+
+
+async def _open(port: int, lags: list[float], ticks: list[float]) -> Stream:
+    loop = asyncio.get_running_loop()
+    _, stream = await loop.create_connection(lambda: Stream(lags, ticks), "127.0.0.1", port)
+    key = base64.b64encode(os.urandom(16)).decode()
+    request = (
+        f"GET /v1/listen?encoding=linear16&sample_rate={SAMPLE_RATE}&channels=1 HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    stream.transport.write(request.encode())  # type: ignore[union-attr]
+    status = await asyncio.wait_for(stream.upgraded, 10)
+    assert b" 101 " in status, status
+    return stream
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def _step(port: int, count: int, hold: float, frames: list[bytes], mock_pid: int, streams: list[Stream], lags: list[float], ticks: list[float]) -> dict[str, float]:
+    while len(streams) < count:
+        batch = [_open(port, lags, ticks) for _ in range(min(100, count - len(streams)))]
+        streams.extend(await asyncio.gather(*batch))
+    for stream in streams:
+        stream.base = stream.sent
+    lags.clear()
+    ticks.clear()
+    start, cpu0 = time.monotonic(), _cpu_seconds(mock_pid)
+    late, index = [], 0
+    while time.monotonic() - start < hold:
+        due = start + index * CHUNK_SECONDS
+        now = time.monotonic()
+        if due > now:
+            await asyncio.sleep(due - now)
+        late.append(max(0.0, time.monotonic() - due))
+        ticks.append(time.monotonic())
+        for stream in streams:
+            if not stream.closed:
+                stream.transport.write(frames[stream.sent % len(frames)])  # type: ignore[union-attr]
+                stream.sent += 1
+        index += 1
+    elapsed = time.monotonic() - start
+    cpu = (_cpu_seconds(mock_pid) - cpu0) / elapsed
+    ordered = sorted(lags) or [float("nan")]
+    return {
+        "streams": count, "alive": sum(not s.closed for s in streams), "mock_cpu": cpu,
+        "results": len(lags), "lag_p50": statistics.median(ordered), "lag_p99": ordered[int(0.99 * (len(ordered) - 1))],
+        "send_late_p99": sorted(late)[int(0.99 * (len(late) - 1))],
+    }
+
+
+async def _main(steps: list[int], hold: float, port: int, mock_pid: int) -> None:
+    pcm = load_source("speech", SAMPLE_RATE, 1)
+    chunk_frames = int(CHUNK_SECONDS * SAMPLE_RATE)
+    frames = [_masked_frame(pcm.slice_frames(i * chunk_frames, chunk_frames), 2) for i in range(int(pcm.seconds / CHUNK_SECONDS))]
+    streams: list[Stream] = []
+    lags: list[float] = []
+    ticks: list[float] = []
+    print(f"{'streams':>8} {'alive':>6} {'mock CPU':>9} {'results':>8} {'lag p50':>9} {'lag p99':>9} {'gen late p99':>13}")
+    for count in steps:
+        row = await _step(port, count, hold, frames, mock_pid, streams, lags, ticks)
+        print(f"{row['streams']:8d} {row['alive']:6d} {row['mock_cpu'] * 100:8.0f}% {row['results']:8d} {row['lag_p50'] * 1000:7.0f}ms {row['lag_p99'] * 1000:7.0f}ms {row['send_late_p99'] * 1000:11.1f}ms", flush=True)
+        if row["lag_p99"] > FALLS_BEHIND_P99 or row["alive"] < count:
+            print(f"results fell behind real time (p99 lag > {FALLS_BEHIND_P99 * 1000:.0f} ms) or streams died at {count} streams")
+            break
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", default="250,500,750,1000,1250,1500,1750,2000")
+    parser.add_argument("--hold", type=float, default=10.0)
+    parser.add_argument("--port", type=int, default=18765)
+    args = parser.parse_args()
+    # Streams are never idle here, so the idle timeout plays no part; a long one keeps it that way.
+    mock = subprocess.Popen(
+        ["taskset", "-c", "0", sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert mock.stdout is not None and "listening" in mock.stdout.readline()
+        os.sched_setaffinity(0, {1})
+        asyncio.run(_main([int(n) for n in args.steps.split(",")], args.hold, args.port, mock.pid))
+    finally:
+        mock.terminate()
+        mock.wait(10)
+
+
+if __name__ == "__main__":
+    socket.setdefaulttimeout(10)
+    main()
