@@ -171,14 +171,16 @@ def main() -> None:
     parser.add_argument("--steps", default="250,500,750,1000,1250,1500,1750,2000")
     parser.add_argument("--hold", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=18765)
+    parser.add_argument("--print-mock-pid", action="store_true", help="print the mock's pid (to attach a profiler)")
+    parser.add_argument("--server", nargs="+", help="serve with this command instead of the mock (calibration; it must print a line with 'listening')")
     args = parser.parse_args()
     # Streams are never idle here, so the idle timeout plays no part; a long one keeps it that way.
-    mock = subprocess.Popen(
-        ["taskset", "-c", "0", sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600"],
-        stdout=subprocess.PIPE, text=True,
-    )
+    command = args.server or [sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600"]
+    mock = subprocess.Popen(["taskset", "-c", "0", *command], stdout=subprocess.PIPE, text=True)
     try:
         assert mock.stdout is not None and "listening" in mock.stdout.readline()
+        if args.print_mock_pid:
+            print(f"mock pid {mock.pid}", flush=True)
         os.sched_setaffinity(0, {1})
         asyncio.run(_main([int(n) for n in args.steps.split(",")], args.hold, args.port, mock.pid))
     finally:

@@ -1,7 +1,11 @@
-"""The bundled reference server: a ``websockets.asyncio`` shell around :class:`ServerSession`.
+"""The bundled reference server: an asyncio protocol around websockets' sans-I/O
+``ServerProtocol`` and our sans-I/O :class:`ServerSession`.
 
-One asyncio process serves many streams. The handshake follows contract.md §4: ``dg-request-id``
-on every response, 401/400/404 with ``dg-error`` and a JSON body ``{err_code, err_msg, request_id}``.
+websockets parses and writes frames, answers pings and runs the closing handshake; the session
+decides what to say. Driving the sans-I/O protocol straight from ``data_received`` (no task, no
+message queue per stream) is what lets one process hold many hundreds of real-time streams.
+The handshake follows contract.md §4: ``dg-request-id`` on every response, 400/401/404/429 with
+``dg-error`` and a JSON body ``{err_code, err_msg, request_id}``.
 """
 
 from __future__ import annotations
@@ -11,14 +15,15 @@ import hmac
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
-from weakref import WeakKeyDictionary
 
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
+from websockets.protocol import CLOSED, OPEN, State
+from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from conformance.mock.session import CloseConnection, Output, SendBinary, SendText, ServerSession
@@ -30,6 +35,8 @@ LISTEN_PATH = "/v1/listen"
 DEFAULT_IDLE_TIMEOUT = 10.0
 # Above Deepgram's recommended 250 ms frames by far, yet bounded so a hostile frame cannot exhaust memory.
 MAX_FRAME_BYTES = 4 * 2**20
+_SWEEP_SECONDS = 0.1
+_CLOSE_TIMEOUT_SECONDS = 5.0
 logger = logging.getLogger("conformance.mock")
 
 
@@ -56,12 +63,6 @@ class MockConfig:
     max_streams: int | None = None
 
 
-@dataclass(frozen=True)
-class _Accepted:
-    fmt: StreamFormat
-    request_id: str
-
-
 class _Rejection(Exception):
     def __init__(self, status: int, err_code: str, err_msg: str) -> None:
         super().__init__(err_msg)
@@ -81,19 +82,142 @@ def _credentials_ok(request: Request, api_key: str) -> bool:
     return False
 
 
+def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    # Browsers need the server to echo one offered subprotocol when they send `token, KEY`.
+    for name in ("token", "bearer"):
+        if name in offered:
+            return Subprotocol(name)
+    return None
+
+
+class _Stream(asyncio.Protocol):
+    """One TCP connection: the upgrade, then frames in and out of a :class:`ServerSession`."""
+
+    def __init__(self, server: MockServer) -> None:
+        self.server = server
+        self.loop = asyncio.get_running_loop()
+        self.protocol = ServerProtocol(select_subprotocol=_select_subprotocol, max_size=MAX_FRAME_BYTES, logger=logger)
+        self.transport: asyncio.Transport | None = None
+        self.session: ServerSession | None = None
+        self.fragments: list[bytes] = []
+        self.fragment_opcode: Opcode | None = None
+        self.abort_handle: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.protocol.receive_data(data)
+        for event in self.protocol.events_received():
+            if isinstance(event, Request):
+                self._upgrade(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._flush()
+
+    def eof_received(self) -> bool | None:
+        self.protocol.receive_eof()
+        self._flush()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server.forget(self)
+        if self.abort_handle is not None:
+            self.abort_handle.cancel()
+
+    # -- handshake ---------------------------------------------------------------------------
+
+    def _upgrade(self, request: Request) -> None:
+        request_id = str(uuid.uuid4())
+        try:
+            fmt = self.server.check(request)
+        except _Rejection as rejection:
+            self.protocol.send_response(self._reject(request_id, rejection))
+            return
+        response = self.protocol.accept(request)
+        if response.status_code == 101:
+            if "no-request-id-header" not in self.server.config.faults:
+                response.headers["dg-request-id"] = request_id
+            idle = self.server.config.idle_timeout * self.server.config.time_scale
+            self.session = ServerSession(fmt, request_id, idle, self.loop.time(), self.server.config.faults)
+            self.server.admit(self)
+        self.protocol.send_response(response)
+
+    def _reject(self, request_id: str, rejection: _Rejection) -> Response:
+        body = json.dumps({"err_code": rejection.err_code, "err_msg": rejection.err_msg, "request_id": request_id})
+        response = self.protocol.reject(rejection.status, body)
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        response.headers["dg-error"] = rejection.err_msg
+        response.headers["dg-request-id"] = request_id
+        if rejection.status == 401:
+            response.headers["WWW-Authenticate"] = 'Token realm="Deepgram"'
+        if rejection.status == 429:
+            response.headers["Retry-After"] = "1"
+        return response
+
+    # -- streaming ---------------------------------------------------------------------------
+
+    def _frame(self, frame: Frame) -> None:
+        if self.session is None or frame.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+            return  # pings, pongs and the closing handshake are the protocol's business
+        if frame.opcode is not Opcode.CONT:
+            self.fragment_opcode, self.fragments = frame.opcode, []
+        self.fragments.append(bytes(frame.data))
+        if not frame.fin:
+            return
+        payload = b"".join(self.fragments)
+        now = self.loop.time()
+        if self.fragment_opcode is Opcode.TEXT:
+            try:
+                text = payload.decode()
+            except UnicodeDecodeError:
+                self.protocol.fail(1007, "invalid UTF-8 in a text frame")
+                return
+            self.emit(self.session.receive_text(text, now))
+        else:
+            self.emit(self.session.receive_binary(payload, now))
+
+    def emit(self, outputs: list[Output]) -> None:
+        """Send what the session decided (no-op once the connection is no longer open)."""
+        for output in outputs:
+            if self.protocol.state is not OPEN:
+                return
+            try:
+                if isinstance(output, SendText):
+                    self.protocol.send_text(output.encode().encode())
+                elif isinstance(output, SendBinary):
+                    self.protocol.send_binary(output.data)
+                elif isinstance(output, CloseConnection):
+                    self.protocol.send_close(output.code, output.reason)
+            except InvalidState:
+                return
+        self._flush()
+
+    def _flush(self) -> None:
+        assert self.transport is not None, "data arrives only after connection_made"
+        for data in self.protocol.data_to_send():
+            if data:
+                self.transport.write(data)
+            else:
+                self.transport.close()  # websockets' SEND_EOF: the server ends the TCP connection
+        if self.protocol.close_expected() and self.abort_handle is None:
+            self.abort_handle = self.loop.call_later(_CLOSE_TIMEOUT_SECONDS, self.transport.abort)
+
+    @property
+    def state(self) -> State:
+        """The WebSocket state of the connection."""
+        return self.protocol.state
+
+
 class MockServer:
     """Serve /v1/listen on ``config.host:config.port`` until :meth:`stop`."""
 
     def __init__(self, config: MockConfig = MockConfig()) -> None:
         self.config = config
-        self._server: Server | None = None
-        # Weak keys: a connection whose handshake dies after process_request frees its slot.
-        self._streams: WeakKeyDictionary[ServerConnection, _Accepted] = WeakKeyDictionary()
-
-    @property
-    def active_streams(self) -> int:
-        """Streams accepted and not yet finished."""
-        return len(self._streams)
+        self._server: asyncio.Server | None = None
+        self._streams: set[_Stream] = set()
+        self._sweeper: asyncio.Task[None] | None = None
 
     @property
     def port(self) -> int:
@@ -106,41 +230,49 @@ class MockServer:
         """``ws://host:port/v1/listen`` of the running mock."""
         return f"ws://{self.config.host}:{self.port}{LISTEN_PATH}"
 
-    async def start(self) -> "MockServer":
+    @property
+    def active_streams(self) -> int:
+        """Streams accepted and not yet closed."""
+        return sum(1 for stream in self._streams if stream.state is not CLOSED)
+
+    async def start(self) -> MockServer:
         """Bind and start accepting connections."""
-        self._server = await serve(
-            self._handle,
-            self.config.host,
-            self.config.port,
-            process_request=self._process_request,
-            process_response=self._process_response,
-            select_subprotocol=self._select_subprotocol,
-            compression=None,
-            ping_interval=None,
-            max_size=MAX_FRAME_BYTES,
-            logger=logger,
-        )
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(lambda: _Stream(self), self.config.host, self.config.port)
+        self._sweeper = asyncio.create_task(self._sweep_idle())
         return self
 
     async def stop(self) -> None:
-        """Stop accepting and close open streams."""
+        """Stop accepting and drop open streams."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
+            for stream in list(self._streams):
+                if stream.transport is not None:
+                    stream.transport.abort()
             await self._server.wait_closed()
 
-    async def __aenter__(self) -> "MockServer":
+    async def __aenter__(self) -> MockServer:
         return await self.start()
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    # -- handshake ---------------------------------------------------------------------------
+    def admit(self, stream: _Stream) -> None:
+        """Count an accepted stream."""
+        self._streams.add(stream)
 
-    def _check(self, request: Request) -> StreamFormat:
+    def forget(self, stream: _Stream) -> None:
+        """Drop a finished stream."""
+        self._streams.discard(stream)
+
+    def check(self, request: Request) -> StreamFormat:
+        """Judge an upgrade request: the stream format, or a rejection."""
         url = urlsplit(request.path)
+        faults = self.config.faults
         if url.path.rstrip("/") != LISTEN_PATH:
             raise _Rejection(404, "NOT_FOUND", f"No such endpoint: {url.path}")
-        faults = self.config.faults
         if self.config.api_key is not None and "accept-any-key" not in faults and not _credentials_ok(request, self.config.api_key):
             raise _Rejection(401, "INVALID_AUTH", "Invalid credentials.")
         try:
@@ -155,75 +287,14 @@ class MockServer:
             raise _Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
         return fmt
 
-    def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
-        request_id = str(uuid.uuid4())
-        try:
-            fmt = self._check(request)
-        except _Rejection as rejection:
-            return self._reject(connection, request_id, rejection)
-        self._streams[connection] = _Accepted(fmt, request_id)
-        return None
-
-    def _reject(self, connection: ServerConnection, request_id: str, rejection: _Rejection) -> Response:
-        body = json.dumps({"err_code": rejection.err_code, "err_msg": rejection.err_msg, "request_id": request_id})
-        response = connection.respond(rejection.status, body)
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = "application/json"
-        response.headers["dg-error"] = rejection.err_msg
-        response.headers["dg-request-id"] = request_id
-        if rejection.status == 401:
-            response.headers["WWW-Authenticate"] = 'Token realm="Deepgram"'
-        if rejection.status == 429:
-            response.headers["Retry-After"] = "1"
-        return response
-
-    def _process_response(self, connection: ServerConnection, request: Request, response: Response) -> None:
-        accepted = self._streams.get(connection)
-        if accepted is not None and response.status_code == 101 and "no-request-id-header" not in self.config.faults:
-            response.headers["dg-request-id"] = accepted.request_id
-
-    @staticmethod
-    def _select_subprotocol(connection: ServerConnection, offered: Any) -> Subprotocol | None:
-        for name in ("token", "bearer"):
-            if name in offered:
-                return Subprotocol(name)
-        return None
-
-    # -- streaming ---------------------------------------------------------------------------
-
-    async def _handle(self, ws: ServerConnection) -> None:
-        accepted = self._streams[ws]
+    async def _sweep_idle(self) -> None:
+        """Close idle streams. One timer for all streams is far cheaper than one per stream;
+        its period bounds how late an idle close can be."""
         loop = asyncio.get_running_loop()
-        idle = self.config.idle_timeout * self.config.time_scale
-        session = ServerSession(accepted.fmt, accepted.request_id, idle, loop.time(), self.config.faults)
-        try:
-            while not session.closed:
-                outputs = await self._next_outputs(ws, session, loop)
-                await self._emit(ws, outputs)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._streams.pop(ws, None)
-
-    @staticmethod
-    async def _next_outputs(ws: ServerConnection, session: ServerSession, loop: asyncio.AbstractEventLoop) -> list[Output]:
-        try:
-            async with asyncio.timeout_at(session.deadline):
-                message = await ws.recv()
-        except TimeoutError:
-            return session.tick(loop.time())
-        if isinstance(message, str):
-            return session.receive_text(message, loop.time())
-        return session.receive_binary(message, loop.time())
-
-    @staticmethod
-    async def _emit(ws: ServerConnection, outputs: list[Output]) -> None:
-        for output in outputs:
-            if isinstance(output, SendText):
-                await ws.send(output.encode())
-            elif isinstance(output, SendBinary):
-                await ws.send(output.data)
-            elif isinstance(output, CloseConnection):
-                await ws.close(output.code, output.reason)
-
-
+        period = min(_SWEEP_SECONDS, self.config.idle_timeout * self.config.time_scale / 20)
+        while True:
+            await asyncio.sleep(period)
+            now = loop.time()
+            for stream in list(self._streams):
+                if stream.session is not None and now >= stream.session.deadline:
+                    stream.emit(stream.session.tick(now))
