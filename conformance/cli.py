@@ -102,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
     mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
     mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed; stream N+1 is rejected with 429")
+    mock.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop: uvloop when installed (pip install '.[fast]') unless asyncio is asked for")
 
     selftest = commands.add_parser("selftest", help="mutation score: the suite must pass the clean mock and catch every injected fault")
     selftest.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="only these faults (repeatable; default all)")
@@ -215,8 +216,22 @@ def _cmd_mock(args: argparse.Namespace) -> int:
         return 0
     faults = parse_faults(args.faults)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    asyncio.run(_serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams)))
+    serving = _serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams))
+    _event_loop_runner(args.loop)(serving)
     return 0
+
+
+def _event_loop_runner(choice: str):  # type: ignore[no-untyped-def]
+    """``asyncio.run`` or ``uvloop.run``, as asked; ``auto`` takes uvloop when it is installed."""
+    if choice == "asyncio":
+        return asyncio.run
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise UsageError("--loop uvloop: uvloop is not installed (pip install 'stt-conformance[fast]')") from None
+        return asyncio.run
+    return uvloop.run
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:

@@ -159,14 +159,18 @@ class _Stream(asyncio.Protocol):
     # -- streaming ---------------------------------------------------------------------------
 
     def _frame(self, frame: Frame) -> None:
-        if self.session is None or frame.opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+        opcode = frame.opcode
+        if self.session is None or opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             return  # pings, pongs and the closing handshake are the protocol's business
-        if frame.opcode is not Opcode.CONT:
-            self.fragment_opcode, self.fragments = frame.opcode, []
-        self.fragments.append(bytes(frame.data))
-        if not frame.fin:
-            return
-        payload = b"".join(self.fragments)
+        if opcode is not Opcode.CONT:
+            self.fragment_opcode, self.fragments = opcode, []
+        if frame.fin and not self.fragments:
+            payload = bytes(frame.data)  # the common case: an unfragmented message
+        else:
+            self.fragments.append(bytes(frame.data))
+            if not frame.fin:
+                return
+            payload, self.fragments = b"".join(self.fragments), []
         now = self.loop.time()
         if self.fragment_opcode is Opcode.TEXT:
             try:

@@ -196,18 +196,24 @@ class ServerSession:
     # -- behaviour ---------------------------------------------------------------------------
 
     def _audio(self, data: bytes) -> list[Output]:
-        data = self._partial + data
+        if self._partial:
+            data = self._partial + data
         frame_bytes = self._sample_bytes * self._channels
         usable = len(data) - len(data) % frame_bytes
-        self._partial = data[usable:]
+        if usable < len(data):
+            data, self._partial = data[:usable], data[usable:]
+        else:
+            self._partial = b""
         frames = usable // frame_bytes
         self._frames += frames
         if not frames:
             return []
-        lanes = self._lanes(data[:usable], frames)
+        lanes = self._lanes(data, frames)
         outputs: list[Output] = []
         for index, (transcriber, samples) in enumerate(zip(self._transcribers, lanes)):
-            outputs.extend(self._render(index, event) for event in transcriber.feed(samples))
+            events = transcriber.feed(samples)
+            if events:
+                outputs.extend(self._render(index, event) for event in events)
         if outputs and "binary-frame" in self.faults and not self._sent_binary:
             self._sent_binary = True
             outputs.append(SendBinary(b"\x00\x01"))
@@ -227,9 +233,11 @@ class ServerSession:
             # mulaw/alaw are not decoded: they count as audio time with no detectable speech.
             samples = array("h", bytes(2 * frames * self._channels))
         n = self._channels
-        if self.fmt.multichannel or n == 1:
+        if n == 1:
+            return [samples]
+        if self.fmt.multichannel:
             return [samples[c::n] for c in range(n)]
-        return [[sum(samples[i * n : (i + 1) * n]) // n for i in range(frames)]]
+        return [array("h", (sum(samples[i * n : (i + 1) * n]) // n for i in range(frames)))]
 
     def _on_finalize(self, channel: Any) -> list[Output]:
         if "finalize-ignored" in self.faults:
