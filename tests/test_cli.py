@@ -266,3 +266,24 @@ def test_cli_matrix_of_endpoints(capsys: pytest.CaptureFixture[str], mock_factor
     assert [s.get("failures") for s in suites] == ["0", "1"]
     assert [run["exit_code"] for run in json.loads(report.read_text())["runs"]] == [0, 1]
     assert len(list(traces.glob("*/finalize.all.1.jsonl"))) == 1
+
+
+def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -> None:
+    """`conformance mock` as its own process (free port, scaled time) passes a scenario played by `run`."""
+    import subprocess
+    import sys
+
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "mock", "--port", "0", "--time-scale", str(TIME_SCALE), "--loop", "asyncio"],
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert mock.stdout is not None
+        line = mock.stdout.readline()
+        assert "conformance mock listening on ws://127.0.0.1:" in line and "no auth" in line
+        url = line.split(" on ", 1)[1].split()[0]
+        code, out, err = run_cli(capsys, "run", "--host", url, *SCALE, "-k", "finalize.all.1")
+        assert code == 0, out
+    finally:
+        mock.terminate()
+        mock.wait(5000 * MS)

@@ -49,3 +49,15 @@ def test_selftest_fails_when_a_fault_goes_unnoticed(capsys: pytest.CaptureFixtur
     code = main(["selftest", "--fault", "keepalive-ignored", "--scenario", str(scenario)])
     assert code == 1
     assert "keepalive-ignored              KA-2    NO" in capsys.readouterr().out
+
+
+def test_faults_cover_every_judged_must_and_should_rule() -> None:
+    """Every MUST or SHOULD rule that a scenario or an automatic check judges has a fault that
+    breaks it, so the mutation score speaks for the whole suite."""
+    from conformance.checks import registered_checks
+
+    catalog = load_catalog()
+    judged = {rule for scenario in load_scenarios() for rule in scenario.rules} | {rule for rule, _ in registered_checks()}
+    needed = {rule for rule in judged if catalog[rule].level in (Level.MUST, Level.SHOULD)}
+    missing = sorted(needed - {fault.rule for fault in FAULTS.values()})
+    assert not missing, f"rules with no fault to prove they are caught: {missing}"

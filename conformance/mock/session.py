@@ -29,6 +29,9 @@ __all__ = ["SendText", "SendBinary", "CloseConnection", "Output", "ServerSession
 
 # A gap between audio frames longer than this counts as a pause for the wall-clock fault.
 _GAP_SECONDS = 0.5
+_FAULT_AHEAD_SECONDS = 1.0
+_FAULT_WORD_SHIFT_SECONDS = 0.3
+_FAULT_OVERLAP_SECONDS = 0.2
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
 MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conformance-mock", "version": "2026-11-23.0", "arch": "mock"}
@@ -292,18 +295,30 @@ class ServerSession:
             return SendText({"type": "UtteranceEnd", "channel": self._pair(index), "last_word_end": event.last_word_end})
         return SendText(self._results(index, event))
 
+    def _timing_faults(self, segment: Segment) -> tuple[float, float, float]:
+        """(shift of everything, extra shift of words, how far a final's start moves back)."""
+        faults = self.faults
+        # wall-clock: time without audio (KeepAlive pauses) advances the clock.
+        shift = self._paused if "wall-clock-timestamps" in faults else 0.0
+        shift += _FAULT_AHEAD_SECONDS if "results-ahead-of-audio" in faults else 0.0
+        word_shift = -_FAULT_WORD_SHIFT_SECONDS if "words-outside-result" in faults else 0.0
+        back = min(segment.start, _FAULT_OVERLAP_SECONDS) if "finals-overlap" in faults and segment.is_final else 0.0
+        return shift, word_shift, back
+
     def _results(self, index: int, segment: Segment) -> dict[str, Any]:
-        # The wall-clock fault lets time without audio (KeepAlive pauses) advance the clock.
-        shift = self._paused if "wall-clock-timestamps" in self.faults else 0.0
+        shift, word_shift, back = self._timing_faults(segment)
         words = [
-            {"word": w.text, "start": round(w.start + shift, 6), "end": round(w.end + shift, 6), "confidence": w.confidence, "punctuated_word": w.text.capitalize()}
+            {
+                "word": w.text, "start": round(max(0.0, w.start + shift + word_shift), 6), "end": round(max(0.0, w.end + shift + word_shift), 6),
+                "confidence": w.confidence, "punctuated_word": w.text.capitalize(),
+            }
             for w in segment.words
         ]
         results = {
             "type": "Results",
             "channel_index": self._pair(index),
-            "duration": round(segment.end - segment.start, 6),
-            "start": round(segment.start + shift, 6),
+            "duration": round(segment.end - segment.start + back, 6),
+            "start": round(segment.start + shift - back, 6),
             "is_final": segment.is_final,
             "speech_final": segment.speech_final,
             "channel": {
@@ -320,7 +335,7 @@ class ServerSession:
                 "model_info": {k: MOCK_MODEL[k] for k in ("name", "version", "arch")},
                 "model_uuid": MOCK_MODEL["uuid"],
             },
-            "from_finalize": segment.from_finalize,
+            "from_finalize": segment.from_finalize and "no-from-finalize" not in self.faults,
         }
         if "results-schema-violation" in self.faults:
             del results["metadata"]["model_uuid"]  # type: ignore[attr-defined]
