@@ -16,7 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
-from conformance.engine.events import FatalError, Interrupted, RunFinished
+from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.engine.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, UsageError
@@ -119,13 +119,13 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _dispatch(handlers: list[EventHandler], event: object) -> None:
+def _dispatch(handlers: list[EventHandler], event: Event) -> None:
     for handler in list(handlers):
         try:
-            handler.handle_event(event)  # type: ignore[arg-type]
+            handler.handle_event(event)
         except Exception as exc:  # a reporter bug is a reporter error, never a verdict
             handlers.remove(handler)
-            print(f"warning: reporter {type(handler).__name__} failed and was disabled: {exc}", file=sys.stderr)
+            _dispatch(handlers, NonFatalError(message=f"reporter {type(handler).__name__} failed and was disabled: {exc}"))
 
 
 async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, handlers: list[EventHandler]) -> int:

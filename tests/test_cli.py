@@ -287,3 +287,29 @@ def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -
     finally:
         mock.terminate()
         mock.wait(5000 * MS)
+
+
+def test_a_crashing_reporter_is_disabled_with_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
+    """A reporter that raises is dropped and reported as a warning; the others keep receiving."""
+    from conformance.cli import _dispatch
+    from conformance.engine.events import NonFatalError, RunStarted
+    from conformance.report.console import ConsoleHandler
+    from conformance.scenario import Timing
+
+    class Broken:
+        def start(self) -> None: ...
+        def shutdown(self) -> None: ...
+        def handle_event(self, event: object) -> None:
+            raise RuntimeError("disk full")
+
+    seen: list[object] = []
+
+    class Recorder(Broken):
+        def handle_event(self, event: object) -> None:
+            seen.append(event)
+
+    handlers = [Broken(), Recorder(), ConsoleHandler()]
+    _dispatch(handlers, RunStarted(target="ws://x", scenario_count=1, timing=Timing(), jobs=1))  # type: ignore[arg-type]
+    assert len(handlers) == 2
+    assert any(isinstance(e, NonFatalError) and "Broken failed and was disabled: disk full" in e.message for e in seen)
+    assert "warning: reporter Broken failed and was disabled: disk full" in capsys.readouterr().out
