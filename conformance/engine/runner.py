@@ -7,30 +7,25 @@ judges the trace with :mod:`conformance.checks` and emits events. It never print
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
-from conformance.catalog import load_catalog
-from conformance.checks import CheckContext, judge
-from conformance.checks.violations import RuleResult, Verdict
+from conformance.checks import CheckContext
+from conformance.engine.case import auth_headers, conclude, new_record, new_trace
 from conformance.engine.events import Event, FatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.plan import Plan, Player, build_plan
-from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for, status_from_results
-from conformance.engine.trace import Handshake, Trace
+from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for
+from conformance.engine.trace import Trace
 from conformance.errors import AudioError, ConnectError
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.transport.aio import Timeouts, describe_connect_error, run_player
-from conformance.xfail import Expected, apply_xfail
+from conformance.xfail import Expected
 
 __all__ = ["RunOptions", "Runner", "scenario_url"]
 
-# Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
-_FEATURE_REFUSED = (400, 405)
-_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access"}
 _RATE_LIMIT_ATTEMPTS = 3
 _RETRY_AFTER_CAP_SECONDS = 2.0
 
@@ -132,17 +127,9 @@ class Runner:
                 record.error = f"internal error: {type(exc).__name__}: {exc}"
             queue.put_nowait(ScenarioFinished(record=record))
 
-    def _headers(self, scenario: Scenario) -> dict[str, str]:
-        auth = scenario.connect.auth
-        if auth == "invalid":
-            return {"Authorization": f"Token invalid-{secrets.token_hex(8)}"}
-        if auth == "default" and self.options.api_key:
-            return {"Authorization": f"Token {self.options.api_key}"}
-        return {}
-
     async def play(self, scenario: Scenario) -> CaseRecord:
         """Play and judge one scenario; never raises for endpoint or harness trouble."""
-        record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
+        record = new_record(scenario)
         if "api_key" in scenario.requires and not self.options.api_key:
             record.error = "skipped: needs an API key (--api-key or DEEPGRAM_API_KEY)"
             return record
@@ -154,19 +141,13 @@ class Runner:
             return record
         url = scenario_url(self.url, scenario)
         try:
-            record.trace = trace = await self._play_with_retries(scenario, plan, url)
+            trace = await self._play_with_retries(scenario, plan, url)
         except ConnectError as exc:
             record.status, record.error, record.unreachable = Status.ERROR, self._redact(str(exc)), True
             record.duration = time.monotonic() - started
             return record
         record.duration = time.monotonic() - started
-        record.results = judge(trace, scenario, self.options.check_context)
-        record.status = status_from_results(record.results)
-        self._unjudgeable(record, trace, scenario)
-        self._unimplemented(record, trace, scenario)
-        if trace.error:
-            record.status, record.error = Status.ERROR, trace.error
-        apply_xfail(record, self.options.expected_failures)
+        conclude(record, trace, scenario, self.options.check_context, self.options.expected_failures)
         return record
 
     def _redact(self, text: str) -> str:
@@ -176,34 +157,9 @@ class Runner:
         """Play once; a 429 at the handshake is retried after Retry-After (capped), a few times,
         so a momentary limit is not mistaken for a refusal."""
         for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
-            trace = Trace(scenario.id, self.options.timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[self.options.api_key or ""])
-            trace.handshake.url = trace.redact(url)
-            await run_player(Player(plan, trace), url, headers=self._headers(scenario), timeouts=self.options.timeouts)
+            trace = new_trace(scenario, plan, url, self.options.timing, self.options.api_key)
+            await run_player(Player(plan, trace), url, headers=auth_headers(scenario, self.options.api_key), timeouts=self.options.timeouts)
             if trace.handshake.status != 429 or attempt == _RATE_LIMIT_ATTEMPTS or scenario.connect.expect_rejected is not None:
                 return trace
             await asyncio.sleep(_retry_after(trace.handshake.headers))
         raise AssertionError("unreachable: the loop returns on its last attempt")
-
-    @staticmethod
-    def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
-        """An endpoint that refuses an optional feature lacks it; that is not a broken rule."""
-        status = trace.handshake.status
-        if scenario.feature is None or scenario.connect.expect_rejected is not None or status not in _FEATURE_REFUSED:
-            return
-        detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
-        message = f"the endpoint refused feature {scenario.feature!r}: HTTP {status}" + (f" ({detail})" if detail else "")
-        catalog = load_catalog()
-        record.results = [RuleResult(rule, catalog[rule].level, Verdict.UNIMPLEMENTED, message) for rule in scenario.rules]
-        record.status = Status.SUCCESS
-
-    @staticmethod
-    def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
-        status = trace.handshake.status
-        if scenario.connect.expect_rejected is not None or status is None or status == 101:
-            return
-        if status in _NOT_JUDGEABLE or status >= 500:
-            detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
-            hint = _NOT_JUDGEABLE.get(status, "the endpoint failed")
-            record.status = Status.ERROR
-            record.error = f"handshake rejected with HTTP {status}" + (f" ({detail})" if detail else "") + f": {hint}"
-            record.results = [r for r in record.results if r.rule_id != "HS-1"]

@@ -18,38 +18,13 @@ from websockets.typing import Subprotocol
 
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.errors import ConnectError
+from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, describe_connect_error, response_headers
 
 __all__ = ["Timeouts", "run_player", "describe_connect_error"]
-
-_MAX_SERVER_FRAME = 16 * 2**20
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Deadlines of the transport itself (seconds, never scaled)."""
-
-    open: float = 10.0
-    close: float = 5.0
-
 
 @dataclass(frozen=True)
 class _Closed:
     """Marks the end of the server's frames in the reader queue."""
-
-
-def describe_connect_error(exc: BaseException) -> str:
-    """One line saying why a connection could not be made."""
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        return f"TLS certificate verification failed: {exc.verify_message or exc.reason}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {exc.reason or exc}"
-    if isinstance(exc, TimeoutError):
-        return "timed out during the opening handshake"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, OSError):
-        return exc.strerror or str(exc) or type(exc).__name__
-    return str(exc) or type(exc).__name__
 
 
 Clock = Callable[[], float]
@@ -64,15 +39,6 @@ async def _read(ws: ClientConnection, queue: _Queue, now: Clock) -> None:
         pass
     finally:
         queue.put_nowait((now(), _Closed()))
-
-
-def _close_details(ws: ClientConnection) -> tuple[str, int | None, str]:
-    protocol = ws.protocol
-    received, sent = protocol.close_rcvd, protocol.close_sent
-    if received is None:
-        return "transport", None, ""
-    by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
-    return by, received.code, received.reason
 
 
 async def run_player(
@@ -108,18 +74,16 @@ async def run_player(
             open_timeout=timeouts.open,
             close_timeout=timeouts.close,
             ping_interval=None,
-            max_size=_MAX_SERVER_FRAME,
+            max_size=MAX_SERVER_FRAME,
         )
     except InvalidStatus as exc:
         response = exc.response
-        response_headers = {k.lower(): v for k, v in response.headers.raw_items()}
-        player.handshake_rejected(response.status_code, response_headers, bytes(response.body or b"").decode("utf-8", "replace"), now())
+        player.handshake_rejected(response.status_code, response_headers(response), bytes(response.body or b"").decode("utf-8", "replace"), now())
         return
     except (OSError, TimeoutError, InvalidURI, InvalidHandshake) as exc:
         raise ConnectError(f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc)}") from exc
 
-    response_headers = {k.lower(): v for k, v in ws.response.headers.raw_items()} if ws.response else {}
-    player.handshake_accepted(101, response_headers, ws.subprotocol, now())
+    player.handshake_accepted(101, response_headers(ws.response), ws.subprotocol, now())
     await _drive(player, ws, now, timeouts)
 
 
@@ -173,7 +137,7 @@ async def _deliver_next(player: Player, ws: ClientConnection, queue: _Queue, unt
     else:
         t, item = queue.get_nowait()
     if isinstance(item, _Closed):
-        by, code, reason = _close_details(ws)
+        by, code, reason = close_details(ws.protocol)
         player.connection_closed(by, code, reason, t)
     else:
         player.frame_received(item, t)

@@ -1,0 +1,82 @@
+"""One case from setup to verdict, without I/O: the parts that the asyncio runner and the
+synchronous locust users share, so both play and judge scenarios the same way."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from conformance.catalog import load_catalog
+from conformance.checks import CheckContext, judge
+from conformance.checks.violations import RuleResult, Verdict
+from conformance.engine.plan import Plan
+from conformance.engine.record import CaseRecord, Status, status_from_results
+from conformance.engine.trace import Handshake, Trace
+from conformance.scenario.durations import Timing
+from conformance.scenario.model import Scenario
+from conformance.xfail import Expected, apply_xfail
+
+__all__ = ["new_record", "new_trace", "auth_headers", "conclude"]
+
+# Statuses that mean the endpoint lacks an optional feature (with `feature:` scenarios).
+_FEATURE_REFUSED = (400, 405)
+# Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
+_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access"}
+
+
+def new_record(scenario: Scenario) -> CaseRecord:
+    """A record for ``scenario`` before it runs (status SKIP until it does)."""
+    return CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
+
+
+def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None) -> Trace:
+    """An empty trace for one attempt; the key is redacted from everything recorded."""
+    trace = Trace(scenario.id, timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[api_key or ""])
+    trace.handshake.url = trace.redact(url)
+    return trace
+
+
+def auth_headers(scenario: Scenario, api_key: str | None) -> dict[str, str]:
+    """``Authorization`` as the scenario asks: the run's key, none, or a wrong one."""
+    if scenario.connect.auth == "invalid":
+        return {"Authorization": f"Token invalid-{secrets.token_hex(8)}"}
+    if scenario.connect.auth == "default" and api_key:
+        return {"Authorization": f"Token {api_key}"}
+    return {}
+
+
+def conclude(record: CaseRecord, trace: Trace, scenario: Scenario, check_context: CheckContext = CheckContext(), expected: Sequence[Expected] = ()) -> None:
+    """Judge ``trace`` into ``record``: verdicts, status, and the reasons a case is ERROR,
+    UNIMPLEMENTED, XFAIL or XPASS."""
+    record.trace = trace
+    record.results = judge(trace, scenario, check_context)
+    record.status = status_from_results(record.results)
+    _unjudgeable(record, trace, scenario)
+    _unimplemented(record, trace, scenario)
+    if trace.error:
+        record.status, record.error = Status.ERROR, trace.error
+    apply_xfail(record, expected)
+
+
+def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
+    """An endpoint that refuses an optional feature lacks it; that is not a broken rule."""
+    status = trace.handshake.status
+    if scenario.feature is None or scenario.connect.expect_rejected is not None or status not in _FEATURE_REFUSED:
+        return
+    detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
+    message = f"the endpoint refused feature {scenario.feature!r}: HTTP {status}" + (f" ({detail})" if detail else "")
+    catalog = load_catalog()
+    record.results = [RuleResult(rule, catalog[rule].level, Verdict.UNIMPLEMENTED, message) for rule in scenario.rules]
+    record.status = Status.SUCCESS
+
+
+def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
+    status = trace.handshake.status
+    if scenario.connect.expect_rejected is not None or status is None or status == 101:
+        return
+    if status in _NOT_JUDGEABLE or status >= 500:
+        detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
+        hint = _NOT_JUDGEABLE.get(status, "the endpoint failed")
+        record.status = Status.ERROR
+        record.error = f"handshake rejected with HTTP {status}" + (f" ({detail})" if detail else "") + f": {hint}"
+        record.results = [r for r in record.results if r.rule_id != "HS-1"]

@@ -1,0 +1,51 @@
+"""What the asyncio and sync drivers share: deadlines, error wording, close and header details."""
+
+from __future__ import annotations
+
+import ssl
+from dataclasses import dataclass
+
+from websockets.http11 import Response
+from websockets.protocol import Protocol
+
+__all__ = ["Timeouts", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "response_headers"]
+
+# Server messages are small JSON; a bound keeps a hostile server from exhausting memory.
+MAX_SERVER_FRAME = 16 * 2**20
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Deadlines of the transport itself (seconds, never scaled)."""
+
+    open: float = 10.0
+    close: float = 5.0
+
+
+def describe_connect_error(exc: BaseException) -> str:
+    """One line saying why a connection could not be made."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return f"TLS certificate verification failed: {exc.verify_message or exc.reason}"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {exc.reason or exc}"
+    if isinstance(exc, TimeoutError):
+        return "timed out during the opening handshake"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc) or type(exc).__name__
+    return str(exc) or type(exc).__name__
+
+
+def close_details(protocol: Protocol) -> tuple[str, int | None, str]:
+    """(who closed: server, client or transport; the server's code; its reason)."""
+    received, sent = protocol.close_rcvd, protocol.close_sent
+    if received is None:
+        return "transport", None, ""
+    by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
+    return by, received.code, received.reason
+
+
+def response_headers(response: Response | None) -> dict[str, str]:
+    """Handshake response headers with lower-cased names."""
+    return {k.lower(): v for k, v in response.headers.raw_items()} if response is not None else {}
