@@ -13,7 +13,6 @@ import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
@@ -21,7 +20,7 @@ from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EX
 from conformance.engine.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, UsageError
 from conformance.mock.faults import FAULTS, parse_faults
-from conformance.mock.server import LISTEN_PATH, MockConfig, MockServer
+from conformance.mock.server import MockConfig, MockServer
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
 from conformance.report.json_report import JsonHandler
@@ -31,33 +30,10 @@ from conformance.report.traces import TraceHandler
 from conformance.scenario import Timing, load_scenarios, select_scenarios
 from conformance.scenario.model import Scenario
 from conformance.selftest import run_selftest
+from conformance.targets import target_url
 from conformance.xfail import Expected, load_xfail
 
-__all__ = ["main", "target_url"]
-
-_SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
-
-
-def target_url(host: str) -> str:
-    """Normalise ``--host``: ws(s)://, http(s):// or bare host:port; the path defaults to /v1/listen.
-
-    Raises:
-        UsageError: the scheme, host or port is unusable.
-    """
-    raw = host if "://" in host else f"ws://{host}"
-    parts = urlsplit(raw)
-    scheme = _SCHEMES.get(parts.scheme.lower())
-    if scheme is None:
-        raise UsageError(f"--host {host!r}: scheme must be ws, wss, http or https")
-    try:
-        parts.port
-    except ValueError:
-        raise UsageError(f"--host {host!r}: the port is not a number in 0-65535") from None
-    if not parts.hostname:
-        raise UsageError(f"--host {host!r}: no host name")
-    path = parts.path if parts.path not in ("", "/") else LISTEN_PATH
-    return urlunsplit((scheme, parts.netloc, path, parts.query, ""))
-
+__all__ = ["main"]
 
 def _positive(kind: type) -> object:
     def parse(text: str) -> object:

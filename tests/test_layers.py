@@ -58,3 +58,10 @@ def test_layer_imports_point_downstream(relative: str) -> None:
 def test_conformance_never_imports_loadtest() -> None:
     for path in ROOT.rglob("*.py"):
         assert not {n for n in _imports(path) if n.split(".")[0] == "loadtest"}, path
+
+
+def test_loadtest_stays_off_the_cli_and_asyncio() -> None:
+    """loadtest imports conformance's engine and sync transport, never its CLI or asyncio."""
+    for path in (Path(__file__).resolve().parents[1] / "loadtest").rglob("*.py"):
+        bad = {n for n in _imports(path) if n == "asyncio" or n.startswith("conformance.cli") or n.startswith("conformance.transport.aio")}
+        assert not bad, f"{path.name} imports {sorted(bad)}"

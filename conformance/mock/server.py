@@ -27,11 +27,11 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from conformance.mock.session import CloseConnection, Output, SendBinary, SendText, ServerSession
+from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
 
 __all__ = ["MockConfig", "MockServer", "LISTEN_PATH"]
 
-LISTEN_PATH = "/v1/listen"
 DEFAULT_IDLE_TIMEOUT = 10.0
 # Above Deepgram's recommended 250 ms frames by far, yet bounded so a hostile frame cannot exhaust memory.
 MAX_FRAME_BYTES = 4 * 2**20

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "LISTEN_PATH",
     "SERVER_TYPES",
     "CLIENT_TYPES",
     "TRANSCRIPTION_TYPES",
@@ -19,6 +20,7 @@ __all__ = [
     "control",
 ]
 
+LISTEN_PATH = "/v1/listen"
 SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted")
 CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream")
 # Messages that carry transcription of audio already sent, as opposed to replies to a control message.

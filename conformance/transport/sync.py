@@ -32,10 +32,12 @@ def run_player(
     subprotocols: Sequence[str] = (),
     ssl_context: ssl.SSLContext | None = None,
     timeouts: Timeouts = Timeouts(),
+    on_open: Callable[[], None] | None = None,
 ) -> None:
     """Connect to ``url`` and play until the plan is done, recording into ``player.trace``.
 
-    A rejected upgrade is recorded in the trace, not raised.
+    A rejected upgrade is recorded in the trace, not raised. ``on_open`` is called once the
+    upgrade succeeded (load users count open streams with it).
 
     Raises:
         ConnectError: the target could not be reached (refused, DNS, TLS, handshake timeout).
@@ -65,6 +67,8 @@ def run_player(
         raise ConnectError(f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc)}") from exc
 
     player.handshake_accepted(101, response_headers(ws.response), ws.subprotocol, now())
+    if on_open is not None:
+        on_open()
     try:
         _drive(player, ws, now)
     finally:

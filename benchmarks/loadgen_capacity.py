@@ -1,0 +1,79 @@
+"""How many concurrent real-time streams one locust worker process drives on one core.
+
+The mock (uvloop when installed) runs pinned to CPU 0; one headless locust process runs pinned to
+CPU 1 with N users, each playing 15 s of speech in 20 ms frames (16 kHz linear16) through the
+engine's sync driver. Reported per N: the locust process's CPU, and the per-stream p99 send
+lateness (its median and worst over streams). Goal (issue 4): >= 1000 streams per core with p99
+lateness <= 20 ms.
+
+    python benchmarks/loadgen_capacity.py [--users 250,500,750,1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCENARIO = ROOT / "benchmarks" / "loadgen_stream.yaml"
+RUN_SECONDS = 22
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _step(users: int, port: int, folder: Path) -> str:
+    prefix = folder / f"u{users}"
+    command = [
+        "taskset", "-c", "1", sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless", "--only-summary",
+        "--host", f"ws://127.0.0.1:{port}", "-u", str(users), "-r", str(users), "-t", f"{RUN_SECONDS}s",
+        "--scenario", str(SCENARIO), "--csv", str(prefix), "--csv-full-history",
+    ]
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cpu, samples = 0.0, 0
+    while process.poll() is None:
+        time.sleep(1)
+        try:
+            cpu = _cpu_seconds(process.pid)
+        except FileNotFoundError:
+            break
+        samples += 1
+    elapsed = time.monotonic() - started
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        rows = {row["Name"]: row for row in csv.DictReader(handle)}
+    lateness = rows.get("send_lateness", {})
+    streams = rows.get("stream", {})
+    return (
+        f"{users:6d} users  locust CPU {100 * cpu / max(elapsed, 1):5.0f}%  streams {streams.get('Request Count', '0'):>5} "
+        f"(failed {streams.get('Failure Count', '0')})  per-stream p99 lateness: median {lateness.get('50%', '?')} ms, "
+        f"99th {lateness.get('99%', '?')} ms, worst {lateness.get('Max Response Time', '?')} ms"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", default="250,500,750,1000")
+    parser.add_argument("--port", type=int, default=18766)
+    args = parser.parse_args()
+    mock = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "conformance", "mock", "--port", str(args.port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert mock.stdout is not None and "listening" in mock.stdout.readline()
+        with tempfile.TemporaryDirectory() as folder:
+            for users in (int(n) for n in args.users.split(",")):
+                print(_step(users, args.port, Path(folder)), flush=True)
+    finally:
+        mock.terminate()
+        mock.wait(10)
+
+
+if __name__ == "__main__":
+    main()

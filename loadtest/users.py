@@ -1,0 +1,144 @@
+"""``StreamingUser``: a locust user that plays one scenario per iteration through the same engine
+as ``conformance run`` (plan → sync driver → trace → checks), and fires each measurement as a
+locust request event with a real time."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import gevent
+from locust import User, constant, events, task
+from locust.env import Environment
+
+from conformance.engine.case import auth_headers, conclude, new_record, new_trace
+from conformance.engine.plan import Plan, Player, build_plan
+from conformance.engine.runner import scenario_url
+from conformance.errors import ConformanceError, ConnectError
+from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
+from conformance.scenario import model as m
+from conformance.targets import target_url
+from conformance.transport.sync import Timeouts, run_player
+from loadtest.metrics import Sample, stream_samples
+from loadtest.thresholds import REQUEST_TYPE
+
+__all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
+
+DEFAULT_SCENARIO = str(Path(__file__).parent / "scenarios" / "stream_finalize_close.yaml")
+# After a rejected handshake a user backs off briefly instead of hammering the endpoint.
+_REJECTED_BACKOFF_SECONDS = 1.0
+
+
+class OpenStreams:
+    """Streams open in this process, and how many were open at the first 429 (limit discovery)."""
+
+    count = 0
+    at_first_429: int | None = None
+
+
+class StreamFailure(Exception):
+    """A classified failure; its text is the failure's name and short reason."""
+
+
+def _scenario_file(name: str) -> m.Scenario:
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        return load_scenario(path)
+    matches = [s for s in load_scenarios() if s.id == name]
+    if not matches:
+        raise ConformanceError(f"--scenario {name!r}: neither a YAML file nor a bundled scenario id (`conformance scenarios` lists them)")
+    return matches[0]
+
+
+def _override_streams(scenario: m.Scenario, audio: str, chunk: str, realtime: float) -> m.Scenario:
+    def adjust(step: m.Step) -> m.Step:
+        if isinstance(step, m.Repeat):
+            return dataclasses.replace(step, steps=tuple(adjust(s) for s in step.steps))
+        if not isinstance(step, m.Stream):
+            return step
+        changes: dict[str, object] = {}
+        if audio:
+            changes["source"] = str(Path(audio).resolve())
+        if chunk:
+            changes["chunk"] = parse_duration(chunk)
+        if realtime:
+            changes["realtime"] = realtime
+        return dataclasses.replace(step, **changes)
+
+    return dataclasses.replace(scenario, steps=tuple(adjust(s) for s in scenario.steps))
+
+
+@lru_cache(maxsize=8)
+def _plan(name: str, audio: str, chunk: str, realtime: float, scale: float) -> Plan:
+    """One plan per option set, shared by every user of the process (the audio is loaded once)."""
+    scenario = _override_streams(_scenario_file(name), audio, chunk, realtime)
+    return build_plan(scenario, Timing(scale=scale))
+
+
+class StreamingUser(User):
+    """Plays ``scenario`` (``--scenario``, default: speech, Finalize, CloseStream) in a loop.
+
+    Subclasses may pin ``scenario`` to a path or id. Options: ``--audio``, ``--chunk``,
+    ``--realtime``, ``--time-scale``, ``--api-key`` (or ``DEEPGRAM_API_KEY``; never printed).
+    """
+
+    abstract = True
+    wait_time = constant(0)
+    scenario: str | None = None
+
+    def __init__(self, environment: Environment) -> None:
+        super().__init__(environment)
+        options = environment.parsed_options
+        name = self.scenario or getattr(options, "scenario", None) or DEFAULT_SCENARIO
+        self.plan = _plan(name, getattr(options, "audio", ""), getattr(options, "chunk", ""), getattr(options, "realtime", 0.0), getattr(options, "time_scale", 1.0))
+        self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
+        self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
+
+    def _fire(self, sample: Sample) -> None:
+        self.environment.events.request.fire(
+            request_type=REQUEST_TYPE, name=sample.name, response_time=sample.ms, response_length=0,
+            exception=StreamFailure(sample.failure) if sample.failure else None, context={},
+        )
+
+    @task
+    def stream(self) -> None:
+        """One stream: play, judge, fire the measurements."""
+        scenario = self.plan.scenario
+        trace = new_trace(scenario, self.plan, self.url, self.plan.timing, self.api_key)
+        opened = False
+
+        def on_open() -> None:
+            nonlocal opened
+            opened = True
+            OpenStreams.count += 1
+
+        try:
+            run_player(Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key), timeouts=Timeouts(), on_open=on_open)
+        except ConnectError as exc:
+            self._fire(Sample("connect", 0.001, f"unreachable: {trace.redact(str(exc))}"))
+            gevent.sleep(_REJECTED_BACKOFF_SECONDS)
+            return
+        finally:
+            if opened:
+                OpenStreams.count -= 1
+        if trace.handshake.status == 429 and OpenStreams.at_first_429 is None:
+            OpenStreams.at_first_429 = OpenStreams.count
+        record = new_record(scenario)
+        conclude(record, trace, scenario)
+        for sample in stream_samples(trace, record):
+            self._fire(sample)
+        if trace.handshake.status != 101:
+            gevent.sleep(_REJECTED_BACKOFF_SECONDS)
+
+
+@events.init_command_line_parser.add_listener
+def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
+    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario YAML path or bundled id to play per stream")
+    parser.add_argument("--audio", default="", help="16-bit PCM WAV to stream instead of the scenario's audio sources")
+    parser.add_argument("--chunk", default="", help="audio per binary frame, e.g. 20ms (default: the scenario's)")
+    parser.add_argument("--realtime", type=float, default=0.0, help="pace as a multiple of real time (default: the scenario's, 1.0)")
+    parser.add_argument("--time-scale", type=float, default=1.0, help="scale of endpoint-timed durations (for a mock run with --time-scale)")
+    parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
+    parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(first_final) < 1500ms' (repeatable)")

@@ -1,0 +1,150 @@
+"""Load testing: locust runs headless against the mock on 127.0.0.1 (subprocesses: importing locust
+monkey-patches a process with gevent), plus the pure parts in-process."""
+
+from __future__ import annotations
+
+import csv
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conformance.engine.case import conclude, new_record
+from conformance.engine.trace import Handshake, Trace
+from conformance.scenario import Timing
+from conformance.scenario import model as m
+from loadtest.metrics import stream_samples
+from loadtest.thresholds import parse_threshold
+
+from conftest import MS
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = """
+id: load.short.1
+title: short load stream
+rules: [FIN-1]
+connect: {params: {encoding: linear16, sample_rate: 16000, interim_results: true}}
+steps:
+  - stream: {seconds: 2}
+  - send: {type: Finalize}
+  - expect: {type: Results, match: {properties: {from_finalize: {const: true}}, required: [from_finalize]}, within: 2s, rule: FIN-2}
+  - stream: {seconds: 1}
+  - send: {type: CloseStream}
+  - expect: {type: Metadata, within: 3s, rule: CS-1}
+  - expect_close: {within: 2s, rule: CS-1}
+"""
+ENTRIES = {"connect", "first_result", "first_final", "finalize_ack", "close_metadata", "stream", "send_lateness"}
+
+
+def locust(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "locust", "--headless", "--only-summary", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout * 1000 * MS)
+
+
+@pytest.fixture
+def short_scenario(tmp_path: Path) -> Path:
+    path = tmp_path / "short.yaml"
+    path.write_text(SHORT)
+    return path
+
+
+def _stats(prefix: Path) -> dict[str, dict[str, str]]:
+    with open(f"{prefix}_stats.csv", newline="") as handle:
+        return {row["Name"]: row for row in csv.DictReader(handle)}
+
+
+def test_locust_measures_every_streaming_latency(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Headless locust reports each latency entry with real (non-zero) times and passes a met threshold."""
+    mock = mock_factory()
+    prefix = tmp_path / "run"
+    done = locust("-f", "loadtest/locustfile.py", "--host", mock.url, "-u", "3", "-r", "3", "-t", "8s", "--scenario", str(short_scenario),
+                  "--time-scale", "0.1", "--csv", str(prefix), "--threshold", "p95(close_metadata) < 3000ms", "--threshold", "rate(rate_limited) < 1%")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    stats = _stats(prefix)
+    assert ENTRIES <= set(stats), sorted(stats)
+    for name in ENTRIES - {"send_lateness", "finalize_ack", "close_metadata", "connect"}:
+        assert int(stats[name]["Request Count"]) >= 3 and float(stats[name]["Median Response Time"]) > 0, stats[name]
+    assert int(stats["stream"]["Failure Count"]) == 0
+    assert "PASS    p95(close_metadata) < 3000ms" in done.stdout
+
+
+def test_locust_threshold_breach_sets_exit_code(mock_factory, short_scenario: Path) -> None:  # type: ignore[no-untyped-def]
+    mock = mock_factory()
+    done = locust("-f", "loadtest/locustfile.py", "--host", mock.url, "-u", "1", "-r", "1", "-t", "5s", "--scenario", str(short_scenario),
+                  "--time-scale", "0.1", "--threshold", "p95(first_result) < 1ms")
+    assert done.returncode == 1
+    assert "FAIL    p95(first_result) < 1ms: measured" in done.stdout
+
+
+def test_locust_classifies_rate_limiting(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Streams over the mock's limit are counted as rate_limited, apart from other failures."""
+    mock = mock_factory(max_streams=1)
+    prefix = tmp_path / "run"
+    done = locust("-f", "loadtest/locustfile.py", "--host", mock.url, "-u", "3", "-r", "3", "-t", "5s", "--scenario", str(short_scenario),
+                  "--time-scale", "0.1", "--csv", str(prefix), "--threshold", "rate(rate_limited) < 1%")
+    assert done.returncode == 1
+    stats = _stats(prefix)
+    assert int(stats["rate_limited"]["Failure Count"]) >= 1 and "handshake_rejected" not in stats
+    assert "FAIL    rate(rate_limited) < 1%" in done.stdout
+
+
+def test_find_limit_reports_exactly_the_mock_limit(mock_factory) -> None:  # type: ignore[no-untyped-def]
+    mock = mock_factory(max_streams=4)
+    done = locust("-f", "loadtest/find_limit.py", "--host", mock.url, "--limit-step", "0.2", "-t", "30s")
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "rate limit: the first 429 came with 4 concurrent streams open" in done.stdout
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_distributed_master_and_two_workers(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Locust's own master/worker mode: two workers on 127.0.0.1 feed one master's stats."""
+    mock = mock_factory()
+    port, prefix = _free_port(), tmp_path / "dist"
+    common = ["-f", "loadtest/locustfile.py", "--scenario", str(short_scenario), "--time-scale", "0.1"]
+    workers = [
+        subprocess.Popen([sys.executable, "-m", "locust", *common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    try:
+        done = locust(*common, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
+                      "--expect-workers-max-wait", "30", "--host", mock.url, "-u", "4", "-r", "4", "-t", "8s", "--csv", str(prefix))
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.terminate()
+            worker.wait(30000 * MS)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert "2 workers connected" in done.stderr
+    assert int(_stats(prefix)["stream"]["Request Count"]) >= 4
+
+
+def test_threshold_parsing() -> None:
+    assert parse_threshold("p95(first_final) < 1500ms").value == 1500
+    assert parse_threshold("avg(connect) <= 0.3s").value == pytest.approx(300)
+    assert parse_threshold("rate(rate_limited) < 1%").value == pytest.approx(0.01)
+    for bad in ("p95(first_final) < 1500%", "rate(x) < 3ms", "fast(connect) < 1ms", "p95 first_final < 3"):
+        with pytest.raises(ValueError):
+            parse_threshold(bad)
+
+
+def test_metrics_classify_idle_timeout_and_latencies() -> None:
+    """Pure metrics: first_result from the first audio frame; a NET-0001 close is idle_timeout."""
+    trace = Trace("t", Timing(), 1, 1, 16000, Handshake("ws://x", status=101, t=0.05))
+    trace.record_sent("binary", bytes(640), 0.1, audio=True, due=0.1, step="1")
+    trace.record_received(json.dumps({"type": "Results", "is_final": True, "start": 0, "duration": 0.02}), 0.4, "1")
+    trace.record_close("server", 1011, "See https://dpgr.am/net0001", 10.2)
+    scenario = m.Scenario(id="t", title="t", rules=("CS-1",), steps=())
+    record = new_record(scenario)
+    conclude(record, trace, scenario)
+    samples = {s.name: s for s in stream_samples(trace, record)}
+    assert samples["connect"].ms == 50 and samples["first_result"].ms == pytest.approx(300)
+    assert samples["stream"].failure and samples["idle_timeout"].failure == "1011 NET-0001"
