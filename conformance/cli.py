@@ -10,15 +10,19 @@ import argparse
 import asyncio
 import os
 import secrets
+import ssl
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.catalog import load_catalog
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
+from conformance.engine.case import AUTH_SCHEMES
 from conformance.engine.runner import RunOptions, Runner
-from conformance.errors import ConformanceError, UsageError
+from conformance.errors import ConformanceError, ConnectError, UsageError
+from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
 from conformance.report.base import EventHandler
@@ -27,7 +31,7 @@ from conformance.report.json_report import JsonHandler
 from conformance.report.junit import JunitHandler
 from conformance.report.matrix import MatrixHandler
 from conformance.report.traces import TraceHandler
-from conformance.scenario import Timing, load_scenarios, select_scenarios
+from conformance.scenario import Timing, load_scenarios, parse_duration, select_scenarios
 from conformance.scenario.model import Scenario
 from conformance.selftest import run_selftest
 from conformance.targets import target_url
@@ -68,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply every endpoint-timed duration (idle timeout, pauses, deadlines) by F; the bundled mock runs on the same scale")
     run.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="the endpoint's idle timeout before scaling (default 10)")
     run.add_argument("-v", "--verbose", action="store_true", help="list every rule verdict, not only broken ones")
+    run.add_argument("--cafile", help="PEM CA bundle to trust for wss:// (private CAs); default: the system store")
+    run.add_argument("--insecure", action="store_true", help="skip TLS certificate verification (flagged in every report)")
+    run.add_argument("--client-cert", help="PEM client certificate for mutual TLS")
+    run.add_argument("--client-key", help="private key of --client-cert, when not inside it")
+    run.add_argument("--auth-scheme", choices=AUTH_SCHEMES, default="token", help="send the key as 'Authorization: Token' (default), 'Bearer', or the 'token' subprotocol")
+    run.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'", help="extra upgrade header, e.g. for ingress auth (repeatable; values are never printed)")
+    run.add_argument("--wait-for-host", metavar="DURATION", help="retry reaching each --host (TCP, and TLS for wss) with backoff for up to DURATION, e.g. 60s")
 
     mock = commands.add_parser("mock", help="serve the reference mock of /v1/listen")
     mock.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
@@ -78,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
     mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
     mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed; stream N+1 is rejected with 429")
+    mock.add_argument("--tls-cert", help="serve wss:// with this PEM certificate (chain)")
+    mock.add_argument("--tls-key", help="private key of --tls-cert, when not inside it")
+    mock.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
     mock.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop: uvloop when installed (pip install '.[fast]') unless asyncio is asked for")
 
     selftest = commands.add_parser("selftest", help="mutation score: the suite must pass the clean mock and catch every injected fault")
@@ -125,11 +139,53 @@ def _worst_exit(codes: Sequence[int]) -> int:
     return EXIT_OK
 
 
+def _headers(values: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    headers = []
+    for value in values:
+        name, colon, content = value.partition(":")
+        if not colon or not name.strip() or " " in name.strip():
+            raise UsageError(f"-H expects 'Name: value', got {name.strip() or value[:20]!r}…")
+        headers.append((name.strip(), content.strip()))
+    return tuple(headers)
+
+
+def _tls(args: argparse.Namespace) -> TlsOptions:
+    tls = TlsOptions(args.cafile, args.insecure, args.client_cert, args.client_key)
+    try:
+        client_ssl_context(tls)
+    except (OSError, ssl.SSLError) as exc:
+        raise UsageError(f"TLS files unusable (--cafile/--client-cert/--client-key): {getattr(exc, 'strerror', None) or exc}") from exc
+    return tls
+
+
+async def _wait_for(url: str, options: RunOptions, budget: float) -> None:
+    """Retry reaching ``url`` with backoff until it answers or ``budget`` seconds pass.
+
+    Raises:
+        ConnectError: still unreachable at the end, with what was last seen.
+    """
+    probe = Runner([], url, options)
+    deadline, delay = time.monotonic() + budget, 0.25
+    while (problem := await probe.unreachable()) is not None:
+        if time.monotonic() + delay > deadline:
+            raise ConnectError(f"{url} not ready after {budget:g}s; last: {problem}")
+        print(f"waiting for {url}: {problem}", file=sys.stderr, flush=True)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+
+
 async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler], expected: tuple[Expected, ...]) -> int:
     timing = Timing(idle_timeout=args.idle_timeout, scale=args.time_scale)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
     if args.hosts:
-        options = RunOptions(timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected)
+        options = RunOptions(
+            timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected, tls=_tls(args),
+            auth_scheme=args.auth_scheme, extra_headers=_headers(args.headers),
+        )
+        if args.wait_for_host:
+            budget = parse_duration(args.wait_for_host).resolve(Timing())
+            for host in args.hosts:
+                await _wait_for(target_url(host), options, budget)
         return _worst_exit([await _play(scenarios, target_url(host), options, handlers) for host in args.hosts])
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)
@@ -157,6 +213,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("no scenario matches the selection (-k / --tag / --skip); `conformance scenarios` lists them")
     for host in args.hosts:
         target_url(host)
+    _headers(args.headers)
+    _tls(args)
+    if args.wait_for_host:
+        try:
+            parse_duration(args.wait_for_host)
+        except ValueError as exc:
+            raise UsageError(f"--wait-for-host: {exc}") from None
     expected = tuple(load_xfail(args.xfail)) if args.xfail else ()
     handlers = _handlers(args)
     for handler in handlers:
@@ -174,6 +237,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
 async def _serve(config: MockConfig) -> None:
     try:
         mock = await MockServer(config).start()
+    except ssl.SSLError as exc:
+        raise UsageError(f"unusable TLS certificate or key: {exc}") from exc
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
     auth = "API key required" if config.api_key else "no auth"
@@ -192,7 +257,10 @@ def _cmd_mock(args: argparse.Namespace) -> int:
         return 0
     faults = parse_faults(args.faults)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
-    serving = _serve(MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams))
+    if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
+        raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
+    config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca)
+    serving = _serve(config)
     _event_loop_runner(args.loop)(serving)
     return 0
 

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -51,6 +52,12 @@ def stop_mock(mock: RunningMock, thread: threading.Thread) -> None:
     asyncio.run_coroutine_threadsafe(mock.server.stop(), mock.loop).result(5000 * MS)
     mock.loop.call_soon_threadsafe(mock.loop.stop)
     thread.join(5000 * MS)
+
+
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs write default trace folders into the working directory: keep that out of the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.xfail import Expected, apply_xfail
 
-__all__ = ["new_record", "new_trace", "auth_headers", "conclude"]
+__all__ = ["new_record", "new_trace", "auth_headers", "auth_subprotocols", "conclude", "AUTH_SCHEMES"]
 
 # Statuses that mean the endpoint lacks an optional feature (with `feature:` scenarios).
 _FEATURE_REFUSED = (400, 405)
@@ -29,20 +29,33 @@ def new_record(scenario: Scenario) -> CaseRecord:
     return CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
 
 
-def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None) -> Trace:
-    """An empty trace for one attempt; the key is redacted from everything recorded."""
-    trace = Trace(scenario.id, timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[api_key or ""])
+def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None, hidden: Sequence[str] = ()) -> Trace:
+    """An empty trace for one attempt; the key and ``hidden`` values are redacted from everything recorded."""
+    trace = Trace(scenario.id, timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[api_key or "", *hidden])
     trace.handshake.url = trace.redact(url)
     return trace
 
 
-def auth_headers(scenario: Scenario, api_key: str | None) -> dict[str, str]:
-    """``Authorization`` as the scenario asks: the run's key, none, or a wrong one."""
+AUTH_SCHEMES = ("token", "bearer", "subprotocol")
+
+
+def auth_headers(scenario: Scenario, api_key: str | None, scheme: str = "token", extra: dict[str, str] | None = None) -> dict[str, str]:
+    """Request headers as the scenario asks: the run's key (``Authorization: Token`` or
+    ``Bearer``), none, or a wrong one; plus ``extra`` headers (ingress auth). With the
+    ``subprotocol`` scheme the key travels in :func:`auth_subprotocols` instead."""
+    headers = dict(extra or {})
     if scenario.connect.auth == "invalid":
-        return {"Authorization": f"Token invalid-{secrets.token_hex(8)}"}
-    if scenario.connect.auth == "default" and api_key:
-        return {"Authorization": f"Token {api_key}"}
-    return {}
+        headers["Authorization"] = f"Token invalid-{secrets.token_hex(8)}"
+    elif scenario.connect.auth == "default" and api_key and scheme != "subprotocol":
+        headers["Authorization"] = f"{scheme.capitalize()} {api_key}"
+    return headers
+
+
+def auth_subprotocols(scenario: Scenario, api_key: str | None, scheme: str = "token") -> list[str]:
+    """``["token", KEY]`` for browser-style gateways (contract.md §4.1), else nothing."""
+    if scheme == "subprotocol" and scenario.connect.auth == "default" and api_key:
+        return ["token", api_key]
+    return []
 
 
 def conclude(record: CaseRecord, trace: Trace, scenario: Scenario, check_context: CheckContext = CheckContext(), expected: Sequence[Expected] = ()) -> None:

@@ -29,6 +29,7 @@ class RunStarted(Event):
     scenario_count: int
     timing: Timing
     jobs: int
+    tls_insecure: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from conformance.checks import CheckContext
-from conformance.engine.case import auth_headers, conclude, new_record, new_trace
+from conformance.engine.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.engine.events import Event, FatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for
@@ -21,10 +21,11 @@ from conformance.engine.trace import Trace
 from conformance.errors import AudioError, ConnectError
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
+from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.aio import Timeouts, describe_connect_error, run_player
 from conformance.xfail import Expected
 
-__all__ = ["RunOptions", "Runner", "scenario_url"]
+__all__ = ["RunOptions", "Runner", "TlsOptions", "scenario_url"]
 
 _RATE_LIMIT_ATTEMPTS = 3
 _RETRY_AFTER_CAP_SECONDS = 2.0
@@ -50,6 +51,9 @@ class RunOptions:
         check_context: Tolerances of the checks.
         audio_speed: Multiplies every stream's pace; only for self-tests against the mock.
         expected_failures: Entries of an ``--xfail`` file.
+        tls: Trust and client certificates for wss:// endpoints.
+        auth_scheme: ``token`` (Authorization: Token), ``bearer`` or ``subprotocol``.
+        extra_headers: Sent on every upgrade (ingress auth); their values are never recorded.
     """
 
     timing: Timing = Timing()
@@ -59,6 +63,9 @@ class RunOptions:
     check_context: CheckContext = field(default_factory=CheckContext)
     audio_speed: float = 1.0
     expected_failures: tuple[Expected, ...] = ()
+    tls: TlsOptions = TlsOptions()
+    auth_scheme: str = "token"
+    extra_headers: tuple[tuple[str, str], ...] = ()
 
 
 def scenario_url(base: str, scenario: Scenario) -> str:
@@ -76,15 +83,18 @@ class Runner:
     """Runs ``scenarios`` against the endpoint at ``url`` (ws:// or wss://, path included)."""
 
     def __init__(self, scenarios: Sequence[Scenario], url: str, options: RunOptions = RunOptions()) -> None:
+        """Raises ``OSError`` or ``ssl.SSLError`` when a TLS file in ``options.tls`` is unusable."""
         self.scenarios = list(scenarios)
         self.url = url
         self.options = options
+        self.ssl_context = client_ssl_context(options.tls) if url.startswith("wss://") else None
 
     async def execute(self) -> AsyncIterator[Event]:
         """Yield RunStarted, ScenarioStarted/Finished per case, then RunFinished (or FatalError)."""
         started = time.monotonic()
-        yield RunStarted(target=self.url, scenario_count=len(self.scenarios), timing=self.options.timing, jobs=self.options.jobs)
-        problem = await self._unreachable()
+        insecure = self.ssl_context is not None and self.options.tls.insecure
+        yield RunStarted(target=self.url, scenario_count=len(self.scenarios), timing=self.options.timing, jobs=self.options.jobs, tls_insecure=insecure)
+        problem = await self.unreachable()
         if problem:
             yield FatalError(message=problem, exit_code=EXIT_UNREACHABLE)
             return
@@ -104,13 +114,14 @@ class Runner:
         records.sort(key=lambda r: r.id)
         yield RunFinished(records=tuple(records), exit_code=exit_code_for(records), duration=time.monotonic() - started)
 
-    async def _unreachable(self) -> str | None:
+    async def unreachable(self) -> str | None:
         """A one-line reason when nothing listens at the target, checked once before any case."""
         parts = urlsplit(self.url)
         port = parts.port or (443 if parts.scheme == "wss" else 80)
         try:
             async with asyncio.timeout(self.options.timeouts.open):
-                _, writer = await asyncio.open_connection(parts.hostname, port)
+                # With wss the TLS handshake is part of reaching it: a certificate problem is one line here.
+                _, writer = await asyncio.open_connection(parts.hostname, port, ssl=self.ssl_context)
             writer.close()
             await writer.wait_closed()
         except (OSError, TimeoutError) as exc:
@@ -157,8 +168,14 @@ class Runner:
         """Play once; a 429 at the handshake is retried after Retry-After (capped), a few times,
         so a momentary limit is not mistaken for a refusal."""
         for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
-            trace = new_trace(scenario, plan, url, self.options.timing, self.options.api_key)
-            await run_player(Player(plan, trace), url, headers=auth_headers(scenario, self.options.api_key), timeouts=self.options.timeouts)
+            options = self.options
+            trace = new_trace(scenario, plan, url, options.timing, options.api_key, [value for _, value in options.extra_headers])
+            await run_player(
+                Player(plan, trace), url,
+                headers=auth_headers(scenario, options.api_key, options.auth_scheme, dict(options.extra_headers)),
+                subprotocols=auth_subprotocols(scenario, options.api_key, options.auth_scheme),
+                ssl_context=self.ssl_context, timeouts=options.timeouts,
+            )
             if trace.handshake.status != 429 or attempt == _RATE_LIMIT_ATTEMPTS or scenario.connect.expect_rejected is not None:
                 return trace
             await asyncio.sleep(_retry_after(trace.handshake.headers))

@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import json
 import logging
+import ssl
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class MockConfig:
         idle_timeout: Seconds before the NET-0001 close, before scaling.
         faults: Fault names to inject (see :mod:`conformance.mock.faults`).
         max_streams: Concurrent streams allowed; the next upgrade gets 429 (None: unlimited).
+        tls_cert: Serve wss:// with this PEM certificate (chain); None: plain ws://.
+        tls_key: Its private key, when not inside ``tls_cert``.
+        tls_client_ca: Require client certificates signed by this CA (mutual TLS).
     """
 
     host: str = "127.0.0.1"
@@ -61,6 +65,24 @@ class MockConfig:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     faults: frozenset[str] = frozenset()
     max_streams: int | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    tls_client_ca: str | None = None
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server-side TLS context, or None for plain ws://.
+
+        Raises:
+            OSError, ssl.SSLError: a certificate or key file is unusable.
+        """
+        if self.tls_cert is None:
+            return None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.tls_cert, self.tls_key)
+        if self.tls_client_ca:
+            context.verify_mode = ssl.CERT_REQUIRED
+            context.load_verify_locations(self.tls_client_ca)
+        return context
 
 
 class _Rejection(Exception):
@@ -232,7 +254,8 @@ class MockServer:
     @property
     def url(self) -> str:
         """``ws://host:port/v1/listen`` of the running mock."""
-        return f"ws://{self.config.host}:{self.port}{LISTEN_PATH}"
+        scheme = "wss" if self.config.tls_cert else "ws"
+        return f"{scheme}://{self.config.host}:{self.port}{LISTEN_PATH}"
 
     @property
     def active_streams(self) -> int:
@@ -242,7 +265,7 @@ class MockServer:
     async def start(self) -> MockServer:
         """Bind and start accepting connections."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(lambda: _Stream(self), self.config.host, self.config.port)
+        self._server = await loop.create_server(lambda: _Stream(self), self.config.host, self.config.port, ssl=self.config.ssl_context())
         self._sweeper = asyncio.create_task(self._sweep_idle())
         return self
 

@@ -85,6 +85,8 @@ class ConsoleHandler:
         if isinstance(event, RunStarted):
             scale = f", time scale {event.timing.scale:g}" if event.timing.scale != 1 else ""
             self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
+            if event.tls_insecure:
+                self._print("warning: TLS certificate verification is DISABLED (--insecure); this run does not prove the endpoint's identity")
         elif isinstance(event, ScenarioFinished):
             self._case(event.record)
         elif isinstance(event, RunFinished):

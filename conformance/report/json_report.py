@@ -17,6 +17,7 @@ def run_document(started: RunStarted, finished: RunFinished) -> dict[str, Any]:
     """One endpoint's run as a JSON-ready dict."""
     return {
         "target": started.target,
+        "tls_insecure": started.tls_insecure,
         "time_scale": started.timing.scale,
         "idle_timeout_s": started.timing.idle_timeout,
         "exit_code": finished.exit_code,

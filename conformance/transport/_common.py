@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from websockets.http11 import Response
 from websockets.protocol import Protocol
 
-__all__ = ["Timeouts", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "response_headers"]
+__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "response_headers"]
 
 # Server messages are small JSON; a bound keeps a hostile server from exhausting memory.
 MAX_SERVER_FRAME = 16 * 2**20
@@ -20,6 +20,39 @@ class Timeouts:
 
     open: float = 10.0
     close: float = 5.0
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """How to trust a wss:// endpoint and, for mTLS ingresses, which certificate to present.
+
+    Args:
+        cafile: PEM bundle of the CA(s) to trust instead of the system store (private CAs).
+        insecure: Skip certificate and host name verification (reported loudly).
+        client_cert: PEM client certificate (chain) for mutual TLS.
+        client_key: Its private key, when not inside ``client_cert``.
+    """
+
+    cafile: str | None = None
+    insecure: bool = False
+    client_cert: str | None = None
+    client_key: str | None = None
+
+
+def client_ssl_context(tls: TlsOptions) -> ssl.SSLContext:
+    """An SSL context for ``tls``: the system trust store unless a CA file is given.
+
+    Raises:
+        OSError: a file is missing or unreadable.
+        ssl.SSLError: a file is not a usable PEM certificate or key.
+    """
+    context = ssl.create_default_context(cafile=tls.cafile)
+    if tls.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    if tls.client_cert:
+        context.load_cert_chain(tls.client_cert, tls.client_key)
+    return context
 
 
 def describe_connect_error(exc: BaseException) -> str:
