@@ -13,6 +13,8 @@ import pytest
 
 from conformance.mock import MockConfig, MockServer
 
+pytest_plugins = ["pytester"]
+
 # Every wait in the tests is a multiple of MS, so slow CI machines can stretch them.
 MS = 0.001 * float(os.environ.get("CONFORMANCE_TESTS_TIMEOUT_FACTOR", "1"))
 TIME_SCALE = 0.1
