@@ -13,8 +13,11 @@ import secrets
 import ssl
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
@@ -25,6 +28,7 @@ from conformance.errors import ConformanceError, ConnectError, UsageError
 from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
+from conformance.protocol.messages import STATUS_PATH
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
 from conformance.report.json_report import JsonHandler
@@ -158,15 +162,35 @@ def _tls(args: argparse.Namespace) -> TlsOptions:
     return tls
 
 
-async def _wait_for(url: str, options: RunOptions, budget: float) -> None:
-    """Retry reaching ``url`` with backoff until it answers or ``budget`` seconds pass.
+def _status_problem(host: str, context: ssl.SSLContext | None) -> str | None:
+    """For http(s) hosts: why GET /v1/status says "not ready" (None when ready or absent)."""
+    parts = urlsplit(host)
+    url = urlunsplit((parts.scheme, parts.netloc, STATUS_PATH, "", ""))
+    try:
+        with urllib.request.urlopen(url, timeout=5, context=context if parts.scheme == "https" else None) as response:  # noqa: S310 (http/https only)
+            return None if response.status == 200 else f"GET {STATUS_PATH} answered {response.status}"
+    except urllib.error.HTTPError as exc:
+        return None if exc.code == 404 else f"GET {STATUS_PATH} answered {exc.code}"
+    except (OSError, ValueError) as exc:
+        return f"GET {STATUS_PATH} failed: {getattr(exc, 'reason', exc)}"
+
+
+async def _wait_for(host: str, options: RunOptions, budget: float) -> None:
+    """Retry reaching ``host`` with backoff until it answers or ``budget`` seconds pass: TCP (and
+    TLS for wss), then, for http(s) hosts, ``GET /v1/status`` when the deployment has one.
 
     Raises:
-        ConnectError: still unreachable at the end, with what was last seen.
+        ConnectError: still not ready at the end, with what was last seen.
     """
+    url = target_url(host)
     probe = Runner([], url, options)
     deadline, delay = time.monotonic() + budget, 0.25
-    while (problem := await probe.unreachable()) is not None:
+    while True:
+        problem = await probe.unreachable()
+        if problem is None and host.lower().startswith(("http://", "https://")):
+            problem = await asyncio.to_thread(_status_problem, host, probe.ssl_context)
+        if problem is None:
+            return
         if time.monotonic() + delay > deadline:
             raise ConnectError(f"{url} not ready after {budget:g}s; last: {problem}")
         print(f"waiting for {url}: {problem}", file=sys.stderr, flush=True)
@@ -185,7 +209,7 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
         if args.wait_for_host:
             budget = parse_duration(args.wait_for_host).resolve(Timing())
             for host in args.hosts:
-                await _wait_for(target_url(host), options, budget)
+                await _wait_for(host, options, budget)
         return _worst_exit([await _play(scenarios, target_url(host), options, handlers) for host in args.hosts])
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import threading
 from collections.abc import Iterator
@@ -314,3 +315,24 @@ def test_a_crashing_reporter_is_disabled_with_a_warning(capsys: pytest.CaptureFi
     assert len(handlers) == 2
     assert any(isinstance(e, NonFatalError) and "Broken failed and was disabled: disk full" in e.message for e in seen)
     assert "warning: reporter Broken failed and was disabled: disk full" in capsys.readouterr().out
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("stream", "ci", "live"), [(_Terminal, "", True), (_Terminal, "true", False), (io.StringIO, "", False)])
+def test_console_status_line_only_on_a_terminal_outside_ci(monkeypatch: pytest.MonkeyPatch, stream, ci: str, live: bool) -> None:  # type: ignore[no-untyped-def]
+    """A live status line on a TTY; plain lines when piped or under CI."""
+    from conformance.engine.events import RunStarted, ScenarioStarted
+    from conformance.report.console import ConsoleHandler
+    from conformance.scenario import Timing
+
+    monkeypatch.setenv("CI", ci)
+    out = stream()
+    console = ConsoleHandler(out)
+    console.handle_event(RunStarted(target="ws://x", scenario_count=2, timing=Timing(), jobs=2))
+    console.handle_event(ScenarioStarted(scenario_id="finalize.all.1", title="t"))
+    assert ("[0/2] running: finalize.all.1" in out.getvalue()) is live
+    assert ("\r" in out.getvalue()) is live

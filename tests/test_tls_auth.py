@@ -119,3 +119,15 @@ def test_wait_for_host_gives_up_with_what_it_saw(capsys) -> None:  # type: ignor
     code, out, err = run_cli(capsys, "run", "--host", "127.0.0.1:9", "--wait-for-host", "1s", *SCALE)
     assert code == 3 and "not ready after 1s; last: cannot reach 127.0.0.1:9: connection refused" in err
     assert time.monotonic() - started < 10
+
+
+def test_wait_for_host_polls_v1_status_of_http_hosts(capsys, mock_factory) -> None:  # type: ignore[no-untyped-def]
+    """An http:// host is ready once GET /v1/status answers 200 (the mock serves it)."""
+    import json
+    import urllib.request
+
+    mock = mock_factory()
+    with urllib.request.urlopen(f"http://127.0.0.1:{mock.server.port}/v1/status", timeout=5) as response:
+        assert response.status == 200 and json.loads(response.read())["system_health"] == "Healthy"
+    code, out, err = run_cli(capsys, "run", "--host", f"http://127.0.0.1:{mock.server.port}", "--wait-for-host", "5s", *SCALE)
+    assert code == 0, out + err

@@ -28,7 +28,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from conformance.mock.session import CloseConnection, Output, SendBinary, SendText, ServerSession
-from conformance.protocol.messages import LISTEN_PATH
+from conformance.protocol.messages import LISTEN_PATH, STATUS_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
 
 __all__ = ["MockConfig", "MockServer", "LISTEN_PATH"]
@@ -151,6 +151,9 @@ class _Stream(asyncio.Protocol):
 
     def _upgrade(self, request: Request) -> None:
         request_id = str(uuid.uuid4())
+        if urlsplit(request.path).path.rstrip("/") == STATUS_PATH:
+            self.protocol.send_response(self._status(request_id))
+            return
         try:
             fmt = self.server.check(request)
         except _Rejection as rejection:
@@ -164,6 +167,15 @@ class _Stream(asyncio.Protocol):
             self.session = ServerSession(fmt, request_id, idle, self.loop.time(), self.server.config.faults)
             self.server.admit(self)
         self.protocol.send_response(response)
+
+    def _status(self, request_id: str) -> Response:
+        """Self-hosted health (contract.md §7): ``GET /v1/status``, answered without an upgrade."""
+        body = json.dumps({"system_health": "Healthy", "active_requests": self.server.active_streams})
+        response = self.protocol.reject(200, body)
+        del response.headers["Content-Type"]
+        response.headers["Content-Type"] = "application/json"
+        response.headers["dg-request-id"] = request_id
+        return response
 
     def _reject(self, request_id: str, rejection: _Rejection) -> Response:
         body = json.dumps({"err_code": rejection.err_code, "err_msg": rejection.err_msg, "request_id": request_id})

@@ -12,6 +12,7 @@ from typing import Any
 
 __all__ = [
     "LISTEN_PATH",
+    "STATUS_PATH",
     "SERVER_TYPES",
     "CLIENT_TYPES",
     "TRANSCRIPTION_TYPES",
@@ -21,6 +22,8 @@ __all__ = [
 ]
 
 LISTEN_PATH = "/v1/listen"
+# Self-hosted deployments answer health checks here (contract.md §7).
+STATUS_PATH = "/v1/status"
 SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted")
 CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream")
 # Messages that carry transcription of audio already sent, as opposed to replies to a control message.

@@ -5,6 +5,7 @@ This is the only module of the run that prints.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from collections.abc import Sequence
@@ -13,7 +14,7 @@ from typing import TextIO
 
 from conformance.catalog import load_catalog
 from conformance.checks.violations import RuleResult, Verdict
-from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished
+from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.record import CaseRecord, Status
 
 __all__ = ["ConsoleHandler", "rule_summary", "RuleSummary"]
@@ -65,6 +66,9 @@ class ConsoleHandler:
         stream: Where to write (stdout by default).
         verbose: Also list every rule verdict of passing cases.
         trace_dir: Shown in the summary when traces were written.
+
+    On a terminal (and not under CI) a status line shows what is running; elsewhere the output is
+    plain lines only, one per finished scenario.
     """
 
     def __init__(self, stream: TextIO | None = None, *, verbose: bool = False, trace_dir: str | None = None) -> None:
@@ -73,22 +77,44 @@ class ConsoleHandler:
         self.trace_dir = trace_dir
         self.width = min(120, shutil.get_terminal_size((100, 24)).columns)
         self.traces_written = False
+        self.live = self.stream.isatty() and not os.environ.get("CI")
+        self.running: list[str] = []
+        self.finished = 0
+        self.total = 0
 
     def start(self) -> None:
         """Nothing to prepare."""
 
     def _print(self, text: str = "") -> None:
+        if self.live:
+            self.stream.write("\r\033[K")
         print(text, file=self.stream, flush=True)
+
+    def _status(self) -> None:
+        """Redraw the status line (terminal only)."""
+        if not self.live or not self.running:
+            return
+        line = f"[{self.finished}/{self.total}] running: {', '.join(self.running)}"
+        self.stream.write("\r\033[K" + line[: self.width - 1])
+        self.stream.flush()
 
     def handle_event(self, event: Event) -> None:
         """Render one event."""
         if isinstance(event, RunStarted):
             scale = f", time scale {event.timing.scale:g}" if event.timing.scale != 1 else ""
+            self.total, self.finished = event.scenario_count, 0
             self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
             if event.tls_insecure:
                 self._print("warning: TLS certificate verification is DISABLED (--insecure); this run does not prove the endpoint's identity")
+        elif isinstance(event, ScenarioStarted):
+            self.running.append(event.scenario_id)
+            self._status()
         elif isinstance(event, ScenarioFinished):
+            self.finished += 1
+            if event.record.id in self.running:
+                self.running.remove(event.record.id)
             self._case(event.record)
+            self._status()
         elif isinstance(event, RunFinished):
             self._summary(event)
         elif isinstance(event, FatalError):
