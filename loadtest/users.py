@@ -20,6 +20,7 @@ from conformance.errors import ConformanceError, ConnectError
 from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
 from conformance.scenario import model as m
 from conformance.targets import target_url
+from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.sync import Timeouts, run_player
 from loadtest.metrics import Sample, stream_samples
 from loadtest.thresholds import REQUEST_TYPE
@@ -95,6 +96,8 @@ class StreamingUser(User):
         self.plan = _plan(name, getattr(options, "audio", ""), getattr(options, "chunk", ""), getattr(options, "realtime", 0.0), getattr(options, "time_scale", 1.0))
         self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
+        tls = TlsOptions(getattr(options, "cafile", "") or None, getattr(options, "insecure", False))
+        self.ssl_context = client_ssl_context(tls) if self.url.startswith("wss://") else None
 
     def _fire(self, sample: Sample) -> None:
         self.environment.events.request.fire(
@@ -115,7 +118,10 @@ class StreamingUser(User):
             OpenStreams.count += 1
 
         try:
-            run_player(Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key), timeouts=Timeouts(), on_open=on_open)
+            run_player(
+                Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key),
+                ssl_context=self.ssl_context, timeouts=Timeouts(), on_open=on_open,
+            )
         except ConnectError as exc:
             self._fire(Sample("connect", 0.001, f"unreachable: {trace.redact(str(exc))}"))
             gevent.sleep(_REJECTED_BACKOFF_SECONDS)
@@ -141,4 +147,6 @@ def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--realtime", type=float, default=0.0, help="pace as a multiple of real time (default: the scenario's, 1.0)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="scale of endpoint-timed durations (for a mock run with --time-scale)")
     parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
+    parser.add_argument("--cafile", default="", help="PEM CA bundle to trust for wss:// (default: the system store)")
+    parser.add_argument("--insecure", action="store_true", default=False, help="skip TLS certificate verification")
     parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(first_final) < 1500ms' (repeatable)")

@@ -1,0 +1,32 @@
+"""The CI examples cannot rot: the script both pipelines call runs here, end to end, against the
+mock over TLS (scaled time, a short load gate)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from conftest import MS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_pipeline_example_gates_a_tls_deployment(tmp_path: Path) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    out = tmp_path / "out"
+    env = {
+        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SKIP_INSTALL": "1",
+        "OUT": str(out), "TIME_SCALE": "0.1", "LOAD_USERS": "2", "LOAD_TIME": "3s", "PORT": str(port),
+    }
+    done = subprocess.run(["bash", "examples/ci/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240000 * MS)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "gate passed" in done.stdout and "PASS    rate(rate_limited) < 1%" in done.stdout
+    suite = ET.parse(out / "conformance.xml").getroot().find("testsuite")
+    assert suite is not None and int(suite.get("tests", "0")) >= 20 and suite.get("failures") == "0"
+    assert suite.get("name", "").startswith("stt-conformance wss://127.0.0.1")
