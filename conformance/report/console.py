@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
@@ -140,27 +141,44 @@ class ConsoleHandler:
         return text if len(text) <= 2 * self.width else text[: 2 * self.width - 1] + "…"
 
     def _summary(self, event: RunFinished) -> None:
+        """One screen: verdict counts over rules, one line per broken rule, case totals, traces.
+        ``--verbose`` adds the full table of every rule judged."""
+        summaries = rule_summary(event.records)
+        self._print()
+        if self.verbose:
+            self._rule_table(summaries)
+        tally = Counter(s.verdict for s in summaries)
+        self._print("rules: " + ", ".join(f"{tally[v]} {v.value}" for v in Verdict if tally[v]))
         catalog = load_catalog()
-        self._print()
-        self._print(f"{'rule':9} {'level':6} {'verdict':13} {'cases':>5}  statement")
-        for summary in rule_summary(event.records):
-            statement = catalog[summary.rule_id].statement
-            room = max(20, self.width - 40)
-            line = f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {statement[:room]}"
-            self._print(line)
-            if summary.broken_in:
-                self._print(f"{'':36}broken in: {', '.join(summary.broken_in)}")
-        counts = {status: sum(1 for r in event.records if r.status is status) for status in Status}
-        warned = sum(1 for r in event.records if r.status is Status.SUCCESS and r.worst is Verdict.NON_STRICT)
-        self._print()
-        self._print(
-            f"{len(event.records)} scenario(s): {counts[Status.SUCCESS] - warned} passed, {warned} passed with NON-STRICT, "
-            f"{counts[Status.FAILURE]} failed, {counts[Status.XFAIL]} expected failure(s), {counts[Status.XPASS]} unexpected pass(es), "
-            f"{counts[Status.ERROR]} error(s), {counts[Status.SKIP]} skipped "
-            f"in {event.duration:.1f}s; exit {event.exit_code}"
-        )
+        for summary in summaries:
+            if summary.verdict in (Verdict.FAILED, Verdict.NON_STRICT):
+                statement = catalog[summary.rule_id].statement[: max(20, self.width - 60)]
+                self._print(f"  {summary.verdict.value:10} {summary.rule_id:7} {statement} — in {', '.join(summary.broken_in)}")
+        self._print(self._totals(event))
         if self.traces_written and self.trace_dir:
             self._print(f"traces of failed scenarios: {self.trace_dir}")
+
+    def _rule_table(self, summaries: list[RuleSummary]) -> None:
+        catalog = load_catalog()
+        self._print(f"{'rule':9} {'level':6} {'verdict':13} {'cases':>5}  statement")
+        for summary in summaries:
+            statement = catalog[summary.rule_id].statement[: max(20, self.width - 40)]
+            self._print(f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {statement}")
+        self._print()
+
+    @staticmethod
+    def _totals(event: RunFinished) -> str:
+        records = event.records
+        counts = Counter(r.status for r in records)
+        warned = sum(1 for r in records if r.status is Status.SUCCESS and r.worst is Verdict.NON_STRICT)
+        unimplemented = sum(1 for r in records if r.status is Status.SUCCESS and r.worst is Verdict.UNIMPLEMENTED)
+        parts = [
+            f"{counts[Status.SUCCESS] - warned - unimplemented} passed", f"{warned} non-strict", f"{counts[Status.FAILURE]} failed",
+            f"{unimplemented} unimplemented", f"{counts[Status.ERROR]} error(s)", f"{counts[Status.SKIP]} skipped",
+        ]
+        if counts[Status.XFAIL] or counts[Status.XPASS]:
+            parts += [f"{counts[Status.XFAIL]} expected failure(s)", f"{counts[Status.XPASS]} unexpected pass(es)"]
+        return f"{len(records)} scenario(s): {', '.join(parts)} in {event.duration:.1f}s; exit {event.exit_code}"
 
     def shutdown(self) -> None:
         """Nothing to release."""
