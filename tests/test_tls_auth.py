@@ -51,11 +51,16 @@ def test_wrong_ca_fails_with_one_line_naming_the_certificate_problem(capsys, moc
     assert "Traceback" not in out + err
 
 
-def test_insecure_skips_verification_and_says_so(capsys, mock_factory, pki) -> None:  # type: ignore[no-untyped-def]
+def test_insecure_skips_verification_and_says_so(capsys, mock_factory, pki, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import json
+
     mock = mock_factory(tls_cert=pki["server"])
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, "--insecure", *SCALE)
+    report, junit = tmp_path / "r.json", tmp_path / "j.xml"
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, "--insecure", *SCALE, "--json", str(report), "--junit", str(junit))
     assert code == 0
     assert "warning: TLS certificate verification is DISABLED (--insecure)" in out
+    assert json.loads(report.read_text())["runs"][0]["tls_insecure"] is True
+    assert 'name="tls_insecure"' in junit.read_text()
 
 
 def test_mutual_tls_needs_the_client_certificate(capsys, mock_factory, pki) -> None:  # type: ignore[no-untyped-def]

@@ -152,7 +152,7 @@ class ConsoleHandler:
         catalog = load_catalog()
         for summary in summaries:
             if summary.verdict in (Verdict.FAILED, Verdict.NON_STRICT):
-                statement = catalog[summary.rule_id].statement[: max(20, self.width - 60)]
+                statement = catalog[summary.rule_id].statement[: max(40, self.width - 45)]
                 self._print(f"  {summary.verdict.value:10} {summary.rule_id:7} {statement} — in {', '.join(summary.broken_in)}")
         self._print(self._totals(event))
         if self.traces_written and self.trace_dir:

@@ -24,10 +24,13 @@ class JunitWriter:
         self.counts: dict[str, int] = {}
         self.total_time = 0.0
 
-    def start_suite(self, target: str) -> None:
-        """Begin the cases of one endpoint."""
+    def start_suite(self, target: str, *, tls_insecure: bool = False) -> None:
+        """Begin the cases of one endpoint; an unverified TLS run says so in the suite's properties."""
         self._finish_suite()
         self.suite = ET.SubElement(self.root, "testsuite", name=f"stt-conformance {target}")
+        if tls_insecure:
+            properties = ET.SubElement(self.suite, "properties")
+            ET.SubElement(properties, "property", name="tls_insecure", value="true: certificate verification was disabled")
         self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.total_time = 0.0
 
@@ -87,7 +90,7 @@ class JunitHandler:
     def handle_event(self, event: Event) -> None:
         """A suite per endpoint; its cases in id order once the run is over."""
         if isinstance(event, RunStarted):
-            self.writer.start_suite(event.target)
+            self.writer.start_suite(event.target, tls_insecure=event.tls_insecure)
         elif isinstance(event, RunFinished):
             for record in event.records:
                 self.writer.record_case(record)
