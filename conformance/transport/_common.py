@@ -8,7 +8,9 @@ from dataclasses import dataclass
 from websockets.http11 import Response
 from websockets.protocol import Protocol
 
-__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "response_headers"]
+from conformance.engine.trace import Trace
+
+__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "closestream_sent", "response_headers"]
 
 # Server messages are small JSON; a bound keeps a hostile server from exhausting memory.
 MAX_SERVER_FRAME = 16 * 2**20
@@ -77,6 +79,11 @@ def close_details(protocol: Protocol) -> tuple[str, int | None, str]:
         return "transport", None, ""
     by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
     return by, received.code, received.reason
+
+
+def closestream_sent(trace: Trace) -> bool:
+    """Whether the client asked the server to end the stream (so the server should close)."""
+    return next(trace.sent_controls("CloseStream"), None) is not None
 
 
 def response_headers(response: Response | None) -> dict[str, str]:

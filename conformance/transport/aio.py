@@ -18,7 +18,7 @@ from websockets.typing import Subprotocol
 
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.errors import ConnectError
-from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, describe_connect_error, response_headers
+from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, closestream_sent, describe_connect_error, response_headers
 
 __all__ = ["Timeouts", "run_player", "describe_connect_error"]
 
@@ -120,7 +120,12 @@ async def _drive(player: Player, ws: ClientConnection, now: Clock, timeouts: Tim
 
 
 async def _finish(player: Player, ws: ClientConnection, queue: _Queue, now: Clock, timeouts: Timeouts) -> None:
-    """Close from our side if the server has not, recording frames that still arrive."""
+    """Close from our side if the server has not, recording frames that still arrive. After
+    CloseStream the server closes by itself, so it gets the close timeout to do so first."""
+    if player.trace.close is None and closestream_sent(player.trace):
+        grace = now() + timeouts.close
+        while player.trace.close is None and now() < grace:
+            await _deliver_next(player, ws, queue, grace, now)
     if player.trace.close is None:
         await ws.close(1000, "scenario finished")
     deadline = now() + timeouts.close

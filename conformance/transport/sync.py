@@ -24,7 +24,7 @@ from websockets.uri import parse_uri
 
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.errors import ConnectError
-from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, describe_connect_error, response_headers
+from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, closestream_sent, describe_connect_error, response_headers
 
 __all__ = ["Timeouts", "run_player"]
 
@@ -227,5 +227,10 @@ def _close(connection: _Connection, player: Player, code: int, reason: str, now:
 
 
 def _finish(connection: _Connection, player: Player, now: Clock, timeouts: Timeouts) -> None:
-    """Close from our side if the server has not, recording frames that still arrive."""
+    """Close from our side if the server has not, recording frames that still arrive. After
+    CloseStream the server closes by itself, so it gets the close timeout to do so first."""
+    if closestream_sent(player.trace):
+        grace = now() + timeouts.close
+        while player.trace.close is None and now() < grace:
+            _deliver(connection, player, connection.read(grace - now()), now)
     _close(connection, player, 1000, "scenario finished", now, timeouts.close)
