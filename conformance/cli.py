@@ -1,4 +1,4 @@
-"""The ``conformance`` command: ``run``, ``mock``, ``rules`` and ``scenarios``.
+"""The ``conformance`` command: ``run``, ``client``, ``mock``, ``selftest``, ``rules`` and ``scenarios``.
 
 Exit codes of ``run``: 0 no MUST rule failed; 1 a MUST rule failed (or a case could not be judged);
 2 usage, scenario or configuration error; 3 target unreachable.
@@ -15,11 +15,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
+from conformance.client.harness import PLACEHOLDERS, ClientHarness, ClientOptions, check_command
+from conformance.client.scenario import ClientScenario, load_client_scenarios, select_client_scenarios
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.engine.case import AUTH_SCHEMES
@@ -97,6 +99,26 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--tls-key", help="private key of --tls-cert, when not inside it")
     mock.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
     mock.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop: uvloop when installed (pip install '.[fast]') unless asyncio is asked for")
+
+    client = commands.add_parser(
+        "client", help="judge a client program: run it against the record-and-judge mock (conformance client -- CMD ARGS...)",
+        description="Starts the mock on a free port for each client scenario, runs COMMAND with DEEPGRAM_URL, DEEPGRAM_HOST, DEEPGRAM_API_KEY "
+        "and the job (CONFORMANCE_AUDIO, CONFORMANCE_SECONDS, CONFORMANCE_PAUSE, CONFORMANCE_TIME_SCALE) in its environment, "
+        f"substitutes {', '.join('{' + p + '}' for p in PLACEHOLDERS)} in its arguments, and judges every frame it sent by the client rules.",
+    )
+    client.add_argument("--scenario", dest="scenario_names", action="append", default=[], metavar="NAME", help="client scenario id or short name, wildcards allowed (repeatable; default: all; see --list)")
+    client.add_argument("--scenario-file", dest="scenario_paths", action="append", default=[], type=Path, metavar="PATH", help="client scenario file or folder instead of the bundled ones")
+    client.add_argument("--list", action="store_true", help="list the client scenarios and exit")
+    client.add_argument("--api-key", help="the key the mock requires and hands over as DEEPGRAM_API_KEY (default: a random one); never printed")
+    client.add_argument("--audio", type=Path, metavar="WAV", help="WAV handed over as CONFORMANCE_AUDIO (default: the bundled speech clip)")
+    client.add_argument("--time-scale", type=_positive(float), default=1.0, metavar="F", help="multiply the mock's idle timeout and the scenario's pauses by F; the program gets CONFORMANCE_TIME_SCALE and must scale its own timers")
+    client.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="the mock's idle timeout before scaling (default 10)")
+    client.add_argument("--timeout", type=_positive(float), metavar="SECONDS", help="stop the program after this long per scenario (default: the scenario's job plus 1idle+20s)")
+    client.add_argument("--junit", type=Path, metavar="FILE", help="write JUnit XML")
+    client.add_argument("--json", type=Path, metavar="FILE", help="write the JSON report")
+    client.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="JSONL traces of failed scenarios (default ./conformance-traces)")
+    client.add_argument("-v", "--verbose", action="store_true", help="list every rule verdict and show the program's output as it runs")
+    client.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS", help="the client program and its arguments, after '--'")
 
     selftest = commands.add_parser("selftest", help="mutation score: the suite must pass the clean mock and catch every injected fault")
     selftest.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="only these faults (repeatable; default all)")
@@ -302,6 +324,57 @@ def _event_loop_runner(choice: str):  # type: ignore[no-untyped-def]
     return uvloop.run
 
 
+def _cmd_client(args: argparse.Namespace) -> int:
+    scenarios = load_client_scenarios(args.scenario_paths)
+    if args.list:
+        for scenario in scenarios:
+            print(f"{scenario.id.removeprefix('client.'):20} [{', '.join(scenario.rules)}] {scenario.title}")
+        return 0
+    scenarios = select_client_scenarios(scenarios, args.scenario_names)
+    command = args.program[1:] if args.program[:1] == ["--"] else args.program
+    check_command(command)
+    if args.audio is not None and not args.audio.is_file():
+        raise UsageError(f"--audio {args.audio}: no such file")
+    api_key = args.api_key or None
+    options = ClientOptions(
+        timing=Timing(idle_timeout=args.idle_timeout, scale=args.time_scale), api_key=api_key,
+        audio=args.audio.resolve() if args.audio else None, deadline=args.timeout, echo=sys.stderr if args.verbose else None,
+    )
+    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+    if args.junit:
+        handlers.append(JunitHandler(args.junit))
+    if args.json:
+        handlers.append(JsonHandler(args.json))
+    return _report_events(ClientHarness(scenarios, command, options).execute(), handlers)
+
+
+def _report_events(events: AsyncIterator[Event], handlers: list[EventHandler]) -> int:
+    """Feed ``events`` to ``handlers`` and return the run's exit code."""
+
+    async def consume() -> int:
+        exit_code = EXIT_USAGE
+        try:
+            async for event in events:
+                _dispatch(handlers, event)
+                if isinstance(event, (RunFinished, FatalError)):
+                    exit_code = event.exit_code
+        except asyncio.CancelledError:
+            _dispatch(handlers, Interrupted())
+            raise
+        return exit_code
+
+    for handler in handlers:
+        handler.start()
+    try:
+        return asyncio.run(consume())
+    finally:
+        for handler in handlers:
+            try:
+                handler.shutdown()
+            except Exception as exc:
+                print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
+
+
 def _cmd_selftest(args: argparse.Namespace) -> int:
     faults = sorted(parse_faults(args.faults))
     results = asyncio.run(run_selftest(load_scenarios(args.scenario_paths), Timing(scale=args.time_scale), faults))
@@ -321,7 +394,7 @@ def _cmd_selftest(args: argparse.Namespace) -> int:
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:
-    scenarios = load_scenarios(args.scenario_paths)
+    scenarios: list[Scenario | ClientScenario] = [*load_scenarios(args.scenario_paths), *load_client_scenarios()]
     for rule in load_catalog():
         testing = [s.id for s in scenarios if rule.id in s.rules]
         print(f"{rule.id:10} {rule.level.value:6} {rule.side:6} {rule.statement}")
@@ -338,7 +411,7 @@ def _cmd_scenarios(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     args = _parser().parse_args(argv)
-    command = {"run": _cmd_run, "mock": _cmd_mock, "selftest": _cmd_selftest, "rules": _cmd_rules, "scenarios": _cmd_scenarios}[args.command]
+    command = {"run": _cmd_run, "client": _cmd_client, "mock": _cmd_mock, "selftest": _cmd_selftest, "rules": _cmd_rules, "scenarios": _cmd_scenarios}[args.command]
     try:
         return command(args)
     except ConformanceError as exc:

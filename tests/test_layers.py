@@ -10,7 +10,7 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine/plan.py", "engine/steps.py", "engine/actions.py", "engine/trace.py", "engine/events.py", "engine/record.py", "engine/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "catalog.py"]
+PURE = ["scenario", "protocol", "audio", "checks", "engine/plan.py", "engine/steps.py", "engine/actions.py", "engine/trace.py", "engine/events.py", "engine/record.py", "engine/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py"]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
     "report": {"conformance.transport", "conformance.engine.runner", "conformance.mock"},
@@ -18,6 +18,7 @@ FORBIDDEN_BY_LAYER = {
     "transport/sync.py": {"asyncio"},
     "mock": {"conformance.report", "conformance.transport", "conformance.engine", "locust", "pytest"},
     "engine/runner.py": {"conformance.report", "conformance.cli"},
+    "client": {"conformance.report", "conformance.cli", "conformance.transport", "conformance.engine.runner", "locust", "pytest"},
 }
 
 

@@ -53,7 +53,7 @@ def test_python_sdk_streams_to_the_mock(mock_factory, speech_with_gap: Path) -> 
     if importlib.util.find_spec("deepgram") is None:
         pytest.skip("deepgram-sdk is not installed (pip install -e '.[test]')")
     mock = mock_factory(time_scale=1.0)
-    events = _events([sys.executable, "stream_wav.py", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "python_sdk")
+    events = _events([sys.executable, "sdk_client.py", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "python")
     messages = [e for e in events if e["event"].startswith("ListenV1")]
     assert all(e["event"] == f"ListenV1{e['type']}" for e in messages), messages
     _assert_clean_stream([e["type"] for e in messages])
@@ -66,10 +66,10 @@ def test_javascript_sdk_streams_to_the_mock(mock_factory, speech_with_gap: Path)
     node = shutil.which("node")
     if node is None:
         pytest.skip("Node.js is not installed")
-    if not (CLIENTS / "js_sdk" / "node_modules" / "@deepgram" / "sdk").is_dir():
-        pytest.skip("@deepgram/sdk is not installed: run `npm ci --prefix clients/js_sdk`")
+    if not (CLIENTS / "javascript" / "node_modules" / "@deepgram" / "sdk").is_dir():
+        pytest.skip("@deepgram/sdk is not installed: run `npm ci --prefix clients/javascript`")
     mock = mock_factory(time_scale=1.0)
-    events = _events([node, "stream_wav.mjs", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "js_sdk")
+    events = _events([node, "sdk_client.mjs", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "javascript")
     messages = [e for e in events if e["event"] == "message"]
     assert all(e["js_type"] == "object" for e in messages)
     _assert_clean_stream([e["type"] for e in messages])

@@ -17,7 +17,7 @@ from conformance.checks.violations import RuleResult, RuleViolation, Verdict, ve
 from conformance.engine.trace import Trace
 from conformance.scenario.model import Scenario
 
-__all__ = ["check", "CheckContext", "NOT_APPLICABLE", "run_checks", "judge", "registered_checks", "RuleViolation", "Verdict", "RuleResult"]
+__all__ = ["check", "CheckContext", "NOT_APPLICABLE", "run_checks", "judge", "grade", "Evidence", "registered_checks", "RuleViolation", "Verdict", "RuleResult"]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     A rule judged several times gets its worst verdict; its message is the first failure's.
     """
     catalog = catalog or load_catalog()
-    evidence: dict[str, list[tuple[bool, str, int | None]]] = {}
+    evidence: Evidence = {}
     for rule_id, violation in run_checks(trace, scenario, ctx):
         if violation is None:
             evidence.setdefault(rule_id, []).append((True, "held", None))
@@ -88,6 +88,19 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     for outcome in trace.outcomes:
         text = f"step {outcome.step}: expected {outcome.expected}; saw {outcome.observed}"
         evidence.setdefault(outcome.rule, []).append((outcome.passed, text, outcome.frame_index))
+    return grade(evidence, catalog)
+
+
+Evidence = dict[str, list[tuple[bool, str, int | None]]]
+
+
+def grade(evidence: Evidence, catalog: Catalog | None = None) -> list[RuleResult]:
+    """Verdicts from ``(held, message, frame index)`` items per rule, in catalog order.
+
+    A rule with several items gets its worst verdict and the first failure's message; INFO rules
+    say whether the behaviour is "as described" or "differs".
+    """
+    catalog = catalog or load_catalog()
     results = []
     for rule_id, items in evidence.items():
         level = catalog[rule_id].level

@@ -16,22 +16,23 @@ import json
 import logging
 import ssl
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.exceptions import InvalidState
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CLOSED, OPEN, State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
-from conformance.mock.session import CloseConnection, Output, SendBinary, SendText, ServerSession
+from conformance.mock.session import Behaviour, CloseConnection, Hold, Output, SendBinary, SendText, ServerSession
 from conformance.protocol.messages import LISTEN_PATH, STATUS_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
 
-__all__ = ["MockConfig", "MockServer", "LISTEN_PATH"]
+__all__ = ["MockConfig", "MockServer", "StreamObserver", "presented_credentials", "LISTEN_PATH"]
 
 DEFAULT_IDLE_TIMEOUT = 10.0
 # Above Deepgram's recommended 250 ms frames by far, yet bounded so a hostile frame cannot exhaust memory.
@@ -56,6 +57,7 @@ class MockConfig:
         tls_cert: Serve wss:// with this PEM certificate (chain); None: plain ws://.
         tls_key: Its private key, when not inside ``tls_cert``.
         tls_client_ca: Require client certificates signed by this CA (mutual TLS).
+        behaviour: Provocations of client scenarios (slow Metadata, a server-side 1011 close).
     """
 
     host: str = "127.0.0.1"
@@ -68,6 +70,7 @@ class MockConfig:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    behaviour: Behaviour = Behaviour()
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server-side TLS context, or None for plain ws://.
@@ -85,23 +88,45 @@ class MockConfig:
         return context
 
 
+class StreamObserver(Protocol):
+    """Sees one connection as the client made it (record-and-judge mode). Times are the event
+    loop's clock, taken when the bytes arrived or left."""
+
+    def upgraded(self, request: Request, response: Response, t: float) -> None:
+        """The upgrade request and the mock's answer (101 or a rejection)."""
+
+    def client_frame(self, payload: str | bytes, t: float) -> None:
+        """A complete text (str) or binary (bytes) message from the client."""
+
+    def server_frame(self, payload: str | bytes, t: float) -> None:
+        """A message the mock sent."""
+
+    def closed(self, by: str, code: int | None, reason: str, t: float) -> None:
+        """A close frame from ``client`` or ``server``, or the TCP connection ending (``transport``)."""
+
+
 class _Rejection(Exception):
     def __init__(self, status: int, err_code: str, err_msg: str) -> None:
         super().__init__(err_msg)
         self.status, self.err_code, self.err_msg = status, err_code, err_msg
 
 
-def _credentials_ok(request: Request, api_key: str) -> bool:
-    authorization = request.headers.get("Authorization", "")
-    scheme, _, value = authorization.partition(" ")
-    if scheme.lower() in ("token", "bearer") and hmac.compare_digest(value.strip(), api_key):
-        return True
+def presented_credentials(request: Request) -> list[tuple[str, str]]:
+    """Every (how, value) credential of an upgrade (contract.md §4.1): ``Authorization: Token|Bearer``
+    and the ``token``/``bearer`` subprotocol followed by the key, as browsers send it."""
+    found = []
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() in ("token", "bearer") and value.strip():
+        found.append((f"Authorization: {scheme.capitalize()}", value.strip()))
     offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-    for scheme_name in ("token", "bearer"):
-        if scheme_name in offered and offered.index(scheme_name) + 1 < len(offered):
-            if hmac.compare_digest(offered[offered.index(scheme_name) + 1], api_key):
-                return True
-    return False
+    for name in ("token", "bearer"):
+        if name in offered and offered.index(name) + 1 < len(offered):
+            found.append((f"subprotocol {name}", offered[offered.index(name) + 1]))
+    return found
+
+
+def _credentials_ok(request: Request, api_key: str) -> bool:
+    return any(hmac.compare_digest(value.encode(), api_key.encode()) for _, value in presented_credentials(request))
 
 
 def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -124,6 +149,7 @@ class _Stream(asyncio.Protocol):
         self.fragments: list[bytes] = []
         self.fragment_opcode: Opcode | None = None
         self.abort_handle: asyncio.TimerHandle | None = None
+        self.observer = server.observe() if server.observe is not None else None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -143,6 +169,8 @@ class _Stream(asyncio.Protocol):
         return None
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if self.observer is not None:
+            self.observer.closed("transport", None, "", self.loop.time())
         self.server.forget(self)
         if self.abort_handle is not None:
             self.abort_handle.cancel()
@@ -157,16 +185,21 @@ class _Stream(asyncio.Protocol):
         try:
             fmt = self.server.check(request)
         except _Rejection as rejection:
-            self.protocol.send_response(self._reject(request_id, rejection))
+            response = self._reject(request_id, rejection)
+            self.protocol.send_response(response)
+            if self.observer is not None:
+                self.observer.upgraded(request, response, self.loop.time())
             return
         response = self.protocol.accept(request)
         if response.status_code == 101:
             if "no-request-id-header" not in self.server.config.faults:
                 response.headers["dg-request-id"] = request_id
             idle = self.server.config.idle_timeout * self.server.config.time_scale
-            self.session = ServerSession(fmt, request_id, idle, self.loop.time(), self.server.config.faults)
+            self.session = ServerSession(fmt, request_id, idle, self.loop.time(), self.server.config.faults, self.server.config.behaviour)
             self.server.admit(self)
         self.protocol.send_response(response)
+        if self.observer is not None:
+            self.observer.upgraded(request, response, self.loop.time())
 
     def _status(self, request_id: str) -> Response:
         """Self-hosted health (contract.md §7): ``GET /v1/status``, answered without an upgrade."""
@@ -194,6 +227,9 @@ class _Stream(asyncio.Protocol):
 
     def _frame(self, frame: Frame) -> None:
         opcode = frame.opcode
+        if opcode is Opcode.CLOSE and self.observer is not None:
+            close = Close.parse(frame.data) if frame.data else None
+            self.observer.closed("client", close.code if close else None, close.reason if close else "", self.loop.time())
         if self.session is None or opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             return  # pings, pongs and the closing handshake are the protocol's business
         if opcode is not Opcode.CONT:
@@ -210,16 +246,26 @@ class _Stream(asyncio.Protocol):
             try:
                 text = payload.decode()
             except UnicodeDecodeError:
+                if self.observer is not None:
+                    self.observer.client_frame(payload.decode(errors="replace"), now)
                 self.protocol.fail(1007, "invalid UTF-8 in a text frame")
                 return
+            if self.observer is not None:
+                self.observer.client_frame(text, now)
             self.emit(self.session.receive_text(text, now))
         else:
+            if self.observer is not None:
+                self.observer.client_frame(payload, now)
             self.emit(self.session.receive_binary(payload, now))
 
     def emit(self, outputs: list[Output]) -> None:
         """Send what the session decided (no-op once the connection is no longer open)."""
-        for output in outputs:
+        for position, output in enumerate(outputs):
             if self.protocol.state is not OPEN:
+                return
+            if isinstance(output, Hold):
+                self._flush()
+                self.loop.call_later(output.seconds, self.emit, outputs[position + 1 :])
                 return
             try:
                 if isinstance(output, SendText):
@@ -230,7 +276,19 @@ class _Stream(asyncio.Protocol):
                     self.protocol.send_close(output.code, output.reason)
             except InvalidState:
                 return
+            if self.observer is not None:
+                self._observe_sent(output)
         self._flush()
+
+    def _observe_sent(self, output: Output) -> None:
+        assert self.observer is not None
+        now = self.loop.time()
+        if isinstance(output, SendText):
+            self.observer.server_frame(output.encode(), now)
+        elif isinstance(output, SendBinary):
+            self.observer.server_frame(output.data, now)
+        elif isinstance(output, CloseConnection):
+            self.observer.closed("server", output.code, output.reason, now)
 
     def _flush(self) -> None:
         assert self.transport is not None, "data arrives only after connection_made"
@@ -249,10 +307,17 @@ class _Stream(asyncio.Protocol):
 
 
 class MockServer:
-    """Serve /v1/listen on ``config.host:config.port`` until :meth:`stop`."""
+    """Serve /v1/listen on ``config.host:config.port`` until :meth:`stop`.
 
-    def __init__(self, config: MockConfig = MockConfig()) -> None:
+    Args:
+        config: How the mock behaves.
+        observe: Record-and-judge mode: called once per TCP connection for an observer that
+            sees everything the client sends and the mock answers.
+    """
+
+    def __init__(self, config: MockConfig = MockConfig(), observe: Callable[[], StreamObserver] | None = None) -> None:
         self.config = config
+        self.observe = observe
         self._server: asyncio.Server | None = None
         self._streams: set[_Stream] = set()
         self._sweeper: asyncio.Task[None] | None = None

@@ -25,7 +25,10 @@ from typing import Any
 from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
 from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
 
-__all__ = ["SendText", "SendBinary", "CloseConnection", "Output", "ServerSession", "MOCK_MODEL", "NET_0001_REASON", "DATA_0000_REASON"]
+__all__ = [
+    "SendText", "SendBinary", "CloseConnection", "Hold", "Output", "Behaviour", "ServerSession",
+    "wav_format", "MOCK_MODEL", "NET_0001_REASON", "NET_0000_REASON", "DATA_0000_REASON",
+]
 
 # A gap between audio frames longer than this counts as a pause for the wall-clock fault.
 _GAP_SECONDS = 0.5
@@ -33,6 +36,7 @@ _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
 _FAULT_OVERLAP_SECONDS = 0.2
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+NET_0000_REASON = "Deepgram did not provide a response message within the timeout window. See https://dpgr.am/net0000"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
 MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conformance-mock", "version": "2026-11-23.0", "arch": "mock"}
 
@@ -63,10 +67,32 @@ class CloseConnection:
     reason: str = ""
 
 
-Output = SendText | SendBinary | CloseConnection
+@dataclass(frozen=True)
+class Hold:
+    """Send the outputs that follow ``seconds`` later."""
+
+    seconds: float
 
 
-def _wav_format(header: bytes) -> tuple[int, int, int, int] | None:
+Output = SendText | SendBinary | CloseConnection | Hold
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """Server-side provocations for client scenarios: legal behaviour a client must cope with
+    (unlike faults, which break the contract).
+
+    Args:
+        metadata_delay: Seconds between the results that flush a CloseStream and the Metadata.
+        error_after_audio: Close the stream 1011 NET-0000 (the server's own failure) once this many
+            seconds of audio have arrived; None: never.
+    """
+
+    metadata_delay: float = 0.0
+    error_after_audio: float | None = None
+
+
+def wav_format(header: bytes) -> tuple[int, int, int, int] | None:
     """(sample_rate, channels, sample_bytes, data_offset) of a PCM WAV header, or None."""
     if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
         return None
@@ -93,13 +119,18 @@ class ServerSession:
         idle_timeout: Seconds without any client frame before the NET-0001 close (already scaled).
         now: The clock at the upgrade.
         faults: Names from :data:`conformance.mock.faults.FAULTS` to inject.
+        behaviour: Provocations of client scenarios.
     """
 
-    def __init__(self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float, faults: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float,
+        faults: frozenset[str] = frozenset(), behaviour: Behaviour = Behaviour(),
+    ) -> None:
         self.fmt = fmt
         self.request_id = request_id
         self.idle_timeout = idle_timeout
         self.faults = faults
+        self.behaviour = behaviour
         self.closed = False
         self._last_activity = now
         self._last_audio: float | None = None
@@ -157,7 +188,7 @@ class ServerSession:
             return self._finish(1000, "")
         self._sha.update(data)
         if self._container_pending:
-            found = _wav_format(data)
+            found = wav_format(data)
             if found is None and "undecodable-audio-accepted" in self.faults:
                 found = (16000, 1, 2, 0)
             if found is None:
@@ -220,6 +251,10 @@ class ServerSession:
         if outputs and "binary-frame" in self.faults and not self._sent_binary:
             self._sent_binary = True
             outputs.append(SendBinary(b"\x00\x01"))
+        failing_at = self.behaviour.error_after_audio
+        if failing_at is not None and self.audio_seconds >= failing_at:
+            self.closed = True
+            outputs.append(CloseConnection(1011, NET_0000_REASON))
         return outputs
 
     def _lanes(self, data: bytes, frames: int) -> list[Any]:
@@ -274,6 +309,8 @@ class ServerSession:
                     outputs.append(self._render(index, segment))
         self.closed = True
         skip_metadata = ("no-metadata-on-closestream" if requested else "idle-close-without-metadata") in self.faults
+        if requested and self.behaviour.metadata_delay > 0:
+            outputs.append(Hold(self.behaviour.metadata_delay))
         if not skip_metadata:
             outputs.append(SendText(self._metadata()))
         if "message-after-metadata" in self.faults:

@@ -24,19 +24,19 @@ from conformance.errors import ScenarioError, SchemaLoadError
 from conformance.scenario import model as m
 from conformance.scenario.durations import parse_duration
 
-__all__ = ["load_scenario", "load_scenarios", "select_scenarios", "BUILTIN_SOURCES"]
+__all__ = ["load_scenario", "load_scenarios", "select_scenarios", "read_document", "validate_document", "scenario_files", "BUILTIN_SOURCES"]
 
 BUILTIN_SOURCES = ("speech", "silence", "tone")
 
 
 @cache
-def _validator() -> jsonschema.protocols.Validator:
-    path = data_path("schemas", "scenario.schema.json")
+def _validator(schema_name: str) -> jsonschema.protocols.Validator:
+    path = data_path("schemas", schema_name)
     try:
         schema = json.loads(path.read_text(encoding="utf-8"))
         jsonschema.Draft202012Validator.check_schema(schema)
     except (OSError, ValueError, jsonschema.SchemaError) as exc:
-        raise SchemaLoadError(f"{path}: unusable scenario schema: {exc}") from exc
+        raise SchemaLoadError(f"{path}: unusable schema: {exc}") from exc
     return jsonschema.Draft202012Validator(schema)
 
 
@@ -60,8 +60,13 @@ def _did_you_mean(error: jsonschema.ValidationError) -> str:
     return "".join(hints)
 
 
-def _schema_error(path: Path, document: Any) -> None:
-    errors = list(_validator().iter_errors(document))
+def validate_document(path: Path, document: Any, schema_name: str = "scenario.schema.json") -> None:
+    """Validate a parsed scenario document against a bundled schema.
+
+    Raises:
+        ScenarioError: the most specific schema violation, with its JSON path and a "did you mean".
+    """
+    errors = list(_validator(schema_name).iter_errors(document))
     if not errors:
         return
     error = jsonschema.exceptions.best_match(errors)
@@ -228,11 +233,11 @@ class _Builder:
         )
 
 
-def load_scenario(path: Path) -> m.Scenario:
-    """Load and validate one scenario file.
+def read_document(path: Path) -> Any:
+    """Parse a YAML file.
 
     Raises:
-        ScenarioError: unreadable file, YAML syntax error, schema violation or unknown rule id.
+        ScenarioError: unreadable file or YAML syntax error (with line and column).
     """
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -242,8 +247,35 @@ def load_scenario(path: Path) -> m.Scenario:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "$"
         raise ScenarioError(str(path), where, f"YAML syntax error: {getattr(exc, 'problem', exc)}") from exc
-    _schema_error(path, document)
+    return document
+
+
+def load_scenario(path: Path) -> m.Scenario:
+    """Load and validate one scenario file.
+
+    Raises:
+        ScenarioError: unreadable file, YAML syntax error, schema violation or unknown rule id.
+    """
+    document = read_document(path)
+    validate_document(path, document)
     return _Builder(path).scenario(document)
+
+
+def scenario_files(paths: Sequence[Path]) -> list[Path]:
+    """The YAML files named by ``paths``: files as given, folders' ``*.yaml`` sorted.
+
+    Raises:
+        ScenarioError: a path does not exist.
+    """
+    files: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.yaml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ScenarioError(str(path), "$", "no such file or folder")
+    return files
 
 
 def load_scenarios(paths: Sequence[Path] = ()) -> list[m.Scenario]:
@@ -252,16 +284,8 @@ def load_scenarios(paths: Sequence[Path] = ()) -> list[m.Scenario]:
     Raises:
         ScenarioError: any file is invalid, or two files share an id.
     """
-    files: list[Path] = []
-    for path in paths or [data_path("scenarios")]:
-        if path.is_dir():
-            files.extend(sorted(path.glob("*.yaml")))
-        elif path.exists():
-            files.append(path)
-        else:
-            raise ScenarioError(str(path), "$", "no such file or folder")
     scenarios: dict[str, m.Scenario] = {}
-    for file in files:
+    for file in scenario_files(paths or [data_path("scenarios")]):
         scenario = load_scenario(file)
         if scenario.id in scenarios:
             raise ScenarioError(str(file), "$.id", f"id {scenario.id!r} is already used by {scenarios[scenario.id].path}")

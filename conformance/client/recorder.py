@@ -1,0 +1,132 @@
+"""Record-and-judge: turn what the mock saw of each client connection into a
+:class:`~conformance.engine.trace.Trace` written from the client's side (``sent`` = what the
+client sent), so the reporters of ``conformance run`` render client runs unchanged."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.http11 import Request, Response
+
+from conformance.client.evidence import ClientConnection
+from conformance.engine.trace import Handshake, Trace
+from conformance.mock.server import presented_credentials
+from conformance.mock.session import wav_format
+from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
+from conformance.scenario.durations import Timing
+
+__all__ = ["Recorder", "CONTAINER_MAGIC"]
+
+# Leading bytes of containers a client may send by mistake while declaring a raw encoding.
+CONTAINER_MAGIC = {b"RIFF": "WAV (RIFF)", b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3": "MP3 (ID3)", b"\x1aE\xdf\xa3": "WebM/Matroska"}
+# A binary frame longer than this is audio, never a control message sent the wrong way.
+_CONTROL_SIZE_LIMIT = 512
+
+
+class _Observer:
+    """The mock's :class:`~conformance.mock.server.StreamObserver` for one TCP connection."""
+
+    def __init__(self, connection: ClientConnection, api_key: str) -> None:
+        self.connection = connection
+        self.api_key = api_key
+
+    def _t(self, t: float) -> float:
+        return t - self.connection.origin
+
+    def upgraded(self, request: Request, response: Response, t: float) -> None:
+        connection, trace = self.connection, self.connection.trace
+        trace.handshake.url = trace.redact(request.path)
+        trace.handshake.status = response.status_code
+        trace.handshake.t = self._t(t)
+        trace.handshake.headers = {k.lower(): trace.redact(v) for k, v in response.headers.raw_items()}
+        trace.handshake.body = trace.redact(response.body.decode(errors="replace")) if response.body else ""
+        credentials = presented_credentials(request)
+        connection.credentials = [how for how, _ in credentials]
+        connection.credentials_match = any(value == self.api_key for _, value in credentials)
+        try:
+            connection.fmt = parse_stream_params(parse_qs(urlsplit(request.path).query, keep_blank_values=True))
+        except ParamError:
+            connection.fmt = None
+        if response.status_code == 101:
+            connection.upgraded_at = self._t(t)
+            fmt = connection.fmt
+            if fmt is not None:
+                trace.channels, trace.sample_rate = fmt.channels, fmt.sample_rate or 0
+                sample_bytes = RAW_SAMPLE_BYTES.get(fmt.encoding or "")
+                if sample_bytes and fmt.sample_rate:
+                    connection.bytes_per_second = float(sample_bytes * fmt.channels * fmt.sample_rate)
+
+    def client_frame(self, payload: str | bytes, t: float) -> None:
+        connection, trace = self.connection, self.connection.trace
+        if isinstance(payload, str):
+            trace.record_sent("text", payload, self._t(t), audio=False, due=None, step=None)
+            return
+        if not trace.audio_seconds and payload and connection.bytes_per_second is None:
+            self._sniff(payload)
+        entry = trace.record_sent("binary", payload, self._t(t), audio=False, due=None, step=None)
+        if connection.bytes_per_second:
+            trace.audio_seconds += len(payload) / connection.bytes_per_second
+            entry.audio_seconds = trace.audio_seconds
+        if 0 < len(payload) <= _CONTROL_SIZE_LIMIT and payload.lstrip()[:1] == b"{":
+            entry.text = _control_text(payload, trace)
+
+    def _sniff(self, payload: bytes) -> None:
+        """The container of the first audio frame; for WAV without ``encoding``, its byte rate."""
+        connection = self.connection
+        connection.container = next((name for magic, name in CONTAINER_MAGIC.items() if payload.startswith(magic)), None)
+        found = wav_format(payload)
+        if found is not None and connection.fmt is not None and connection.fmt.encoding is None:
+            rate, channels, sample_bytes, _ = found
+            connection.bytes_per_second = float(rate * channels * sample_bytes)
+
+    def server_frame(self, payload: str | bytes, t: float) -> None:
+        self.connection.trace.record_received(payload, self._t(t), step=None)
+
+    def closed(self, by: str, code: int | None, reason: str, t: float) -> None:
+        self.connection.trace.record_close(by, code, reason, self._t(t))
+
+
+def _control_text(payload: bytes, trace: Trace) -> str | None:
+    """The text of a binary frame that holds a JSON control message (C-CTL-1), else None."""
+    try:
+        message = json.loads(payload)
+    except ValueError:
+        return None
+    return trace.redact(payload.decode()) if isinstance(message, dict) and "type" in message else None
+
+
+class Recorder:
+    """Collects every connection a client program opens against one mock.
+
+    Args:
+        scenario_id: Names the traces.
+        api_key: The key handed to the program; redacted from everything recorded.
+        timing: The mock's clock (idle timeout and time scale).
+        clock: The event loop's clock, so connection times share the frames' origin.
+    """
+
+    def __init__(self, scenario_id: str, api_key: str, timing: Timing, clock: Callable[[], float]) -> None:
+        self.scenario_id = scenario_id
+        self.api_key = api_key
+        self.timing = timing
+        self.clock = clock
+        self.started = clock()
+        self.connections: list[ClientConnection] = []
+
+    def connection(self) -> _Observer:
+        """A new TCP connection: the mock calls this for its observer."""
+        trace = Trace(self.scenario_id, self.timing, 1, 1, 0, Handshake(""), secrets=[self.api_key])
+        connection = ClientConnection(trace, origin=self.clock())
+        self.connections.append(connection)
+        return _Observer(connection, self.api_key)
+
+    def start_offset(self, connection: ClientConnection) -> float:
+        """Seconds from the program's start to this connection's first byte."""
+        return connection.origin - self.started
+
+    def all_closed(self) -> bool:
+        """Every connection has ended (with or without a close frame)."""
+        return all(c.trace.close is not None for c in self.connections)
+

@@ -1,0 +1,199 @@
+"""`conformance client -- CMD`: the record-and-judge mock against real client programs.
+
+The canonical drivers in clients/ (Python, JavaScript, Go; raw WebSocket libraries and Deepgram's
+official SDKs) must pass every client scenario; the deliberately faulty client must fail on the
+rule each fault breaks. Drivers whose toolchain is missing skip with the reason. Everything runs at
+time scale 0.1 (the drivers scale their KeepAlive timer by CONFORMANCE_TIME_SCALE).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from conformance.cli import main
+
+from conftest import MS, TIME_SCALE
+
+CLIENTS = Path(__file__).resolve().parents[1] / "clients"
+PYTHON = CLIENTS / "python"
+FAULTY = [sys.executable, str(PYTHON / "faulty_client.py")]
+SCALE = ["--time-scale", str(TIME_SCALE)]
+
+
+def _client(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["client", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _verdicts(report: Path) -> dict[str, dict[str, str]]:
+    """scenario id -> rule id -> verdict, from the JSON report."""
+    data = json.loads(report.read_text())
+    return {case["id"]: {v["rule"]: v["verdict"] for v in case["verdicts"]} for run in data["runs"] for case in run["cases"]}
+
+
+# -- the judge on the reference Python client and the faulty ones -------------------------------
+
+
+def test_the_websockets_client_passes_every_client_scenario(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, err = _client([*SCALE, "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"), "--", sys.executable, str(PYTHON / "websockets_client.py")], capsys)
+    assert code == 0, out + err
+    verdicts = _verdicts(tmp_path / "r.json")
+    assert set(verdicts) == {"client.stream", "client.keepalive-pause", "client.slow-metadata", "client.server-error"}
+    assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK" and verdicts["client.keepalive-pause"]["C-KA-1"] == "OK"
+    assert verdicts["client.slow-metadata"]["C-CS-3"] == "OK"
+    assert verdicts["client.server-error"]["C-ERR-1"] == "INFORMATIONAL"
+    assert {"C-AUTH-1", "C-CTL-2", "C-CS-1", "C-CS-2", "C-AUD-1", "C-EMPTY-1"} <= set(verdicts["client.stream"])
+    assert 'testsuite name="conformance"' in (tmp_path / "j.xml").read_text() or "<testsuite" in (tmp_path / "j.xml").read_text()
+    assert "Traceback" not in out + err
+
+
+@pytest.mark.parametrize(
+    ("fault", "scenario", "rule", "verdict", "exit_code"),
+    [
+        ("binary-keepalive", "stream", "C-CTL-1", "FAILED", 1),
+        ("no-keepalive", "stream", "C-KA-1", "FAILED", 1),
+        ("audio-after-closestream", "stream", "C-CS-2", "FAILED", 1),
+        ("close-after-closestream", "slow-metadata", "C-CS-3", "NON-STRICT", 0),
+        ("empty-frame", "stream", "C-EMPTY-1", "NON-STRICT", 0),
+    ],
+)
+def test_each_faulty_client_fails_on_its_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path, fault: str, scenario: str, rule: str, verdict: str, exit_code: int) -> None:
+    code, out, err = _client([*SCALE, "--scenario", scenario, "--json", str(tmp_path / "r.json"), "--", *FAULTY, "--fault", fault], capsys)
+    verdicts = _verdicts(tmp_path / "r.json")[f"client.{scenario}"]
+    assert verdicts[rule] == verdict, out
+    assert code == exit_code, out + err
+    broken = {r for r, v in verdicts.items() if v in ("FAILED", "NON-STRICT")}
+    assert broken <= {rule, "C-KA-2", "C-CS-1"}, f"{fault} also broke {broken - {rule}}"
+
+
+# -- failure paths ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--"], "no client command"),
+        (["--", "no-such-client-program"], "cannot run 'no-such-client-program': not found on PATH"),
+        (["--scenario", "nope", "--", "true"], "no client scenario matches 'nope'"),
+        (["--audio", "missing.wav", "--", "true"], "--audio missing.wav: no such file"),
+    ],
+)
+def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    code, out, err = _client(args, capsys)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_client_that_never_connects_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _client([*SCALE, "--scenario", "stream", "--", sys.executable, "-c", "print('nothing to do')"], capsys)
+    assert code == 1
+    assert "the client never connected" in out and "last output: nothing to do" in out
+
+
+def test_a_client_that_hangs_is_stopped_at_the_deadline(capsys: pytest.CaptureFixture[str]) -> None:
+    hang = "import time\nwhile True: time.sleep(1)"
+    code, out, _ = _client([*SCALE, "--scenario", "stream", "--timeout", str(1500 * MS), "--", sys.executable, "-c", hang], capsys)
+    assert code == 1 and "still running at the deadline" in out
+
+
+def test_a_bad_client_scenario_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("id: client.bad\ntitle: x\nrules: [KA-1]\njobs: {}\n")
+    code, _, err = _client(["--scenario-file", str(bad), "--", "true"], capsys)
+    assert code == 2 and str(bad) in err and "Did you mean 'job'" in err
+
+
+def test_placeholders_and_environment_reach_the_program(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    script = "import os, sys; print(sys.argv[1:], os.environ['DEEPGRAM_URL'], os.environ['DEEPGRAM_HOST'], os.environ['CONFORMANCE_PAUSE'], os.environ['CONFORMANCE_TIME_SCALE'])"
+    code, out, err = _client([*SCALE, "-v", "--scenario", "keepalive-pause", "--", sys.executable, "-c", script, "{url}", "{port}", "{pause}", "{seconds}"], capsys)
+    printed = next(line for line in err.splitlines() if line.startswith("["))
+    arguments, url, host, pause, scale = printed.rsplit(" ", 4)
+    port = url.split(":")[2].split("/")[0]
+    assert arguments == f"['{url}', '{port}', '1.2', '2']"
+    assert url.endswith("/v1/listen") and host == f"ws://127.0.0.1:{port}" and pause == "1.2" and scale == "0.1"
+
+
+def test_the_api_key_never_appears_in_any_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    key = "sk-client-secret-0123456789"
+    leaky = "import os; print('my key is', os.environ['DEEPGRAM_API_KEY'])"
+    code, out, err = _client([*SCALE, "-v", "--api-key", key, "--scenario", "stream", "--json", str(tmp_path / "r.json"), "--trace-dir", str(tmp_path / "traces"), "--", sys.executable, "-c", leaky], capsys)
+    assert code == 1 and "my key is ***" in err
+    written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
+    assert key not in out + err + written
+
+
+# -- the canonical drivers, all started at once (each mostly sleeps at real-time pace) ----------
+
+
+BUILD_FAILED = "build failed: "
+
+
+def _go_binaries(build_dir: Path) -> tuple[Path | None, str]:
+    """The built Go drivers, or None with why: no toolchain (skip) or a failed build (fail)."""
+    go = shutil.which("go")
+    if go is None:
+        return None, "Go is not installed (the Go drivers need the go toolchain)"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run([go, "build", "-o", f"{build_dir}{os.sep}", "./cmd/..."], cwd=CLIENTS / "go", capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        return None, BUILD_FAILED + done.stderr[-1500:]
+    return build_dir, ""
+
+
+def _drivers(build_dir: Path) -> dict[str, tuple[list[str] | None, str]]:
+    """driver name -> (command, or None with the reason it cannot run here)."""
+    node = shutil.which("node")
+    modules = CLIENTS / "javascript" / "node_modules"
+    no_node = "Node.js is not installed"
+    go_dir, no_go = _go_binaries(build_dir)
+    return {
+        "python-websockets": ([sys.executable, str(PYTHON / "websockets_client.py")], ""),
+        "python-sdk": ([sys.executable, str(PYTHON / "sdk_client.py")], "") if importlib.util.find_spec("deepgram") else (None, "deepgram-sdk is not installed (pip install -e '.[test]')"),
+        "javascript-ws": ([node, str(CLIENTS / "javascript" / "ws_client.mjs")], "") if node and (modules / "ws").is_dir() else (None, no_node if not node else "ws is not installed: npm ci --prefix clients/javascript"),
+        "javascript-sdk": ([node, str(CLIENTS / "javascript" / "sdk_client.mjs")], "") if node and (modules / "@deepgram" / "sdk").is_dir() else (None, no_node if not node else "@deepgram/sdk is not installed: npm ci --prefix clients/javascript"),
+        "go-gorilla": ([str(go_dir / "gorilla")], "") if go_dir else (None, no_go),
+        "go-sdk": ([str(go_dir / "sdk")], "") if go_dir else (None, no_go),
+    }
+
+
+@pytest.fixture(scope="module")
+def driver_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[subprocess.Popen[str] | None, str, Path]]]:
+    """Every available driver under `conformance client` (all scenarios), started concurrently."""
+    work = tmp_path_factory.mktemp("drivers")
+    runs: dict[str, tuple[subprocess.Popen[str] | None, str, Path]] = {}
+    for name, (command, reason) in _drivers(work / "bin").items():
+        report = work / f"{name}.json"
+        process = None
+        if command is not None:
+            conformance = [sys.executable, "-m", "conformance", "client", *SCALE, "--json", str(report), "--trace-dir", str(work / name), "--", *command]
+            process = subprocess.Popen(conformance, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"})
+        runs[name] = (process, reason, report)
+    yield runs
+    for process, _, _ in runs.values():
+        if process is not None and process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize("driver", ["python-websockets", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"])
+def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str) -> None:  # type: ignore[no-untyped-def]
+    process, reason, report = driver_runs[driver]
+    if reason.startswith(BUILD_FAILED):
+        pytest.fail(f"{driver}: {reason}")
+    if process is None:
+        pytest.skip(reason)
+    output, _ = process.communicate(timeout=180000 * MS)
+    assert process.returncode == 0, output[-3000:]
+    verdicts = _verdicts(report)
+    assert len(verdicts) == 4, output[-2000:]
+    broken = {(case, rule) for case, rules in verdicts.items() for rule, verdict in rules.items() if verdict in ("FAILED", "NON-STRICT", "UNIMPLEMENTED")}
+    assert not broken, output[-3000:]
+    assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK"
