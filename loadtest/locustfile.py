@@ -5,7 +5,7 @@ conformance engine and reports connect, first_result, first_final, finalize_ack,
 stream and send_lateness; failures are classified (see loadtest/metrics.py).
 """
 
-from loadtest import gate  # noqa: F401  (registers the threshold gate)
+from loadtest import gate, gc_pacing  # noqa: F401  (register the threshold gate and the GC pacing)
 from loadtest.users import StreamingUser
 
 

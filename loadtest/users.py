@@ -1,5 +1,5 @@
 """``StreamingUser``: a locust user that plays one scenario per iteration through the same engine
-as ``conformance run`` (plan → sync driver → trace → checks), and fires each measurement as a
+as ``conformance run`` (plan → paced driver → trace → checks), and fires each measurement as a
 locust request event with a real time."""
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from conformance.scenario import Timing, load_scenario, load_scenarios, parse_du
 from conformance.scenario import model as m
 from conformance.targets import target_url
 from conformance.transport._common import TlsOptions, client_ssl_context
-from conformance.transport.sync import Timeouts, run_player
+from conformance.transport.paced import run_paced
+from conformance.transport.sync import Timeouts
 from loadtest.metrics import Sample, stream_samples
 from loadtest.thresholds import REQUEST_TYPE
 
@@ -74,9 +75,14 @@ def _override_streams(scenario: m.Scenario, audio: str, chunk: str, realtime: fl
 
 @lru_cache(maxsize=8)
 def _plan(name: str, audio: str, chunk: str, realtime: float, scale: float) -> Plan:
-    """One plan per option set, shared by every user of the process (the audio is loaded once)."""
+    """One plan per option set, shared by every user of the process (the audio is loaded once).
+
+    Judging an empty trace once here imports the checks and compiles the message schemas, which
+    would otherwise stall every running stream (~40 ms) when the first stream ends."""
     scenario = _override_streams(_scenario_file(name), audio, chunk, realtime)
-    return build_plan(scenario, Timing(scale=scale))
+    plan = build_plan(scenario, Timing(scale=scale))
+    conclude(new_record(scenario), new_trace(scenario, plan, "ws://warm-up/v1/listen", plan.timing, None), scenario)
+    return plan
 
 
 class StreamingUser(User):
@@ -119,7 +125,7 @@ class StreamingUser(User):
             OpenStreams.count += 1
 
         try:
-            run_player(
+            run_paced(
                 Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key),
                 ssl_context=self.ssl_context, timeouts=Timeouts(), on_open=on_open,
             )

@@ -51,8 +51,10 @@ class Pcm:
 
     def slice_frames(self, start: int, count: int) -> bytes:
         """``count`` frames from frame ``start``, wrapping round to the beginning at the end."""
-        out = bytearray()
         position = start % self.frames
+        if position + count <= self.frames:  # the common case: one slice, one copy
+            return self.data[position * self.frame_bytes : (position + count) * self.frame_bytes]
+        out = bytearray()
         while count > 0:
             take = min(count, self.frames - position)
             out += self.data[position * self.frame_bytes : (position + take) * self.frame_bytes]

@@ -22,7 +22,7 @@ RECEIVED = "received"
 _REDACTED = "***"
 
 
-@dataclass
+@dataclass(slots=True)
 class WireEntry:
     """One frame (or close) on the wire."""
 

@@ -37,19 +37,25 @@ class _Connection:
 
     def __init__(self, sock: socket.socket, protocol: ClientProtocol) -> None:
         self.sock, self.protocol = sock, protocol
+        self.fd = sock.fileno()
+        self.tls = isinstance(sock, ssl.SSLSocket)
         self.fragments: list[bytes] = []
         self.opcode: Opcode | None = None
         self.eof = False
 
     def flush(self) -> None:
         for data in self.protocol.data_to_send():
-            if data:
-                self.sock.sendall(data)
-            else:
-                try:
-                    self.sock.shutdown(socket.SHUT_WR)
-                except OSError:
-                    pass
+            self.flush_one(data)
+
+    def flush_one(self, data: bytes) -> None:
+        """Send ``data``; empty means "end of the stream": shut down our side of the TCP connection."""
+        if data:
+            self.sock.sendall(data)
+        else:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
 
     def read(self, timeout: float) -> list[object]:
         """Events from the next read, waiting at most ``timeout`` (none on timeout)."""

@@ -1,0 +1,97 @@
+"""A WebSocket sink for measuring the load generator alone: it accepts any /v1/listen upgrade,
+discards every frame, and answers the client's close frame. Parsing only frame headers, it takes
+tens of thousands of frames per second without becoming the bottleneck the full mock would be
+(the mock transcribes every frame).
+
+    python benchmarks/sink_server.py --port 18767
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import hashlib
+
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_CLOSE_1000 = b"\x88\x02\x03\xe8"
+
+
+class _Sink(asyncio.Protocol):
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.upgraded = False
+        self.skip = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if not self.upgraded:
+            self.buffer += data
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            headers = {line.split(b":", 1)[0].strip().lower(): line.split(b":", 1)[1].strip() for line in bytes(self.buffer[:end]).split(b"\r\n")[1:] if b":" in line}
+            accept = base64.b64encode(hashlib.sha1(headers.get(b"sec-websocket-key", b"") + _GUID).digest())
+            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\ndg-request-id: sink\r\n\r\n")
+            self.upgraded = True
+            data, self.buffer = bytes(self.buffer[end + 4 :]), bytearray()
+        self._frames(data)
+
+    def _frames(self, data: bytes) -> None:
+        """Skip payloads; only the opcode and length of each header matter."""
+        assert self.transport is not None
+        view = self.buffer + data if self.buffer else data
+        position = min(self.skip, len(view))
+        self.skip -= position
+        while position < len(view):
+            if len(view) - position < 2:
+                break
+            opcode, length = view[position] & 0x0F, view[position + 1] & 0x7F
+            header = 2
+            if length == 126:
+                if len(view) - position < 4:
+                    break
+                length, header = int.from_bytes(view[position + 2 : position + 4], "big"), 4
+            elif length == 127:
+                if len(view) - position < 10:
+                    break
+                length, header = int.from_bytes(view[position + 2 : position + 10], "big"), 10
+            header += 4  # client frames are masked
+            if len(view) - position < header:
+                break
+            if opcode == 0x8:
+                self.transport.write(_CLOSE_1000)
+                self.transport.close()
+                return
+            position += header + length
+            if position > len(view):
+                self.skip = position - len(view)
+                position = len(view)
+        self.buffer = bytearray(view[position:])
+
+
+async def _serve(port: int) -> None:
+    server = await asyncio.get_running_loop().create_server(_Sink, "127.0.0.1", port)
+    print(f"sink listening on ws://127.0.0.1:{port}/v1/listen", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=18767)
+    args = parser.parse_args()
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(_serve(args.port))
+    else:
+        uvloop.run(_serve(args.port))
+
+
+if __name__ == "__main__":
+    main()

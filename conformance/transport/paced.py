@@ -1,0 +1,276 @@
+"""Many paced streams in one gevent process: the load generator's driver of
+:class:`~conformance.engine.plan.Player`, built so one core holds about a thousand real-time streams.
+
+:mod:`conformance.transport.sync` gives each stream a loop that waits for its next due frame with
+a socket timeout: a timer, a greenlet switch and an exception per frame, about 100 µs — a few
+hundred streams per core. Here one :class:`Pacer` greenlet per process sends the due frames of
+every stream from a heap of due times, waking at most once per ``quantum``; each stream's own
+greenlet only reads (a blocking ``recv`` that wakes when the server says something, timestamping
+frames as they arrive) and asks the pacer to look at its player again after each delivery. When the
+player wants anything but sending and waiting (closing the socket, being done), the stream is
+handed back to its greenlet, which finishes exactly as the sync driver does.
+
+The sans-I/O pieces are the sync driver's: the handshake, frame assembly, closing and finishing.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import os
+import ssl
+import time
+from collections.abc import Callable, Sequence
+
+import gevent
+from gevent.event import Event
+from gevent.lock import Semaphore
+from websockets.exceptions import InvalidState
+from websockets.protocol import OPEN
+from websockets.typing import Subprotocol
+
+from conformance.engine.actions import Action
+from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
+from conformance.transport._common import Timeouts
+from conformance.transport.sync import _close, _Connection, _deliver, _drive, _finish, _handshake, _open
+
+__all__ = ["Pacer", "run_paced", "shared_pacer"]
+
+_READ_SIZE = 65536
+# How long a pacer sleeps at most when no stream is due (new streams wake it anyway).
+_IDLE_SLEEP = 1.0
+
+
+class _HandBack(Exception):
+    """Thrown into a stream's reader blocked in ``recv``: the pacer is done with its player."""
+
+
+class _Stream:
+    """One stream under the pacer: its connection, player and clock, and who holds it."""
+
+    def __init__(self, connection: _Connection, player: Player, t0: float) -> None:
+        self.connection, self.player, self.t0 = connection, player, t0
+        self.deadline = player.plan.max_seconds()
+        self.generation = 0
+        self.handed_back: Action | None = None
+        self.released = Event()
+        self.finished = False
+        self.reader = gevent.getcurrent()
+        self.in_recv = False
+        self.sending = Semaphore()
+
+    def now(self) -> float:
+        return time.monotonic() - self.t0
+
+
+class Pacer:
+    """Sends the due frames of every registered stream from one greenlet.
+
+    Args:
+        quantum: Streams due within this many seconds of the wake-up are served together; it bounds
+            the added lateness and the wake-ups per second.
+    """
+
+    def __init__(self, quantum: float = 0.001) -> None:
+        self.quantum = quantum
+        self._heap: list[tuple[float, int, int, _Stream]] = []
+        self._order = itertools.count()
+        self._wake = Event()
+        self._next_wake = float("inf")
+        self._greenlet: gevent.Greenlet | None = None
+
+    def schedule(self, stream: _Stream, at: float) -> None:
+        """Look at ``stream``'s player again at monotonic time ``at`` (replacing earlier requests)."""
+        stream.generation += 1
+        heapq.heappush(self._heap, (at, next(self._order), stream.generation, stream))
+        if self._greenlet is None or self._greenlet.dead:
+            self._greenlet = gevent.spawn(self._run)
+        elif at < self._next_wake:
+            self._wake.set()
+
+    def _run(self) -> None:
+        heap = self._heap
+        while True:
+            now = time.monotonic()
+            horizon = now + self.quantum
+            while heap and heap[0][0] <= horizon:
+                at, _, generation, stream = heapq.heappop(heap)
+                if generation == stream.generation and stream.handed_back is None and not stream.finished:
+                    try:
+                        self._advance(stream, at)
+                    except Exception as exc:  # one stream's harness bug must not stop the others
+                        stream.player.trace.error = f"internal error: {type(exc).__name__}: {exc}"
+                        self._hand_back(stream, Done())
+            self._next_wake = heap[0][0] if heap else now + _IDLE_SLEEP
+            self._wake.clear()
+            self._wake.wait(max(0.0, self._next_wake - time.monotonic()))
+
+    def _advance(self, stream: _Stream, at: float) -> None:
+        """Send what is due; stop at a wait (rescheduled) or anything else (handed back).
+
+        A stream woken within the quantum before its due time counts as due, so it is served in
+        this wake-up rather than rescheduled for a sub-millisecond wait."""
+        player, due = stream.player, at - stream.t0
+        if stream.now() > stream.deadline:
+            player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s"
+            self._hand_back(stream, Done())
+            return
+        while True:
+            action = player.next_action(max(stream.now(), due))
+            if isinstance(action, Send):
+                if not _send(stream, action):
+                    self._hand_back(stream, action)
+                    return
+            elif isinstance(action, Wait):
+                self.schedule(stream, stream.t0 + action.until)
+                return
+            else:
+                self._hand_back(stream, action)
+                return
+
+    @staticmethod
+    def _hand_back(stream: _Stream, action: Action) -> None:
+        stream.handed_back = action
+        stream.released.set()
+        if stream.in_recv:
+            gevent.kill(stream.reader, _HandBack)
+
+
+def _send(stream: _Stream, action: Send) -> bool:
+    """Send one frame; False once the connection can no longer carry it."""
+    connection, protocol = stream.connection, stream.connection.protocol
+    if protocol.state is not OPEN:
+        return False
+    sent_at = stream.now()
+    try:
+        if isinstance(action.payload, str):
+            protocol.send_text(action.payload.encode())
+        else:
+            protocol.send_binary(action.payload)
+        with stream.sending:
+            _write(connection)
+    except (OSError, InvalidState):
+        return False
+    stream.player.frame_sent(action, sent_at)
+    return True
+
+
+def _write(connection: _Connection) -> None:
+    """Flush the protocol's output: straight to the non-blocking descriptor when it takes it all
+    (one system call, no gevent wrapper), else through the cooperative socket."""
+    for data in connection.protocol.data_to_send():
+        if not data or connection.tls:
+            connection.flush_one(data)
+            continue
+        try:
+            written = os.write(connection.fd, data)
+        except BlockingIOError:
+            written = 0
+        if written < len(data):
+            connection.sock.sendall(data[written:])
+
+
+_PACER: Pacer | None = None
+
+
+def shared_pacer() -> Pacer:
+    """The process's pacer (one per gevent hub is all a load generator needs)."""
+    global _PACER
+    if _PACER is None:
+        _PACER = Pacer()
+    return _PACER
+
+
+def _read(stream: _Stream) -> list[object]:
+    """Block until the server sends something (or the pacer hands the stream back)."""
+    connection = stream.connection
+    if connection.eof:
+        return []
+    connection.sock.settimeout(None)
+    stream.in_recv = True
+    try:
+        data = connection.sock.recv(_READ_SIZE)
+    except (OSError, ssl.SSLError):
+        data = b""
+    finally:
+        stream.in_recv = False
+    if data:
+        connection.protocol.receive_data(data)
+    else:
+        connection.eof = True
+        connection.protocol.receive_eof()
+    try:
+        with stream.sending:
+            connection.flush()
+    except OSError:
+        pass
+    return connection.protocol.events_received()
+
+
+def run_paced(
+    player: Player,
+    url: str,
+    *,
+    headers: dict[str, str],
+    subprotocols: Sequence[str] = (),
+    ssl_context: ssl.SSLContext | None = None,
+    timeouts: Timeouts = Timeouts(),
+    on_open: Callable[[], None] | None = None,
+    pacer: Pacer | None = None,
+) -> None:
+    """Like :func:`conformance.transport.sync.run_player`, with the paced part of the plan sent by
+    ``pacer`` (default: the process's). Call it from a gevent greenlet; it returns when the plan is done.
+
+    Raises:
+        ConnectError: the target could not be reached (refused, DNS, TLS, handshake timeout).
+    """
+    t0 = time.monotonic()
+
+    def now() -> float:
+        return time.monotonic() - t0
+
+    sock, protocol = _open(url, ssl_context, timeouts)
+    if subprotocols:
+        protocol.available_subprotocols = [Subprotocol(p) for p in subprotocols]
+    connection = _Connection(sock, protocol)
+    try:
+        early = _handshake(connection, player, url, headers, now, timeouts)
+        if early is None:
+            return
+        if on_open is not None:
+            on_open()
+        _deliver(connection, player, early, now)
+        stream = _Stream(connection, player, t0)
+        pace = pacer or shared_pacer()
+        pace.schedule(stream, time.monotonic())
+        _read_until_handed_back(stream, pace, now)
+        action = stream.handed_back
+        if isinstance(action, CloseSocket):
+            _close(connection, player, action.code, "", now, 5.0)
+        elif isinstance(action, Send):
+            _deliver(connection, player, [], now)
+            if player.trace.close is None:
+                player.connection_closed("transport", None, "", now())
+        if player.trace.error is None:
+            _drive(connection, player, now)
+        _finish(connection, player, now, timeouts)
+    finally:
+        sock.close()
+
+
+def _read_until_handed_back(stream: _Stream, pacer: Pacer, now: Callable[[], float]) -> None:
+    """Deliver what the server sends until the pacer hands the stream back (it also enforces the
+    plan's hard deadline, so this loop always ends)."""
+    try:
+        while stream.handed_back is None:
+            events = _read(stream)
+            _deliver(stream.connection, stream.player, events, now)
+            if stream.handed_back is None:
+                pacer.schedule(stream, time.monotonic())
+            if stream.connection.eof:
+                # Nothing more to read: the pacer's next look at the player ends the stream.
+                stream.released.wait()
+    except _HandBack:
+        pass
+    finally:
+        stream.finished = True

@@ -1,0 +1,42 @@
+"""Helper run in a subprocess by test_transport_paced.py (gevent must patch the process before
+anything imports socket): plays scenarios at once through the paced driver against URL and prints
+one JSON line per scenario with its status and broken rules.
+
+    python paced_player.py URL TIME_SCALE SCENARIO_ID...
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import json  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+
+from conformance.engine.case import auth_headers, conclude, new_record, new_trace  # noqa: E402
+from conformance.engine.plan import Player, build_plan  # noqa: E402
+from conformance.engine.runner import scenario_url  # noqa: E402
+from conformance.scenario import Timing, load_scenarios  # noqa: E402
+from conformance.transport.paced import run_paced  # noqa: E402
+
+
+def play(base: str, timing: Timing, scenario_id: str) -> None:
+    scenario = next(s for s in load_scenarios() if s.id == scenario_id)
+    plan = build_plan(scenario, timing)
+    url = scenario_url(base, scenario)
+    trace = new_trace(scenario, plan, url, timing, None)
+    run_paced(Player(plan, trace), url, headers=auth_headers(scenario, None))
+    record = new_record(scenario)
+    conclude(record, trace, scenario)
+    late = max((e.lateness for e in trace.entries if e.due is not None), default=0.0)
+    print(json.dumps({"id": scenario_id, "status": record.status.value, "broken": sorted(r.rule_id for r in record.failed()), "max_late_ms": round(1000 * late, 1)}), flush=True)
+
+
+def main() -> None:
+    base, scale, ids = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
+    gevent.joinall([gevent.spawn(play, base, Timing(scale=scale), scenario_id) for scenario_id in ids], raise_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+"""The paced driver (the load generator's: one pacer greenlet sends for every stream) plays and
+judges scenarios like the asyncio and sync drivers, many at once, and catches a fault.
+
+gevent must patch a process before anything imports socket, so the driver runs in a subprocess
+(tests/paced_player.py) against a mock served from this process.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from conftest import MS, TIME_SCALE
+
+PLAYER = Path(__file__).with_name("paced_player.py")
+SCENARIOS = ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1", "keepalive.idle.1", "keepalive.pause-resume.1", "closestream.empty-frame.1", "keepalive.before-audio.1", "vad.speech-started.1", "closestream.midstream.1", "streaming.multichannel.1"]
+
+
+def _play(url: str, scenario_ids: list[str]) -> dict[str, dict]:  # type: ignore[type-arg]
+    done = subprocess.run([sys.executable, str(PLAYER), url, str(TIME_SCALE), *scenario_ids], capture_output=True, text=True, timeout=60000 * MS)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return {line["id"]: line for line in map(json.loads, done.stdout.splitlines())}
+
+
+def test_paced_driver_passes_the_clean_mock_with_many_streams_at_once(mock_factory) -> None:  # type: ignore[no-untyped-def]
+    results = _play(mock_factory().url, SCENARIOS)
+    assert set(results) == set(SCENARIOS)
+    for scenario_id, result in results.items():
+        assert (result["status"], result["broken"]) == ("SUCCESS", []), scenario_id
+    assert max(r["max_late_ms"] for r in results.values()) < 1000
+
+
+def test_paced_driver_catches_a_fault(mock_factory) -> None:  # type: ignore[no-untyped-def]
+    results = _play(mock_factory(faults=frozenset({"no-metadata-on-closestream"})).url, ["closestream.midstream.1"])
+    assert "CS-1" in results["closestream.midstream.1"]["broken"]
