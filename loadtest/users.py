@@ -21,7 +21,7 @@ from conformance.scenario import Timing, load_scenario, load_scenarios, parse_du
 from conformance.scenario import model as m
 from conformance.targets import target_url
 from conformance.transport._common import TlsOptions, client_ssl_context
-from conformance.transport.paced import run_paced
+from conformance.transport.paced import run_paced, shared_pacer
 from conformance.transport.sync import Timeouts
 from loadtest.metrics import Sample, stream_samples
 from loadtest.thresholds import REQUEST_TYPE
@@ -141,10 +141,14 @@ class StreamingUser(User):
             gevent.sleep(_SETTLE_SECONDS)
             if OpenStreams.at_first_429 is None:
                 OpenStreams.at_first_429 = OpenStreams.count
+        pacer = shared_pacer()
+        pacer.serve_due()
         record = new_record(scenario)
         conclude(record, trace, scenario)
+        pacer.serve_due()
         for sample in stream_samples(trace, record):
             self._fire(sample)
+        pacer.serve_due()
         if trace.handshake.status != 101:
             gevent.sleep(_REJECTED_BACKOFF_SECONDS)
 

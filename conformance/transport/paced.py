@@ -77,6 +77,7 @@ class Pacer:
         self._order = itertools.count()
         self._wake = Event()
         self._next_wake = float("inf")
+        self._serving = False
         self._greenlet: gevent.Greenlet | None = None
 
     def schedule(self, stream: _Stream, at: float) -> None:
@@ -88,11 +89,20 @@ class Pacer:
         elif at < self._next_wake:
             self._wake.set()
 
-    def _run(self) -> None:
+    def serve_due(self) -> None:
+        """Send every frame that is due now.
+
+        gevent runs ready greenlets in turn, so a hundred streams that end together (locust spawns
+        users in bursts) would each do their closing and judging before the pacer's turn comes,
+        holding every other stream's audio back for 100 ms and more. Any greenlet about to spend
+        CPU calls this first: the pacer's work comes first, whoever's turn it is.
+        """
+        if self._serving:
+            return
+        self._serving = True
         heap = self._heap
-        while True:
-            now = time.monotonic()
-            horizon = now + self.quantum
+        try:
+            horizon = time.monotonic() + self.quantum
             while heap and heap[0][0] <= horizon:
                 at, _, generation, stream = heapq.heappop(heap)
                 if generation == stream.generation and stream.handed_back is None and not stream.finished:
@@ -101,7 +111,14 @@ class Pacer:
                     except Exception as exc:  # one stream's harness bug must not stop the others
                         stream.player.trace.error = f"internal error: {type(exc).__name__}: {exc}"
                         self._hand_back(stream, Done())
-            self._next_wake = heap[0][0] if heap else now + _IDLE_SLEEP
+        finally:
+            self._serving = False
+
+    def _run(self) -> None:
+        heap = self._heap
+        while True:
+            self.serve_due()
+            self._next_wake = heap[0][0] if heap else time.monotonic() + _IDLE_SLEEP
             self._wake.clear()
             self._wake.wait(max(0.0, self._next_wake - time.monotonic()))
 
@@ -219,7 +236,8 @@ def run_paced(
     pacer: Pacer | None = None,
 ) -> None:
     """Like :func:`conformance.transport.sync.run_player`, with the paced part of the plan sent by
-    ``pacer`` (default: the process's). Call it from a gevent greenlet; it returns when the plan is done.
+    ``pacer`` (default: the process's). Call it from a gevent greenlet; it returns when the plan is
+    done. Between its own bursts of work it lets the pacer send what is due (:meth:`Pacer.serve_due`).
 
     Raises:
         ConnectError: the target could not be reached (refused, DNS, TLS, handshake timeout).
@@ -229,11 +247,14 @@ def run_paced(
     def now() -> float:
         return time.monotonic() - t0
 
+    pace = pacer or shared_pacer()
+    pace.serve_due()
     sock, protocol = _open(url, ssl_context, timeouts)
     if subprotocols:
         protocol.available_subprotocols = [Subprotocol(p) for p in subprotocols]
     connection = _Connection(sock, protocol)
     try:
+        pace.serve_due()
         early = _handshake(connection, player, url, headers, now, timeouts)
         if early is None:
             return
@@ -241,9 +262,9 @@ def run_paced(
             on_open()
         _deliver(connection, player, early, now)
         stream = _Stream(connection, player, t0)
-        pace = pacer or shared_pacer()
         pace.schedule(stream, time.monotonic())
         _read_until_handed_back(stream, pace, now)
+        pace.serve_due()
         action = stream.handed_back
         if isinstance(action, CloseSocket):
             _close(connection, player, action.code, "", now, 5.0)
@@ -256,6 +277,7 @@ def run_paced(
         _finish(connection, player, now, timeouts)
     finally:
         sock.close()
+        pace.serve_due()
 
 
 def _read_until_handed_back(stream: _Stream, pacer: Pacer, now: Callable[[], float]) -> None:
