@@ -1,16 +1,18 @@
 """Many paced streams in one gevent process: the load generator's driver of
-:class:`~conformance.engine.plan.Player`, built so one core holds about a thousand real-time streams.
+:class:`~conformance.engine.plan.Player`.
 
 :mod:`conformance.transport.sync` gives each stream a loop that waits for its next due frame with
-a socket timeout: a timer, a greenlet switch and an exception per frame, about 100 µs — a few
-hundred streams per core. Here one :class:`Pacer` greenlet per process sends the due frames of
-every stream from a heap of due times, waking at most once per ``quantum``; each stream's own
-greenlet only reads (a blocking ``recv`` that wakes when the server says something, timestamping
-frames as they arrive) and asks the pacer to look at its player again after each delivery. When the
-player wants anything but sending and waiting (closing the socket, being done), the stream is
-handed back to its greenlet, which finishes exactly as the sync driver does.
+a socket timeout: a timer, a greenlet switch and an exception per frame, about 100 µs. Here one
+:class:`Pacer` greenlet per process sends the due frames of every stream from a heap of due times,
+waking at most once per ``quantum``; each stream's own greenlet only reads (a blocking ``recv``
+that wakes when the server says something, timestamping frames as they arrive) and asks the pacer
+to look at its player again after each delivery. When the player wants anything but sending and
+waiting (closing the socket, being done), the stream is handed back to its greenlet, which
+finishes exactly as the sync driver does. About 35 µs per frame: ~400 real-time streams of 20 ms
+frames per core (``benchmarks/loadgen_capacity.py``).
 
-The sans-I/O pieces are the sync driver's: the handshake, frame assembly, closing and finishing.
+The sans-I/O pieces are the sync driver's (internal to this package): the handshake, frame
+assembly, closing and finishing.
 """
 
 from __future__ import annotations
