@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
 import ssl
 import sys
 import time
@@ -21,6 +22,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
 from conformance.client.harness import PLACEHOLDERS, ClientHarness, ClientOptions, check_command
+from conformance.client.live import LiveJudge
+from conformance.client.recorder import Recorder
 from conformance.client.scenario import ClientScenario, load_client_scenarios, select_client_scenarios
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
@@ -99,6 +102,11 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--tls-key", help="private key of --tls-cert, when not inside it")
     mock.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
     mock.add_argument("--loop", choices=("auto", "asyncio", "uvloop"), default="auto", help="event loop: uvloop when installed (pip install '.[fast]') unless asyncio is asked for")
+    mock.add_argument("--judge-clients", action="store_true", help="judge every client connection by the client rules as it ends; Ctrl-C (or SIGTERM) prints the summary and exits 0/1")
+    mock.add_argument("--junit", type=Path, metavar="FILE", help="with --judge-clients: write JUnit XML at the end")
+    mock.add_argument("--json", type=Path, metavar="FILE", help="with --judge-clients: write the JSON report at the end")
+    mock.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="with --judge-clients: JSONL traces of failed connections")
+    mock.add_argument("-v", "--verbose", action="store_true", help="with --judge-clients: list every rule verdict")
 
     client = commands.add_parser(
         "client", help="judge a client program: run it against the record-and-judge mock (conformance client -- CMD ARGS...)",
@@ -280,20 +288,35 @@ def _cmd_run(args: argparse.Namespace) -> int:
                 print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
 
 
-async def _serve(config: MockConfig) -> None:
+async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None) -> int:
+    """Serve until SIGINT or SIGTERM; with ``judge_handlers``, judge every client connection as it
+    ends and return the exit code of those verdicts."""
+    loop = asyncio.get_running_loop()
+    timing = Timing(idle_timeout=config.idle_timeout, scale=config.time_scale)
+    server = MockServer(config)
+    judge: LiveJudge | None = None
+    if judge_handlers is not None:
+        recorder = Recorder("client.live", config.api_key, timing, loop.time, on_finished=lambda c: judge.connection_finished(c) if judge else None)
+        server = MockServer(config, observe=recorder.connection)
     try:
-        mock = await MockServer(config).start()
+        mock = await server.start()
     except ssl.SSLError as exc:
         raise UsageError(f"unusable TLS certificate or key: {exc}") from exc
     except OSError as exc:
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
+    stop = loop.create_future()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
     auth = "API key required" if config.api_key else "no auth"
     faults = f", faults: {', '.join(sorted(config.faults))}" if config.faults else ""
     print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}); Ctrl-C stops it", flush=True)
+    if judge_handlers is not None:
+        judge = LiveJudge(mock.url, timing, lambda event: _dispatch(judge_handlers, event))
     try:
-        await asyncio.Future()
+        await stop
     finally:
         await mock.stop()
+    return judge.finish() if judge is not None else EXIT_OK
 
 
 def _cmd_mock(args: argparse.Namespace) -> int:
@@ -306,9 +329,20 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
         raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
     config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca)
-    serving = _serve(config)
-    _event_loop_runner(args.loop)(serving)
-    return 0
+    if not args.judge_clients and (args.junit or args.json):
+        raise UsageError("--junit and --json report client verdicts: add --judge-clients")
+    handlers: list[EventHandler] | None = None
+    if args.judge_clients:
+        handlers = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+        handlers += [JunitHandler(args.junit)] if args.junit else []
+        handlers += [JsonHandler(args.json)] if args.json else []
+        for handler in handlers:
+            handler.start()
+    try:
+        return _event_loop_runner(args.loop)(_serve(config, handlers))
+    finally:
+        for handler in handlers or []:
+            handler.shutdown()
 
 
 def _event_loop_runner(choice: str):  # type: ignore[no-untyped-def]

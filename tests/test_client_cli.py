@@ -197,3 +197,37 @@ def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str)
     broken = {(case, rule) for case, rules in verdicts.items() for rule, verdict in rules.items() if verdict in ("FAILED", "NON-STRICT", "UNIMPLEMENTED")}
     assert not broken, output[-3000:]
     assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK"
+
+
+# -- clients that connect by themselves: conformance mock --judge-clients -------------------------
+
+
+def test_the_mock_judges_every_client_connection_until_stopped(tmp_path: Path) -> None:
+    report = tmp_path / "live.json"
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "mock", "--port", "0", "--api-key", "live-key", "--time-scale", str(TIME_SCALE), "--judge-clients", "--json", str(report)],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        assert mock.stdout is not None
+        url = mock.stdout.readline().split(" listening on ")[1].split()[0]
+        env = {**os.environ, "DEEPGRAM_URL": url, "DEEPGRAM_API_KEY": "live-key", "CONFORMANCE_AUDIO": str(CLIENTS.parent / "audio" / "speech_en.wav"), "CONFORMANCE_SECONDS": "1", "CONFORMANCE_TIME_SCALE": str(TIME_SCALE)}
+        for command in ([sys.executable, str(PYTHON / "websockets_client.py")], [*FAULTY, "--fault", "binary-keepalive"]):
+            subprocess.run(command, env=env, capture_output=True, timeout=30000 * MS, check=False)
+    finally:
+        mock.send_signal(2)
+        output, _ = mock.communicate(timeout=10000 * MS)
+    assert mock.returncode == 1, output
+    assert "judging every client connection" in output and "Traceback" not in output
+    cases = {case["id"]: case for run in json.loads(report.read_text())["runs"] for case in run["cases"]}
+    assert [cases[c]["status"] for c in sorted(cases)] == ["SUCCESS", "FAILURE"]
+    assert {v["rule"]: v["verdict"] for v in cases["client.live.2"]["verdicts"]}["C-CTL-1"] == "FAILED"
+    assert "live-key" not in output + report.read_text()
+
+
+def test_judge_clients_without_connections_exits_2(tmp_path: Path) -> None:
+    mock = subprocess.Popen([sys.executable, "-m", "conformance", "mock", "--port", "0", "--judge-clients"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert mock.stdout is not None and "listening" in mock.stdout.readline()
+    mock.terminate()
+    output, _ = mock.communicate(timeout=10000 * MS)
+    assert mock.returncode == 2 and "0 scenario(s)" in output

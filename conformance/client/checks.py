@@ -273,7 +273,8 @@ def frame_sizes_and_pace(run: ClientRun) -> Any:
     """Frames of 20-250 ms, sent no faster than 1.25x real time (recorded, INFO)."""
     notes, problems = [], []
     for connection in run.accepted:
-        audio, rate = _audio(connection), connection.bytes_per_second
+        end = _end_request(connection)
+        audio, rate = [e for e in _audio(connection) if end is None or e.index < end.index], connection.bytes_per_second
         if not audio or not rate:
             continue
         seconds = [e.size / rate for e in audio]
@@ -315,7 +316,7 @@ def no_empty_frames(run: ClientRun) -> Any:
 def reacts_to_server_error(run: ClientRun) -> Any:
     """After a server-side 1011, the client reconnects or reports; never a quiet success."""
     failed = next((c for c in run.accepted if _server_closed_first(c) and c.trace.close is not None and c.trace.close.code == 1011), None)
-    if failed is None or failed.trace.close is None:
+    if failed is None or failed.trace.close is None or not run.process:
         return NOT_APPLICABLE
     closed_at = failed.origin + failed.trace.close.t
     later = [c for c in run.connections[run.connections.index(failed) + 1 :] if c.origin >= closed_at]

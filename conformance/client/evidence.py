@@ -55,6 +55,8 @@ class ClientRun:
         exit_status: The program's exit status; None when it was stopped at the deadline.
         output: The tail of its stdout and stderr (secrets redacted).
         duration: Seconds from start to exit.
+        process: False when the client was not started by us (``conformance mock --judge-clients``):
+            its exit status is unknown and each connection is judged alone.
     """
 
     scenario: ClientScenario
@@ -63,6 +65,7 @@ class ClientRun:
     exit_status: int | None = None
     output: str = ""
     duration: float = 0.0
+    process: bool = True
 
     @property
     def accepted(self) -> list[ClientConnection]:

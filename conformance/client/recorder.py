@@ -28,9 +28,10 @@ _CONTROL_SIZE_LIMIT = 512
 class _Observer:
     """The mock's :class:`~conformance.mock.server.StreamObserver` for one TCP connection."""
 
-    def __init__(self, connection: ClientConnection, api_key: str) -> None:
+    def __init__(self, connection: ClientConnection, api_key: str | None, on_finished: Callable[[ClientConnection], None] | None) -> None:
         self.connection = connection
         self.api_key = api_key
+        self.on_finished = on_finished
 
     def _t(self, t: float) -> float:
         return t - self.connection.origin
@@ -44,7 +45,8 @@ class _Observer:
         trace.handshake.body = trace.redact(response.body.decode(errors="replace")) if response.body else ""
         credentials = presented_credentials(request)
         connection.credentials = [how for how, _ in credentials]
-        connection.credentials_match = any(value == self.api_key for _, value in credentials)
+        # Without a key to compare with (a mock that requires none), presenting one is what counts.
+        connection.credentials_match = any(value == self.api_key for _, value in credentials) if self.api_key else bool(credentials)
         try:
             connection.fmt = parse_stream_params(parse_qs(urlsplit(request.path).query, keep_blank_values=True))
         except ParamError:
@@ -86,6 +88,8 @@ class _Observer:
 
     def closed(self, by: str, code: int | None, reason: str, t: float) -> None:
         self.connection.trace.record_close(by, code, reason, self._t(t))
+        if by == "transport" and self.on_finished is not None:
+            self.on_finished(self.connection)
 
 
 def _control_text(payload: bytes, trace: Trace) -> str | None:
@@ -102,25 +106,31 @@ class Recorder:
 
     Args:
         scenario_id: Names the traces.
-        api_key: The key handed to the program; redacted from everything recorded.
+        api_key: The key handed to the program, redacted from everything recorded; None when the
+            mock requires none.
         timing: The mock's clock (idle timeout and time scale).
         clock: The event loop's clock, so connection times share the frames' origin.
+        on_finished: Called with each connection once its TCP connection has ended.
     """
 
-    def __init__(self, scenario_id: str, api_key: str, timing: Timing, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, scenario_id: str, api_key: str | None, timing: Timing, clock: Callable[[], float],
+        on_finished: Callable[[ClientConnection], None] | None = None,
+    ) -> None:
         self.scenario_id = scenario_id
         self.api_key = api_key
         self.timing = timing
         self.clock = clock
+        self.on_finished = on_finished
         self.started = clock()
         self.connections: list[ClientConnection] = []
 
     def connection(self) -> _Observer:
         """A new TCP connection: the mock calls this for its observer."""
-        trace = Trace(self.scenario_id, self.timing, 1, 1, 0, Handshake(""), secrets=[self.api_key])
+        trace = Trace(self.scenario_id, self.timing, 1, 1, 0, Handshake(""), secrets=[self.api_key or ""])
         connection = ClientConnection(trace, origin=self.clock())
         self.connections.append(connection)
-        return _Observer(connection, self.api_key)
+        return _Observer(connection, self.api_key, self.on_finished)
 
     def start_offset(self, connection: ClientConnection) -> float:
         """Seconds from the program's start to this connection's first byte."""

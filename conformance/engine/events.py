@@ -23,13 +23,15 @@ class Event:
 
 @dataclass(frozen=True, kw_only=True)
 class RunStarted(Event):
-    """The run begins: which target, how many scenarios, on which clock."""
+    """The run begins: which target, how many scenarios, on which clock. ``open_ended``: cases come
+    as clients connect (``conformance mock --judge-clients``), their number unknown."""
 
     target: str
     scenario_count: int
     timing: Timing
     jobs: int
     tls_insecure: bool = False
+    open_ended: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -104,7 +104,10 @@ class ConsoleHandler:
         if isinstance(event, RunStarted):
             scale = f", time scale {event.timing.scale:g}" if event.timing.scale != 1 else ""
             self.total, self.finished = event.scenario_count, 0
-            self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
+            if event.open_ended:
+                self._print(f"conformance: judging every client connection to {event.target} as it ends{scale}")
+            else:
+                self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
             if event.tls_insecure:
                 self._print("warning: TLS certificate verification is DISABLED (--insecure); this run does not prove the endpoint's identity")
         elif isinstance(event, ScenarioStarted):
