@@ -216,7 +216,9 @@ def test_the_mock_judges_every_client_connection_until_stopped(tmp_path: Path) -
             subprocess.run(command, env=env, capture_output=True, timeout=30000 * MS, check=False)
     finally:
         mock.send_signal(2)
-        output, _ = mock.communicate(timeout=10000 * MS)
+        mock.wait(timeout=10000 * MS)
+    # communicate() would read the pipe's descriptor directly and miss what readline() buffered.
+    output = mock.stdout.read()
     assert mock.returncode == 1, output
     assert "judging every client connection" in output and "Traceback" not in output
     cases = {case["id"]: case for run in json.loads(report.read_text())["runs"] for case in run["cases"]}
@@ -229,5 +231,6 @@ def test_judge_clients_without_connections_exits_2(tmp_path: Path) -> None:
     mock = subprocess.Popen([sys.executable, "-m", "conformance", "mock", "--port", "0", "--judge-clients"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert mock.stdout is not None and "listening" in mock.stdout.readline()
     mock.terminate()
-    output, _ = mock.communicate(timeout=10000 * MS)
-    assert mock.returncode == 2 and "0 scenario(s)" in output
+    mock.wait(timeout=10000 * MS)
+    output = mock.stdout.read()
+    assert mock.returncode == 2 and "judging every client connection" in output and "0 scenario(s)" in output
