@@ -65,6 +65,7 @@ def test_the_websockets_client_passes_every_client_scenario(capsys: pytest.Captu
         ("audio-after-closestream", "stream", "C-CS-2", "FAILED", 1),
         ("close-after-closestream", "slow-metadata", "C-CS-3", "NON-STRICT", 0),
         ("empty-frame", "stream", "C-EMPTY-1", "NON-STRICT", 0),
+        ("wav-header", "stream", "C-AUD-1", "NON-STRICT", 0),
     ],
 )
 def test_each_faulty_client_fails_on_its_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path, fault: str, scenario: str, rule: str, verdict: str, exit_code: int) -> None:

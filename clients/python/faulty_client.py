@@ -9,6 +9,7 @@ Faults (and the rule each breaks):
     close-after-closestream  the socket closed right after CloseStream             C-CS-3
     audio-after-closestream  one more audio frame after CloseStream                C-CS-2
     empty-frame              an empty binary frame instead of CloseStream          C-EMPTY-1
+    wav-header               the WAV file's header streamed as linear16 audio      C-AUD-1
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from job import listen_url, parse_job, read_audio, report
 from websockets_client import WAIT_FOR_METADATA_SECONDS, receive, send_audio
 
-FAULTS = ("binary-keepalive", "no-keepalive", "close-after-closestream", "audio-after-closestream", "empty-frame")
+FAULTS = ("binary-keepalive", "no-keepalive", "close-after-closestream", "audio-after-closestream", "empty-frame", "wav-header")
 IDLE_TIMEOUT = 10.0
 
 
@@ -34,6 +35,9 @@ async def main() -> int:
         return 2
     audio = read_audio(job)
     fault = args.fault
+    if fault == "wav-header":
+        with open(job.wav, "rb") as wav:
+            audio.data = wav.read(44 + len(audio.data))[: len(audio.data)]
     if fault == "no-keepalive":
         job.pause = 1.5 * IDLE_TIMEOUT * job.time_scale
         job.time_scale = 1e9  # no KeepAlive fits in the pause

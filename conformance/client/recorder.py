@@ -32,6 +32,7 @@ class _Observer:
         self.connection = connection
         self.api_key = api_key
         self.on_finished = on_finished
+        self.first_audio = True
 
     def _t(self, t: float) -> float:
         return t - self.connection.origin
@@ -65,7 +66,8 @@ class _Observer:
         if isinstance(payload, str):
             trace.record_sent("text", payload, self._t(t), audio=False, due=None, step=None)
             return
-        if not trace.audio_seconds and payload and connection.bytes_per_second is None:
+        if self.first_audio and payload:
+            self.first_audio = False
             self._sniff(payload)
         entry = trace.record_sent("binary", payload, self._t(t), audio=False, due=None, step=None)
         if connection.bytes_per_second:
