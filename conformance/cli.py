@@ -16,8 +16,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from conformance.catalog import load_catalog
@@ -152,10 +153,11 @@ def _dispatch(handlers: list[EventHandler], event: Event) -> None:
             _dispatch(handlers, NonFatalError(message=f"reporter {type(handler).__name__} failed and was disabled: {exc}"))
 
 
-async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, handlers: list[EventHandler]) -> int:
+async def _consume(events: AsyncIterator[Event], handlers: list[EventHandler]) -> int:
+    """Feed ``events`` to ``handlers``; the exit code the run finished with."""
     exit_code = EXIT_USAGE
     try:
-        async for event in Runner(scenarios, url, options).execute():
+        async for event in events:
             _dispatch(handlers, event)
             if isinstance(event, (RunFinished, FatalError)):
                 exit_code = event.exit_code
@@ -163,6 +165,24 @@ async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, ha
         _dispatch(handlers, Interrupted())
         raise
     return exit_code
+
+
+def _reported(handlers: list[EventHandler], main: Coroutine[Any, Any, int], run: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run) -> int:
+    """Start ``handlers``, run ``main``, and shut the handlers down whatever happens."""
+    for handler in handlers:
+        handler.start()
+    try:
+        return run(main)
+    finally:
+        for handler in handlers:
+            try:
+                handler.shutdown()
+            except Exception as exc:
+                print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
+
+
+async def _play(scenarios: Sequence[Scenario], url: str, options: RunOptions, handlers: list[EventHandler]) -> int:
+    return await _consume(Runner(scenarios, url, options).execute(), handlers)
 
 
 def _worst_exit(codes: Sequence[int]) -> int:
@@ -276,16 +296,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"--wait-for-host: {exc}") from None
     expected = tuple(load_xfail(args.xfail)) if args.xfail else ()
     handlers = _handlers(args)
-    for handler in handlers:
-        handler.start()
-    try:
-        return asyncio.run(_run_async(args, scenarios, handlers, expected))
-    finally:
-        for handler in handlers:
-            try:
-                handler.shutdown()
-            except Exception as exc:
-                print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
+    return _reported(handlers, _run_async(args, scenarios, handlers, expected))
 
 
 async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None) -> int:
@@ -331,18 +342,12 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca)
     if not args.judge_clients and (args.junit or args.json):
         raise UsageError("--junit and --json report client verdicts: add --judge-clients")
-    handlers: list[EventHandler] | None = None
-    if args.judge_clients:
-        handlers = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
-        handlers += [JunitHandler(args.junit)] if args.junit else []
-        handlers += [JsonHandler(args.json)] if args.json else []
-        for handler in handlers:
-            handler.start()
-    try:
-        return _event_loop_runner(args.loop)(_serve(config, handlers))
-    finally:
-        for handler in handlers or []:
-            handler.shutdown()
+    if not args.judge_clients:
+        return _event_loop_runner(args.loop)(_serve(config, None))
+    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+    handlers += [JunitHandler(args.junit)] if args.junit else []
+    handlers += [JsonHandler(args.json)] if args.json else []
+    return _reported(handlers, _serve(config, handlers), _event_loop_runner(args.loop))
 
 
 def _event_loop_runner(choice: str):  # type: ignore[no-untyped-def]
@@ -379,34 +384,7 @@ def _cmd_client(args: argparse.Namespace) -> int:
         handlers.append(JunitHandler(args.junit))
     if args.json:
         handlers.append(JsonHandler(args.json))
-    return _report_events(ClientHarness(scenarios, command, options).execute(), handlers)
-
-
-def _report_events(events: AsyncIterator[Event], handlers: list[EventHandler]) -> int:
-    """Feed ``events`` to ``handlers`` and return the run's exit code."""
-
-    async def consume() -> int:
-        exit_code = EXIT_USAGE
-        try:
-            async for event in events:
-                _dispatch(handlers, event)
-                if isinstance(event, (RunFinished, FatalError)):
-                    exit_code = event.exit_code
-        except asyncio.CancelledError:
-            _dispatch(handlers, Interrupted())
-            raise
-        return exit_code
-
-    for handler in handlers:
-        handler.start()
-    try:
-        return asyncio.run(consume())
-    finally:
-        for handler in handlers:
-            try:
-                handler.shutdown()
-            except Exception as exc:
-                print(f"warning: reporter {type(handler).__name__} failed: {exc}", file=sys.stderr)
+    return _reported(handlers, _consume(ClientHarness(scenarios, command, options).execute(), handlers))
 
 
 def _cmd_selftest(args: argparse.Namespace) -> int:

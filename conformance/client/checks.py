@@ -70,6 +70,11 @@ def _closestream(connection: ClientConnection) -> WireEntry | None:
     return found[0] if found else None
 
 
+def _closing(run: ClientRun) -> list[tuple[ClientConnection, WireEntry]]:
+    """Accepted connections that sent CloseStream, with that frame."""
+    return [(c, closestream) for c in run.accepted if (closestream := _closestream(c)) is not None]
+
+
 def _audio(connection: ClientConnection) -> list[WireEntry]:
     return [e for e in _sent(connection) if e.kind == "binary" and e.size and e.text is None]
 
@@ -221,11 +226,10 @@ def ends_with_closestream(run: ClientRun) -> Any:
 @client_check("C-CS-2")
 def no_audio_after_closestream(run: ClientRun) -> Any:
     """Nothing binary after CloseStream."""
-    closing = [(c, _closestream(c)) for c in run.accepted if _closestream(c) is not None]
+    closing = _closing(run)
     if not closing:
         return NOT_APPLICABLE
     for connection, closestream in closing:
-        assert closestream is not None
         late = [e for e in _sent(connection) if e.kind == "binary" and e.index > closestream.index]
         if late:
             raise RuleViolation("C-CS-2", f"{_label(run, connection)}{len(late)} binary frame(s) after CloseStream, the first {late[0].size} B at {late[0].t:.3f}s ({late[0].t - closestream.t:.3f}s after it)", _frame(run, connection, late[0]))
@@ -235,11 +239,10 @@ def no_audio_after_closestream(run: ClientRun) -> Any:
 @client_check("C-CS-3")
 def waits_for_metadata(run: ClientRun) -> Any:
     """After CloseStream the client lets the server finish: Metadata, then the server's close."""
-    closing = [(c, _closestream(c)) for c in run.accepted if _closestream(c) is not None]
+    closing = _closing(run)
     if not closing:
         return NOT_APPLICABLE
     for connection, closestream in closing:
-        assert closestream is not None
         close = connection.trace.close
         if close is None or close.by == "server":
             continue

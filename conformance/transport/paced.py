@@ -29,7 +29,6 @@ from gevent.event import Event
 from gevent.lock import Semaphore
 from websockets.exceptions import InvalidState
 from websockets.protocol import OPEN
-from websockets.typing import Subprotocol
 
 from conformance.engine.actions import Action
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
@@ -251,10 +250,7 @@ def run_paced(
 
     pace = pacer or shared_pacer()
     pace.serve_due()
-    sock, protocol = _open(url, ssl_context, timeouts)
-    if subprotocols:
-        protocol.available_subprotocols = [Subprotocol(p) for p in subprotocols]
-    connection = _Connection(sock, protocol)
+    connection = _open(url, ssl_context, timeouts, subprotocols)
     try:
         pace.serve_due()
         early = _handshake(connection, player, url, headers, now, timeouts)
@@ -278,7 +274,7 @@ def run_paced(
             _drive(connection, player, now)
         _finish(connection, player, now, timeouts)
     finally:
-        sock.close()
+        connection.sock.close()
         pace.serve_due()
 
 

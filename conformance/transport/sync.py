@@ -90,7 +90,7 @@ class _Connection:
         return payload.decode("utf-8", "replace") if self.opcode is Opcode.TEXT else payload
 
 
-def _open(url: str, ssl_context: ssl.SSLContext | None, timeouts: Timeouts) -> tuple[socket.socket, ClientProtocol]:
+def _open(url: str, ssl_context: ssl.SSLContext | None, timeouts: Timeouts, subprotocols: Sequence[str]) -> _Connection:
     try:
         uri = parse_uri(url)
     except InvalidURI as exc:
@@ -102,7 +102,10 @@ def _open(url: str, ssl_context: ssl.SSLContext | None, timeouts: Timeouts) -> t
             sock = (ssl_context or ssl.create_default_context()).wrap_socket(sock, server_hostname=uri.host)
     except (OSError, TimeoutError) as exc:
         raise ConnectError(f"cannot connect to {url}: {describe_connect_error(exc)}") from exc
-    return sock, ClientProtocol(uri, max_size=MAX_SERVER_FRAME)
+    protocol = ClientProtocol(uri, max_size=MAX_SERVER_FRAME)
+    if subprotocols:
+        protocol.available_subprotocols = [Subprotocol(p) for p in subprotocols]
+    return _Connection(sock, protocol)
 
 
 def run_player(
@@ -128,10 +131,7 @@ def run_player(
     def now() -> float:
         return time.monotonic() - t0
 
-    sock, protocol = _open(url, ssl_context, timeouts)
-    if subprotocols:
-        protocol.available_subprotocols = [Subprotocol(p) for p in subprotocols]
-    connection = _Connection(sock, protocol)
+    connection = _open(url, ssl_context, timeouts, subprotocols)
     try:
         early = _handshake(connection, player, url, headers, now, timeouts)
         if early is None:
@@ -142,7 +142,7 @@ def run_player(
         _drive(connection, player, now)
         _finish(connection, player, now, timeouts)
     finally:
-        sock.close()
+        connection.sock.close()
 
 
 def _handshake(connection: _Connection, player: Player, url: str, headers: dict[str, str], now: Clock, timeouts: Timeouts) -> list[object] | None:
