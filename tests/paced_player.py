@@ -1,6 +1,7 @@
 """Helper run in a subprocess by test_transport_paced.py (gevent must patch the process before
 anything imports socket): plays scenarios at once through the paced driver against URL and prints
-one JSON line per scenario with its status and broken rules.
+one JSON line per scenario with its status, broken rules, worst lateness, and how often the
+pacer asked the player for its next action.
 
     python paced_player.py URL TIME_SCALE SCENARIO_ID...
 """
@@ -15,10 +16,20 @@ import sys  # noqa: E402
 import gevent  # noqa: E402
 
 from conformance.engine.case import auth_headers, conclude, new_record, new_trace  # noqa: E402
-from conformance.engine.plan import Player, build_plan  # noqa: E402
+from conformance.engine.plan import Action, Player, build_plan  # noqa: E402
 from conformance.engine.runner import scenario_url  # noqa: E402
 from conformance.scenario import Timing, load_scenarios  # noqa: E402
 from conformance.transport.paced import run_paced  # noqa: E402
+
+
+class CountingPlayer(Player):
+    """Counts the driver's questions: the pacer must not spin on a stream that is not yet due."""
+
+    polls = 0
+
+    def next_action(self, now: float) -> Action:
+        self.polls += 1
+        return super().next_action(now)
 
 
 def play(base: str, timing: Timing, scenario_id: str) -> None:
@@ -26,11 +37,12 @@ def play(base: str, timing: Timing, scenario_id: str) -> None:
     plan = build_plan(scenario, timing)
     url = scenario_url(base, scenario)
     trace = new_trace(scenario, plan, url, timing, None)
-    run_paced(Player(plan, trace), url, headers=auth_headers(scenario, None))
+    player = CountingPlayer(plan, trace)
+    run_paced(player, url, headers=auth_headers(scenario, None))
     record = new_record(scenario)
     conclude(record, trace, scenario)
     late = max((e.lateness for e in trace.entries if e.due is not None), default=0.0)
-    print(json.dumps({"id": scenario_id, "status": record.status.value, "broken": sorted(r.rule_id for r in record.failed()), "max_late_ms": round(1000 * late, 1)}), flush=True)
+    print(json.dumps({"id": scenario_id, "status": record.status.value, "broken": sorted(r.rule_id for r in record.failed()), "max_late_ms": round(1000 * late, 1), "polls": player.polls, "frames": len(trace.entries)}), flush=True)
 
 
 def main() -> None:

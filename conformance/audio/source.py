@@ -12,7 +12,7 @@ import math
 import wave
 from array import array
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 from conformance._resources import data_path
@@ -34,12 +34,12 @@ class Pcm:
     sample_rate: int
     channels: int
 
-    @property
+    @cached_property
     def frame_bytes(self) -> int:
         """Bytes of one sample on every channel."""
         return SAMPLE_WIDTH * self.channels
 
-    @property
+    @cached_property
     def frames(self) -> int:
         """Number of sample frames."""
         return len(self.data) // self.frame_bytes

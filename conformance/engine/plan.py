@@ -160,9 +160,12 @@ class Player:
 
     def frame_sent(self, action: Send, now: float) -> None:
         """Record a frame the driver has just sent for ``action``."""
-        kind = "text" if isinstance(action.payload, str) else "binary"
+        payload = action.payload
         label = self._current.label if self._current else None
-        self.trace.record_sent(kind, action.payload, now, audio=action.audio, due=action.due, step=label)
+        if action.audio and isinstance(payload, bytes):
+            self.trace.record_audio(payload, now, action.due, label)
+        else:
+            self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label)
 
     def frame_received(self, payload: str | bytes, now: float) -> None:
         """Record a server frame and let the current step judge it."""

@@ -70,16 +70,18 @@ class _StreamRunner(StepRunner):
         self.index = 0
 
     def poll(self, now: float) -> Action | None:
-        if self.ctx.closed or self.index >= self.chunks:
+        index = self.index
+        if index >= self.chunks or self.ctx.closed:
             return None
-        due = self.schedule.due(self.index)
+        due = self.schedule.due(index)
         if now < due:
             return Wait(due)
-        frames = self.last_frames if self.index == self.chunks - 1 else self.chunk_frames
-        start = self.ctx.cursors.get(self.source, 0)
-        self.ctx.cursors[self.source] = start + frames
-        self.index += 1
-        return Send(self.pcm.slice_frames(start, frames), audio=True, due=due)
+        frames = self.last_frames if index == self.chunks - 1 else self.chunk_frames
+        cursors = self.ctx.cursors
+        start = cursors.get(self.source, 0)
+        cursors[self.source] = start + frames
+        self.index = index + 1
+        return Send(self.pcm.slice_frames(start, frames), True, due)
 
 
 class _SendRunner(StepRunner):

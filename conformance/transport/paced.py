@@ -33,6 +33,7 @@ from websockets.protocol import OPEN
 from conformance.engine.actions import Action
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.transport._common import Timeouts
+from conformance.transport.framing import FrameEncoder
 from conformance.transport.sync import _close, _Connection, _deliver, _drive, _finish, _handshake, _open
 
 __all__ = ["Pacer", "run_paced", "shared_pacer"]
@@ -74,17 +75,24 @@ class Pacer:
 
     def __init__(self, quantum: float = 0.001) -> None:
         self.quantum = quantum
-        self._heap: list[tuple[float, int, int, _Stream]] = []
+        self._heap: list[tuple[float, int, int, _Stream, float]] = []
         self._order = itertools.count()
         self._wake = Event()
         self._next_wake = float("inf")
         self._serving = False
         self._greenlet: gevent.Greenlet | None = None
 
-    def schedule(self, stream: _Stream, at: float) -> None:
-        """Look at ``stream``'s player again at monotonic time ``at`` (replacing earlier requests)."""
+    def schedule(self, stream: _Stream, until: float | None = None) -> None:
+        """Look at ``stream``'s player again at ``until`` on the stream's clock, or now (replacing
+        earlier requests).
+
+        The player is later asked at exactly ``until``: a time recomputed from the monotonic clock
+        can round a hair below it, and the player would only ask to wait for it again."""
+        if until is None:
+            until = stream.now()
+        at = stream.t0 + until
         stream.generation += 1
-        heapq.heappush(self._heap, (at, next(self._order), stream.generation, stream))
+        heapq.heappush(self._heap, (at, next(self._order), stream.generation, stream, until))
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._run)
         elif at < self._next_wake:
@@ -105,10 +113,10 @@ class Pacer:
         try:
             horizon = time.monotonic() + self.quantum
             while heap and heap[0][0] <= horizon:
-                at, _, generation, stream = heapq.heappop(heap)
+                _, _, generation, stream, until = heapq.heappop(heap)
                 if generation == stream.generation and stream.handed_back is None and not stream.finished:
                     try:
-                        self._advance(stream, at)
+                        self._advance(stream, until)
                     except Exception as exc:  # one stream's harness bug must not stop the others
                         stream.player.trace.error = f"internal error: {type(exc).__name__}: {exc}"
                         self._hand_back(stream, Done())
@@ -123,24 +131,24 @@ class Pacer:
             self._wake.clear()
             self._wake.wait(max(0.0, self._next_wake - time.monotonic()))
 
-    def _advance(self, stream: _Stream, at: float) -> None:
+    def _advance(self, stream: _Stream, due: float) -> None:
         """Send what is due; stop at a wait (rescheduled) or anything else (handed back).
 
         A stream woken within the quantum before its due time counts as due, so it is served in
         this wake-up rather than rescheduled for a sub-millisecond wait."""
-        player, due = stream.player, at - stream.t0
-        if stream.now() > stream.deadline:
+        player, now = stream.player, stream.now()
+        if now > stream.deadline:
             player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s"
             self._hand_back(stream, Done())
             return
         while True:
-            action = player.next_action(max(stream.now(), due))
+            action = player.next_action(max(now, due))
             if isinstance(action, Send):
                 if not _send(stream, action):
                     self._hand_back(stream, action)
                     return
             elif isinstance(action, Wait):
-                self.schedule(stream, stream.t0 + action.until)
+                self.schedule(stream, action.until)
                 return
             else:
                 self._hand_back(stream, action)
@@ -160,34 +168,39 @@ def _send(stream: _Stream, action: Send) -> bool:
     if protocol.state is not OPEN:
         return False
     sent_at = stream.now()
+    payload = action.payload
     try:
-        if isinstance(action.payload, str):
-            protocol.send_text(action.payload.encode())
+        if isinstance(payload, str):
+            protocol.send_text(payload.encode())
+            output = protocol.data_to_send()
         else:
-            protocol.send_binary(action.payload)
-        with stream.sending:
-            _write(connection)
+            # No extension is ever offered, so a binary message is one plain masked frame.
+            output = [_FRAMES.binary(payload)]
+        _write(connection, output, stream.sending)
     except (OSError, InvalidState):
         return False
     stream.player.frame_sent(action, sent_at)
     return True
 
 
-def _write(connection: _Connection) -> None:
-    """Flush the protocol's output: straight to the non-blocking descriptor when it takes it all
-    (one system call, no gevent wrapper), else through the cooperative socket."""
-    for data in connection.protocol.data_to_send():
-        if not data or connection.tls:
+def _write(connection: _Connection, output: list[bytes], sending: Semaphore) -> None:
+    """Write ``output``: straight to the non-blocking descriptor when it takes it all (one system
+    call, no gevent wrapper, no lock: nothing can come between), else through the cooperative
+    socket, holding ``sending`` so that the reader's pongs cannot cut into the frame."""
+    for data in output:
+        if data and not connection.tls and not sending.locked():
+            try:
+                written = os.write(connection.fd, data)
+            except BlockingIOError:
+                written = 0
+            if written == len(data):
+                continue
+            data = data[written:]
+        with sending:
             connection.flush_one(data)
-            continue
-        try:
-            written = os.write(connection.fd, data)
-        except BlockingIOError:
-            written = 0
-        if written < len(data):
-            connection.sock.sendall(data[written:])
 
 
+_FRAMES = FrameEncoder()
 _PACER: Pacer | None = None
 
 
@@ -260,7 +273,7 @@ def run_paced(
             on_open()
         _deliver(connection, player, early, now)
         stream = _Stream(connection, player, t0)
-        pace.schedule(stream, time.monotonic())
+        pace.schedule(stream)
         _read_until_handed_back(stream, pace, now)
         pace.serve_due()
         action = stream.handed_back
@@ -286,7 +299,7 @@ def _read_until_handed_back(stream: _Stream, pacer: Pacer, now: Callable[[], flo
             events = _read(stream)
             _deliver(stream.connection, stream.player, events, now)
             if stream.handed_back is None:
-                pacer.schedule(stream, time.monotonic())
+                pacer.schedule(stream)
             if stream.connection.eof:
                 # Nothing more to read: the pacer's next look at the player ends the stream.
                 stream.released.wait()
