@@ -13,11 +13,16 @@ __all__ = ["Send", "Wait", "CloseSocket", "Done", "Action"]
 
 @dataclass(slots=True)
 class Send:
-    """Send ``payload`` now (text when ``str``); ``due`` is its planned time for paced audio."""
+    """Send ``payload`` now (text when ``str``); ``due`` is its planned time for paced audio.
+
+    ``then`` is when the player will next have something to send if no frame arrives meanwhile:
+    a driver may sleep until then without asking again (None: ask right away). Drivers that
+    always ask lose nothing but a question per frame."""
 
     payload: str | bytes
     audio: bool = False
     due: float | None = None
+    then: float | None = None
 
 
 @dataclass(slots=True)

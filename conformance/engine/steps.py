@@ -76,12 +76,13 @@ class _StreamRunner(StepRunner):
         due = self.schedule.due(index)
         if now < due:
             return Wait(due)
-        frames = self.last_frames if index == self.chunks - 1 else self.chunk_frames
+        last = index == self.chunks - 1
+        frames = self.last_frames if last else self.chunk_frames
         cursors = self.ctx.cursors
         start = cursors.get(self.source, 0)
         cursors[self.source] = start + frames
         self.index = index + 1
-        return Send(self.pcm.slice_frames(start, frames), True, due)
+        return Send(self.pcm.slice_frames(start, frames), True, due, None if last else self.schedule.due(index + 1))
 
 
 class _SendRunner(StepRunner):

@@ -88,15 +88,18 @@ class Pacer:
 
         The player is later asked at exactly ``until``: a time recomputed from the monotonic clock
         can round a hair below it, and the player would only ask to wait for it again."""
-        if until is None:
-            until = stream.now()
-        at = stream.t0 + until
-        stream.generation += 1
-        heapq.heappush(self._heap, (at, next(self._order), stream.generation, stream, until))
+        at = self._push(stream, stream.now() if until is None else until)
         if self._greenlet is None or self._greenlet.dead:
             self._greenlet = gevent.spawn(self._run)
         elif at < self._next_wake:
             self._wake.set()
+
+    def _push(self, stream: _Stream, until: float) -> float:
+        """Queue ``stream`` for ``until``; returns the monotonic time it is due at."""
+        at = stream.t0 + until
+        stream.generation += 1
+        heapq.heappush(self._heap, (at, next(self._order), stream.generation, stream, until))
+        return at
 
     def serve_due(self) -> None:
         """Send every frame that is due now.
@@ -135,8 +138,12 @@ class Pacer:
         """Send what is due; stop at a wait (rescheduled) or anything else (handed back).
 
         A stream woken within the quantum before its due time counts as due, so it is served in
-        this wake-up rather than rescheduled for a sub-millisecond wait."""
-        player, now = stream.player, stream.now()
+        this wake-up rather than rescheduled for a sub-millisecond wait.
+
+        Called from :meth:`serve_due` only, which needs no wake-up for what it queues: the pacer
+        sleeps until the earliest due time, and a stream served now is next due later.
+        """
+        player, now = stream.player, time.monotonic() - stream.t0
         if now > stream.deadline:
             player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s"
             self._hand_back(stream, Done())
@@ -147,8 +154,11 @@ class Pacer:
                 if not _send(stream, action):
                     self._hand_back(stream, action)
                     return
+                if action.then is not None:
+                    self._push(stream, action.then)
+                    return
             elif isinstance(action, Wait):
-                self.schedule(stream, action.until)
+                self._push(stream, action.until)
                 return
             else:
                 self._hand_back(stream, action)
@@ -167,7 +177,7 @@ def _send(stream: _Stream, action: Send) -> bool:
     connection, protocol = stream.connection, stream.connection.protocol
     if protocol.state is not OPEN:
         return False
-    sent_at = stream.now()
+    sent_at = time.monotonic() - stream.t0
     payload = action.payload
     try:
         if isinstance(payload, str):
