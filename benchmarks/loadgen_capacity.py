@@ -1,14 +1,17 @@
 """How many concurrent real-time streams one locust worker process drives on one core.
 
-The server runs pinned to CPU 0: by default ``benchmarks/sink_server.py``, which discards frames
-(the full mock transcribes every frame and saturates first at 20 ms frames, so it would measure
-itself); ``--server mock`` plays against the mock instead. One headless locust process runs pinned
-to CPU 1 with N users ramped at 100/s, each playing 15 s of speech in 20 ms frames (16 kHz
-linear16) through the engine's paced driver. Reported per N: the locust process's CPU, and the
-per-stream p99 send lateness (its median and worst over streams). Goal (issue 4): >= 1000 streams
-per core with p99 lateness <= 20 ms.
+The server runs pinned to CPU 0: by default ``benchmarks/sink_server.py --busy-poll``, which
+discards frames and never sleeps (the full mock transcribes every frame and saturates first at
+20 ms frames, so it would measure itself; a sleeping server makes every send pay a cross-CPU
+wake-up that only loopback charges to the sender, see sink_server.py). ``--server sleeping-sink``
+and ``--server mock`` measure those instead. One headless locust process runs pinned to CPU 1 with
+N users ramped at 100/s, each playing 15 s of speech in 20 ms frames (16 kHz linear16) through the
+engine's paced driver. Reported per N: the locust process's CPU, and the per-stream p99 send
+lateness (its median and worst over streams), and the core's speed at the time (a fixed loop's
+nanoseconds per step: runs on a slower moment of a shared machine compare by it). Goal (issue 4): >= 1000 streams per core with p99
+lateness <= 20 ms.
 
-    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--server sink|mock]
+    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--server sink|sleeping-sink|mock]
 """
 
 from __future__ import annotations
@@ -23,8 +26,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = {"sink": ROOT / "benchmarks" / "loadgen_sink.yaml", "mock": ROOT / "benchmarks" / "loadgen_stream.yaml"}
-SERVERS = {"sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py")], "mock": [sys.executable, "-m", "conformance", "mock"]}
+SCENARIOS = {"sink": ROOT / "benchmarks" / "loadgen_sink.yaml", "sleeping-sink": ROOT / "benchmarks" / "loadgen_sink.yaml", "mock": ROOT / "benchmarks" / "loadgen_stream.yaml"}
+SERVERS = {
+    "sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py"), "--busy-poll"],
+    "sleeping-sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py")],
+    "mock": [sys.executable, "-m", "conformance", "mock"],
+}
 SPAWN_RATE = 100
 STREAM_SECONDS = 15
 
@@ -43,16 +50,16 @@ def _step(users: int, port: int, folder: Path, scenario: Path) -> str:
         "--host", f"ws://127.0.0.1:{port}", "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{run_seconds}s", "--stop-timeout", "20",
         "--scenario", str(scenario), "--csv", str(prefix), "--csv-full-history",
     ]
+    speed = _core_speed()
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    cpu, samples = 0.0, 0
+    cpu = 0.0
     while process.poll() is None:
         time.sleep(1)
         try:
             cpu = _cpu_seconds(process.pid)
         except FileNotFoundError:
             break
-        samples += 1
     elapsed = time.monotonic() - started
     with open(f"{prefix}_stats.csv", newline="") as handle:
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
@@ -61,8 +68,16 @@ def _step(users: int, port: int, folder: Path, scenario: Path) -> str:
     return (
         f"{users:6d} users  locust CPU {100 * cpu / max(elapsed, 1):5.0f}%  streams {streams.get('Request Count', '0'):>5} "
         f"(failed {streams.get('Failure Count', '0')})  per-stream p99 lateness: median {lateness.get('50%', '?')} ms, "
-        f"99th {lateness.get('99%', '?')} ms, worst {lateness.get('Max Response Time', '?')} ms"
+        f"99th {lateness.get('99%', '?')} ms, worst {lateness.get('Max Response Time', '?')} ms  (core speed {speed:.0f} ns/step)"
     )
+
+
+def _core_speed() -> float:
+    """Nanoseconds per step of a fixed Python loop on CPU 1, taken just before each run: a shared
+    virtual machine's speed drifts (by up to half on this project's), and capacity with it."""
+    loop = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(2_000_000):\n    x += i & 7\nprint(time.perf_counter() - t)"
+    done = subprocess.run(["taskset", "-c", "1", sys.executable, "-c", loop], capture_output=True, text=True, check=True)
+    return float(done.stdout) / 2_000_000 * 1e9
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import os
+import random
 import ssl
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ __all__ = ["Pacer", "run_paced", "shared_pacer"]
 _READ_SIZE = 65536
 # How long a pacer sleeps at most when no stream is due (new streams wake it anyway).
 _IDLE_SLEEP = 1.0
+_START_SPREAD = 0.02
 
 
 class _HandBack(Exception):
@@ -283,7 +285,10 @@ def run_paced(
             on_open()
         _deliver(connection, player, early, now)
         stream = _Stream(connection, player, t0)
-        pace.schedule(stream)
+        # A random start within one usual frame interval: locust spawns users at a steady rate, and
+        # at 100 users/s with 20 ms frames every stream would fall due in one of two phases, the
+        # pacer sending hundreds of frames per wake-up and the last of them late.
+        pace.schedule(stream, stream.now() + random.uniform(0.0, _START_SPREAD))
         _read_until_handed_back(stream, pace, now)
         pace.serve_due()
         action = stream.handed_back
