@@ -1,8 +1,10 @@
 """Keep Python's cyclic garbage collector from pausing the load generator.
 
-Every stream keeps one trace entry per audio frame until it is judged, so a process driving
-hundreds of streams holds about a million tracked objects; a full collection walks all of them and
-stalls every stream for 100-150 ms (measured at 500 streams), which shows up as send lateness.
+Every stream keeps what the server said (a trace entry and its decoded JSON per message) until it
+is judged, so a process driving hundreds of streams against a real server holds hundreds of
+thousands of tracked objects; a full collection walks all of them, and when audio frames were still
+one object each (about a million at 500 streams) it stalled every stream for 100-150 ms, which
+shows up as send lateness.
 Once a second the survivors are moved out of the collector's reach (``gc.freeze``); they are still
 freed by reference counting when their stream ends. Once a minute everything is unfrozen and
 collected, so reference cycles cannot pile up: one pause a minute instead of one every few seconds.

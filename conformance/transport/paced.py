@@ -8,8 +8,8 @@ waking at most once per ``quantum``; each stream's own greenlet only reads (a bl
 that wakes when the server says something, timestamping frames as they arrive) and asks the pacer
 to look at its player again after each delivery. When the player wants anything but sending and
 waiting (closing the socket, being done), the stream is handed back to its greenlet, which
-finishes exactly as the sync driver does. About 35 µs per frame: ~400 real-time streams of 20 ms
-frames per core (``benchmarks/loadgen_capacity.py``).
+finishes exactly as the sync driver does. About 16-19 µs per frame, under half of it the kernel's
+``write``: ~1,000 real-time streams of 20 ms frames per core (``benchmarks/loadgen_capacity.py``).
 
 The sans-I/O pieces are the sync driver's (internal to this package): the handshake, frame
 assembly, closing and finishing.
