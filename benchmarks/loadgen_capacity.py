@@ -11,7 +11,7 @@ lateness (its median and worst over streams), and the core's speed at the time (
 nanoseconds per step: runs on a slower moment of a shared machine compare by it). Goal (issue 4): >= 1000 streams per core with p99
 lateness <= 20 ms.
 
-    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--server sink|sleeping-sink|mock]
+    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--repeat K] [--server sink|sleeping-sink|mock]
 """
 
 from __future__ import annotations
@@ -85,13 +85,15 @@ def main() -> None:
     parser.add_argument("--users", default="300,500,700,1000")
     parser.add_argument("--server", choices=sorted(SERVERS), default="sink")
     parser.add_argument("--port", type=int, default=18766)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per user count (the tail varies from run to run)")
     args = parser.parse_args()
     server = subprocess.Popen(["taskset", "-c", "0", *SERVERS[args.server], "--port", str(args.port)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and "listening" in server.stdout.readline()
         with tempfile.TemporaryDirectory() as folder:
             for users in (int(n) for n in args.users.split(",")):
-                print(_step(users, args.port, Path(folder), SCENARIOS[args.server]), flush=True)
+                for _ in range(args.repeat):
+                    print(_step(users, args.port, Path(folder), SCENARIOS[args.server]), flush=True)
     finally:
         server.terminate()
         server.wait(10)
