@@ -184,32 +184,31 @@ def _send(stream: _Stream, action: Send) -> bool:
     try:
         if isinstance(payload, str):
             protocol.send_text(payload.encode())
-            output = protocol.data_to_send()
+            for data in protocol.data_to_send():
+                _write(connection, data, stream.sending)
         else:
             # No extension is ever offered, so a binary message is one plain masked frame.
-            output = [_FRAMES.binary(payload)]
-        _write(connection, output, stream.sending)
+            _write(connection, _FRAMES.binary(payload), stream.sending)
     except (OSError, InvalidState):
         return False
     stream.player.frame_sent(action, sent_at)
     return True
 
 
-def _write(connection: _Connection, output: list[bytes], sending: Semaphore) -> None:
-    """Write ``output``: straight to the non-blocking descriptor when it takes it all (one system
+def _write(connection: _Connection, data: bytes, sending: Semaphore) -> None:
+    """Write ``data``: straight to the non-blocking descriptor when it takes it all (one system
     call, no gevent wrapper, no lock: nothing can come between), else through the cooperative
     socket, holding ``sending`` so that the reader's pongs cannot cut into the frame."""
-    for data in output:
-        if data and not connection.tls and not sending.locked():
-            try:
-                written = os.write(connection.fd, data)
-            except BlockingIOError:
-                written = 0
-            if written == len(data):
-                continue
-            data = data[written:]
-        with sending:
-            connection.flush_one(data)
+    if data and not connection.tls and not sending.locked():
+        try:
+            written = os.write(connection.fd, data)
+        except BlockingIOError:
+            written = 0
+        if written == len(data):
+            return
+        data = data[written:]
+    with sending:
+        connection.flush_one(data)
 
 
 _FRAMES = FrameEncoder()
