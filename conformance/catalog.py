@@ -33,6 +33,7 @@ class Rule:
     statement: str
     source: str
     side: str
+    needs: tuple[str, ...] = ()
 
 
 class Catalog:
@@ -67,8 +68,13 @@ def load_catalog(path: Path | None = None) -> Catalog:
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]
         rules = [
-            Rule(e["id"], Level(e["level"]), e["statement"], e["source"], e["side"]) for e in entries
+            Rule(e["id"], Level(e["level"]), e["statement"], e["source"], e["side"], tuple(e.get("needs", ()))) for e in entries
         ]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise SchemaLoadError(f"{path}: unusable rules catalog: {exc}") from exc
+    known = {rule.id for rule in rules}
+    for rule in rules:
+        unknown = [n for n in rule.needs if n not in known]
+        if unknown:
+            raise SchemaLoadError(f"{path}: rule {rule.id} needs unknown rule(s) {', '.join(unknown)}")
     return Catalog(rules)

@@ -25,7 +25,7 @@ from conformance.catalog import load_catalog
 from conformance.client.harness import PLACEHOLDERS, ClientHarness, ClientOptions, check_command
 from conformance.client.live import LiveJudge
 from conformance.client.recorder import Recorder
-from conformance.client.scenario import ClientScenario, load_client_scenarios, select_client_scenarios
+from conformance.client.scenario import DEFAULT_FLUSH_DELAY, ClientScenario, load_client_scenarios, select_client_scenarios
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.engine.case import AUTH_SCHEMES
@@ -34,6 +34,7 @@ from conformance.errors import ConformanceError, ConnectError, UsageError
 from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
+from conformance.mock.session import Behaviour
 from conformance.protocol.messages import STATUS_PATH
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
@@ -49,17 +50,21 @@ from conformance.xfail import Expected, load_xfail
 
 __all__ = ["main"]
 
-def _positive(kind: type) -> object:
+def _positive(kind: type, *, zero: bool = False) -> object:
     def parse(text: str) -> object:
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"{text!r} must be greater than 0")
+        if value < 0 or (value == 0 and not zero) or value != value:
+            raise argparse.ArgumentTypeError(f"{text!r} must be {'0 or more' if zero else 'greater than 0'}")
         return value
 
     return parse
+
+
+def _non_negative(kind: type) -> object:
+    return _positive(kind, zero=True)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -108,6 +113,9 @@ def _parser() -> argparse.ArgumentParser:
     mock.add_argument("--json", type=Path, metavar="FILE", help="with --judge-clients: write the JSON report at the end")
     mock.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="with --judge-clients: JSONL traces of failed connections")
     mock.add_argument("-v", "--verbose", action="store_true", help="with --judge-clients: list every rule verdict")
+    mock.add_argument("--hold-flush", type=_non_negative(float), metavar="SECONDS", help=f"answer CloseStream this much later (default {DEFAULT_FLUSH_DELAY:g} with --judge-clients, so a client that closes right after CloseStream loses the finals every time; else 0)")
+    mock.add_argument("--hold-metadata", type=_non_negative(float), default=0.0, metavar="SECONDS", help="send Metadata this long after the results that flush a CloseStream (a slow server; C-CS-3)")
+    mock.add_argument("--fail-after", type=_positive(float), metavar="SECONDS", help="close every stream 1011 NET-0000 once this much audio arrived (a server-side failure; see how the client reacts)")
 
     client = commands.add_parser(
         "client", help="judge a client program: run it against the record-and-judge mock (conformance client -- CMD ARGS...)",
@@ -339,7 +347,9 @@ def _cmd_mock(args: argparse.Namespace) -> int:
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
     if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
         raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
-    config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca)
+    hold_flush = args.hold_flush if args.hold_flush is not None else DEFAULT_FLUSH_DELAY if args.judge_clients else 0.0
+    behaviour = Behaviour(hold_flush, args.hold_metadata, args.fail_after)
+    config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca, behaviour)
     if not args.judge_clients and (args.junit or args.json):
         raise UsageError("--junit and --json report client verdicts: add --judge-clients")
     if not args.judge_clients:
@@ -390,19 +400,20 @@ def _cmd_client(args: argparse.Namespace) -> int:
 def _cmd_selftest(args: argparse.Namespace) -> int:
     faults = sorted(parse_faults(args.faults))
     results = asyncio.run(run_selftest(load_scenarios(args.scenario_paths), Timing(scale=args.time_scale), faults))
-    print(f"{'mock':30} {'breaks':7} {'caught':7} rules flagged")
+    print(f"{'mock':30} {'breaks':7} {'caught':7} {'alone':6} rules flagged")
     for result in results:
         name = result.fault or "(clean)"
         breaks = FAULTS[result.fault].rule if result.fault else "-"
         flagged = ", ".join(sorted(result.flagged)) or "none"
-        print(f"{name:30} {breaks:7} {'yes' if result.caught else 'NO':7} {flagged}")
+        print(f"{name:30} {breaks:7} {'yes' if result.caught else 'NO':7} {'yes' if result.alone else 'NO':6} {flagged}")
         for error in result.errors:
-            print(f"{'':46}error: {error}")
+            print(f"{'':53}error: {error}")
     mutants = [r for r in results if r.fault]
-    caught = sum(r.caught for r in mutants)
+    caught, alone = sum(r.caught for r in mutants), sum(r.caught and r.alone for r in mutants)
     clean = results[0].caught
-    print(f"\nmutation score: {caught}/{len(mutants)} faults caught on their rule ({100 * caught / max(1, len(mutants)):.0f} %); clean mock {'passes' if clean else 'FAILS'}")
-    return 0 if clean and caught == len(mutants) else 1
+    print(f"\nmutation score: {caught}/{len(mutants)} faults caught on their rule ({100 * caught / max(1, len(mutants)):.0f} %), "
+          f"{alone} of them alone (no other rule flagged); clean mock {'passes' if clean else 'FAILS'}")
+    return 0 if clean and alone == len(mutants) else 1
 
 
 def _cmd_rules(args: argparse.Namespace) -> int:

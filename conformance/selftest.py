@@ -1,6 +1,7 @@
 """The suite's mutation score: play the suite against the clean mock and against the mock with each
 fault, and show which rules each run flagged. A fault is caught when the rule it breaks comes out
-FAILED or NON-STRICT; the clean mock must flag nothing."""
+FAILED or NON-STRICT, and caught alone when no other rule does (one cause, one finding: a fault
+that also flags other rules shows a cascade in the suite); the clean mock must flag nothing."""
 
 from __future__ import annotations
 
@@ -44,6 +45,11 @@ class MutantResult:
         if self.fault is None:
             return not self.flagged and not self.errors
         return FAULTS[self.fault].rule in self.flagged
+
+    @property
+    def alone(self) -> bool:
+        """No rule but the fault's own came out broken (the clean mock: nothing at all)."""
+        return self.flagged <= ({FAULTS[self.fault].rule} if self.fault else set())
 
 
 def flagged_rules(records: Sequence[CaseRecord]) -> set[str]:

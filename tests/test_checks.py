@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.checks import CheckContext, NOT_APPLICABLE, judge
-from conformance.checks import lifecycle, messages, timing
+from conformance.checks import closes, lifecycle, messages, timing
 from conformance.checks.violations import RuleViolation, Verdict
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
@@ -30,8 +30,12 @@ class Script:
         self.t = t
         return self
 
-    def audio(self, seconds: float) -> "Script":
+    def audio(self, seconds: float, *, speech: bool = True) -> "Script":
+        """Send ``seconds`` of audio; with ``speech`` the trace counts it as speech (a flush owes finals for it)."""
+        before = self.trace.audio_seconds
         self.trace.record_sent("binary", b"\x00\x00" * int(16000 * seconds * self.trace.channels), self.t, audio=True, due=None, step=None)
+        if speech:
+            self.trace.speech.append((before, self.trace.audio_seconds))
         return self
 
     def send(self, message: dict[str, Any]) -> "Script":
@@ -125,14 +129,14 @@ def test_res4_flags_word_outside_result() -> None:
 def test_to3_flags_close_before_idle_timeout() -> None:
     """A server close 3 s after the last frame is early when the timeout is 10 s."""
     trace = Script().audio(1).at(3.0).close(code=1011).trace
-    with pytest.raises(RuleViolation, match=r"only 3\.000s after"):
-        timing.no_early_close(CTX, trace, SCENARIO)
-    assert timing.no_early_close(CTX, Script().audio(1).at(10.5).close(code=1011).trace, SCENARIO) is None
+    with pytest.raises(RuleViolation, match=r"3\.000s after the client's last frame: an active stream must not be closed before the idle timeout \(10\.000s\)"):
+        closes.no_early_close(CTX, trace, SCENARIO)
+    assert closes.no_early_close(CTX, Script().audio(1).at(10.5).close(code=1011).trace, SCENARIO) is None
 
 
 def test_to3_uses_the_time_scale() -> None:
     """At scale 0.1 the timeout is 1 s, so a close after 1.1 s is on time."""
-    assert timing.no_early_close(CTX, Script(scale=0.1).audio(1).at(1.1).close(code=1011).trace, SCENARIO) is None
+    assert closes.no_early_close(CTX, Script(scale=0.1).audio(1).at(1.1).close(code=1011).trace, SCENARIO) is None
 
 
 def test_cs1_requires_metadata_after_closestream() -> None:
@@ -144,7 +148,7 @@ def test_cs1_requires_metadata_after_closestream() -> None:
 def test_cs1_requires_finals_for_buffered_audio() -> None:
     """Metadata without finals covering the audio breaks CS-1."""
     trace = Script().audio(2).send({"type": "CloseStream"}).recv(results(0, 1)).recv(metadata(2)).close().trace
-    with pytest.raises(RuleViolation, match=r"cover only 1\.000s of the 2\.000s"):
+    with pytest.raises(RuleViolation, match=r"finals on channel 0 end at 1\.000s but the speech sent runs to 2\.000s"):
         lifecycle.closestream_flushes_then_metadata(CTX, trace, SCENARIO)
 
 
@@ -168,7 +172,7 @@ def test_cs3_and_cs4_and_cs5() -> None:
 def test_fin1_flags_ignored_finalize() -> None:
     """Finalize after 2 s of audio with no flush (only a later unrelated final) breaks FIN-1."""
     trace = Script().audio(2).send({"type": "Finalize"}).at(3).audio(2).recv(results(0, 3.5)).trace
-    with pytest.raises(RuleViolation, match="no final on channel 0 covered the 2.000s"):
+    with pytest.raises(RuleViolation, match=r"no final on channel 0 reached the end of the speech sent \(2\.000s of 2\.000s"):
         lifecycle.finalize_covers_buffered_audio(CTX, trace, SCENARIO)
 
 
@@ -187,7 +191,7 @@ def test_fin3_flags_the_wrong_channel() -> None:
 
 def test_fin4_flags_close_after_finalize() -> None:
     trace = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).recv(metadata(2)).close(code=1000).trace
-    with pytest.raises(RuleViolation, match="after Finalize"):
+    with pytest.raises(RuleViolation, match=r"server closed 1000 at 0\.000s, 0\.000s after the client's Finalize #1: Finalize must not end the stream"):
         lifecycle.finalize_keeps_stream(CTX, trace, SCENARIO)
 
 

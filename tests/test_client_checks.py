@@ -71,7 +71,7 @@ def _verdicts(*connections: ClientConnection, exit_status: int | None = 0, pause
 def test_a_clean_client_holds_every_rule_it_exercised() -> None:
     recording = Recording().audio(2).text({"type": "Finalize"}).clean_end()
     verdicts = _verdicts(recording.connection)
-    assert {rule for rule, (verdict, _) in verdicts.items() if verdict is Verdict.OK} >= {"C-AUTH-1", "C-CTL-1", "C-CTL-2", "C-KA-1", "C-CS-1", "C-CS-2", "C-CS-3", "C-AUD-1", "C-EMPTY-1"}
+    assert {rule for rule, (verdict, _) in verdicts.items() if verdict is Verdict.OK} >= {"C-AUTH-1", "C-CTL-1", "C-CTL-2", "C-CTL-3", "C-KA-1", "C-CS-1", "C-CS-2", "C-CS-3", "C-AUD-1", "C-AUD-3", "C-EMPTY-1"}
     assert verdicts["C-AUD-2"] == (Verdict.INFORMATIONAL, "as described: 40 frames of 50 ms (median), fastest pace 1.00x real time")
     assert "C-KA-2" not in verdicts and "C-ERR-1" not in verdicts
 
@@ -104,7 +104,9 @@ def test_a_pause_the_client_never_made_is_unimplemented() -> None:
     [
         (lambda r: r.audio(1).binary(b'{"type": "KeepAlive"}').clean_end(), "C-CTL-1", Verdict.FAILED, "KeepAlive sent as a binary frame"),
         (lambda r: r.audio(1).text("KeepAlive").clean_end(), "C-CTL-2", Verdict.FAILED, "not a JSON object"),
-        (lambda r: r.audio(1).text({"type": "Flush"}).clean_end(), "C-CTL-2", Verdict.FAILED, "'Flush'"),
+        (lambda r: r.audio(1).text({"type": "Flush"}).clean_end(), "C-CTL-3", Verdict.NON_STRICT, "'Flush'"),
+        (lambda r: r.audio(1).text({"kind": "Flush"}).clean_end(), "C-CTL-2", Verdict.FAILED, "without a string type"),
+        (lambda r: r.audio(1).text({"type": "Configure", "features": {"numerals": "yes"}}).clean_end(), "C-CTL-2", Verdict.FAILED, "Configure violates its schema at $.features.numerals"),
         (lambda r: r.audio(1).text({"type": "Finalize", "channel": 1}).clean_end(), "C-CTL-2", Verdict.FAILED, "[0, 1)"),
         (lambda r: r.audio(1).close("client"), "C-CS-1", Verdict.NON_STRICT, "no CloseStream"),
         (lambda r: r.audio(1).binary(b"").close("server"), "C-CS-1", Verdict.NON_STRICT, "empty binary frame"),
@@ -141,10 +143,11 @@ def test_missing_or_wrong_credentials_break_c_auth_1() -> None:
 
 @pytest.mark.parametrize(
     ("exit_status", "output", "words"),
-    [(1, "", "as described: reported the server's 1011 close: exit status 1"),
-     (0, "error: received 1011 (internal error)", "as described: reported the server's 1011 close in its output"),
+    [(1, "", "as described: ended with exit status 1 after the server's 1011 close"),
+     # Judged by what the program did: a log line naming the close is no report to its caller.
+     (0, "error: received 1011 (internal error)", "differs from the description: exited 0 without reconnecting"),
      (0, "", "differs from the description: exited 0 without reconnecting"),
-     (None, "", "differs from the description: neither reconnected nor ended")],
+     (None, "", "differs from the description: neither reconnected nor ended after the server's 1011 close: it hung")],
 )
 def test_the_reaction_to_a_server_error_is_recorded(exit_status: int | None, output: str, words: str) -> None:
     failed = Recording().audio(1).close("server", 1011, "NET-0000")
@@ -158,3 +161,48 @@ def test_a_reconnect_after_a_server_error_is_recorded() -> None:
     again.connection.origin = failed.t + 0.5
     verdict, message = _verdicts(failed.connection, again.connection)["C-ERR-1"]
     assert verdict is Verdict.INFORMATIONAL and "reconnected 0.50s after" in message
+
+
+def test_headerless_audio_without_encoding_breaks_c_aud_3() -> None:
+    """Raw PCM with no encoding declared is closed 1008 DATA-0000 on its first frame: a MUST."""
+    recording = Recording().audio(0.05).close("server", 1008, "DATA-0000")
+    recording.connection.fmt = parse_stream_params({})
+    verdict, message = _verdicts(recording.connection)["C-AUD-3"]
+    assert verdict is Verdict.FAILED and "no encoding declared" in message and "1008" in message
+
+
+def test_encoding_without_sample_rate_breaks_c_aud_3() -> None:
+    rejected = Recording()
+    rejected.trace.handshake.url, rejected.trace.handshake.status, rejected.connection.upgraded_at = "/v1/listen?encoding=linear16", 400, None
+    verdict, message = _verdicts(rejected.connection)["C-AUD-3"]
+    assert verdict is Verdict.FAILED and "encoding=linear16 without sample_rate" in message
+
+
+def test_a_wav_header_is_no_audio_frame_and_one_frame_of_lead_is_real_time() -> None:
+    """A 44-byte header frame is not a 1 ms audio frame; 250 ms frames handed over a little early pace fine."""
+    recording = Recording()
+    recording.binary(b"RIFF" + b"\x00" * 40, after=0.0)
+    recording.connection.header_bytes = 44
+    for _ in range(8):
+        recording.binary(b"\x01\x00" * 4000, after=0.25)  # 250 ms each
+    recording.trace.entries[1].t = 0.001  # the first audio frame right behind the header
+    verdict, message = _verdicts(recording.clean_end().connection)["C-AUD-2"]
+    assert verdict is Verdict.INFORMATIONAL and message.startswith("as described: 8 frames of 250 ms"), message
+
+
+def test_the_harness_stop_is_not_the_clients_fault() -> None:
+    """A program stopped at its deadline with its stream open is not judged on C-CS-1."""
+    hung = Recording().audio(2).close("transport", None, after=5.0)
+    scenario = ClientScenario("client.t", "t", ("C-CS-1",), job=Job(2.0))
+    run = ClientRun(scenario, Timing(), [hung.connection], exit_status=None, stopped_at=hung.t)
+    verdicts = {r.rule_id: (r.verdict, r.message) for r in judge_client(run)}
+    assert verdicts["C-CS-1"][0] is Verdict.NOT_JUDGED and "harness stopped the program" in verdicts["C-CS-1"][1]
+
+
+def test_a_scenario_rule_the_client_never_reached_is_not_judged() -> None:
+    """A client that streamed 50 ms of 2 s and quit: the rules of the job are NOT JUDGED, saying why."""
+    quitter = Recording().audio(0.05).close("client")
+    scenario = ClientScenario("client.t", "t", ("C-CS-3", "C-KA-2"), job=Job(2.0))
+    run = ClientRun(scenario, Timing(), [quitter.connection], exit_status=1)
+    verdicts = {r.rule_id: (r.verdict, r.message) for r in judge_client(run)}
+    assert verdicts["C-CS-3"] == (Verdict.NOT_JUDGED, "not exercised: the program did not do its job (streamed 0.05s of the 2s of audio asked; never sent CloseStream)")

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog import Level, load_catalog
+from conformance.checks.violations import Verdict
 from conformance.cli import main
 from conformance.engine.record import exit_code_for
 from conformance.mock.faults import FAULTS
@@ -18,8 +19,9 @@ from conftest import TIME_SCALE
 
 
 def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
-    """Clean mock: nothing flagged, exit 0. Each fault: its own rule is FAILED or NON-STRICT, and a
-    broken MUST rule makes the run exit 1."""
+    """Clean mock: nothing flagged, nothing left unjudged, exit 0. Each fault: its own rule is FAILED
+    or NON-STRICT and no other rule is (one cause, one finding), and a broken MUST rule makes the
+    run exit 1."""
     results = asyncio.run(run_selftest(load_scenarios(), Timing(scale=TIME_SCALE)))
     clean, mutants = results[0], results[1:]
     assert clean.fault is None and clean.caught, f"the clean mock must pass: {clean.flagged} {clean.errors}"
@@ -27,6 +29,10 @@ def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
     assert [m.fault for m in mutants] == list(FAULTS)
     missed = {m.fault: sorted(m.flagged) for m in mutants if not m.caught}
     assert not missed, f"faults not caught on their rule (fault: rules flagged instead): {missed}"
+    cascades = {m.fault: sorted(m.flagged) for m in mutants if not m.alone}
+    assert not cascades, f"faults that also flag other rules (fault: rules flagged): {cascades}"
+    unjudged = [(r.id, v.rule_id, v.message) for r in clean.records for v in r.results if v.verdict in (Verdict.NOT_JUDGED, Verdict.UNIMPLEMENTED)]
+    assert not unjudged, f"the clean mock leaves rules unexercised: {unjudged}"
     assert not [error for m in mutants for error in m.errors]
     catalog = load_catalog()
     for mutant in mutants:
@@ -39,8 +45,8 @@ def test_selftest_command_prints_the_table(capsys: pytest.CaptureFixture[str]) -
     code = main(["selftest", "--fault", "results-schema-violation", "--fault", "multichannel-merged", "--scenario", str(scenario)])
     out = capsys.readouterr().out
     assert code == 0
-    assert "results-schema-violation       MSG-1   yes" in out
-    assert "mutation score: 2/2 faults caught on their rule (100 %); clean mock passes" in out
+    assert "results-schema-violation       MSG-1   yes     yes    MSG-1" in out
+    assert "mutation score: 2/2 faults caught on their rule (100 %), 2 of them alone (no other rule flagged); clean mock passes" in out
 
 
 def test_selftest_fails_when_a_fault_goes_unnoticed(capsys: pytest.CaptureFixture[str]) -> None:

@@ -16,6 +16,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 
 from conformance._resources import data_path
+from conformance.audio.speech import find_speech
 from conformance.errors import AudioError
 
 __all__ = ["Pcm", "load_source", "SAMPLE_WIDTH"]
@@ -48,6 +49,26 @@ class Pcm:
     def seconds(self) -> float:
         """Length in audio seconds."""
         return self.frames / self.sample_rate
+
+    @cached_property
+    def speech(self) -> tuple[tuple[int, int], ...]:
+        """Speech runs as (first frame, end frame); see :mod:`conformance.audio.speech`."""
+        return find_speech(self.data, self.sample_rate, self.channels)
+
+    def speech_between(self, start: int, count: int) -> list[tuple[float, float]]:
+        """Speech in the ``count`` frames from frame ``start`` (wrapping like :meth:`slice_frames`),
+        as (start, end) seconds from the first of them."""
+        spans: list[tuple[float, float]] = []
+        position, done = start % self.frames, 0
+        while done < count:
+            take = min(count - done, self.frames - position)
+            for first, end in self.speech:
+                lo, hi = max(first, position), min(end, position + take)
+                if lo < hi:
+                    spans.append(((lo - position + done) / self.sample_rate, (hi - position + done) / self.sample_rate))
+            done += take
+            position = 0
+        return spans
 
     def slice_frames(self, start: int, count: int) -> bytes:
         """``count`` frames from frame ``start``, wrapping round to the beginning at the end."""

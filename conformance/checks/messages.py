@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
+from conformance.checks.facts import CHANNEL, REPLY, SCHEMA, facts
 from conformance.checks.violations import RuleViolation
-from conformance.engine.trace import SENT, Trace
-from conformance.protocol.messages import CLIENT_TYPES, SERVER_TYPES, decode_text_frame
+from conformance.engine.trace import Trace
+from conformance.protocol.messages import SERVER_TYPES
 from conformance.protocol.schemas import load_message_schemas
 from conformance.scenario.model import Scenario
 
@@ -19,20 +20,11 @@ def _raise_first(rule_id: str, problems: list[tuple[int, str]]) -> None:
         raise RuleViolation(rule_id, message + more, index)
 
 
-def _malformed_control_before(trace: Trace, index: int) -> bool:
-    """Whether we sent a text frame that is not a known control message before entry ``index``."""
-    for entry in trace.entries[:index]:
-        if entry.direction == SENT and entry.kind == "text":
-            body = decode_text_frame(entry.text or "").body
-            if body is None or body.get("type") not in CLIENT_TYPES:
-                return True
-    return False
-
-
 @check("MSG-1")
 def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """MSG-1 (MUST): every server text frame is a known message type that validates against its schema."""
-    schemas = load_message_schemas()
+    """MSG-1 (MUST): every server text frame is a known message type that validates against its
+    schema (frames another rule already blamed, such as a reply to KeepAlive, are that rule's)."""
+    schemas, found = load_message_schemas(), facts(trace)
     problems: list[tuple[int, str]] = []
     texts = [e for e in trace.received() if e.kind == "text"]
     if not texts:
@@ -40,16 +32,19 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     for entry in texts:
         message = entry.message
         assert message is not None, "received text frames are always decoded"
-        if message.type == "Error" and _malformed_control_before(trace, entry.index):
-            continue  # contract.md §1.5: a SchemaError reply to malformed JSON is allowed (ERR-1)
+        if found.claimed(entry, "MSG-1", (REPLY,)):
+            continue
         if message.body is None:
             problems.append((entry.index, f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}"))
         elif message.type not in SERVER_TYPES:
             problems.append((entry.index, f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}"))
         else:
-            found = schemas.problems(message.type, message.body)
-            if found:
-                problems.append((entry.index, f"{message.type} frame #{entry.index} violates its schema at {found[0]}"))
+            schema_problems = schemas.problems(message.type, message.body)
+            if schema_problems:
+                problems.append((entry.index, f"{message.type} frame #{entry.index} violates its schema at {schema_problems[0]}"))
+    by_index = {e.index: e for e in texts}
+    for index, _ in problems:
+        found.claim(by_index[index], "MSG-1", SCHEMA)
     _raise_first("MSG-1", problems)
     return None
 
@@ -78,15 +73,17 @@ def _pair_problem(value: object, lanes: int) -> str | None:
 @check("RES-1")
 def channel_index_consistent(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """RES-1 (MUST): channel_index / channel is [c, n], 0 <= c < n, n = channels if multichannel else 1."""
+    found = facts(trace)
     problems: list[tuple[int, str]] = []
     seen = False
     for entry, body in trace.messages():
         field = {"Results": "channel_index", "UtteranceEnd": "channel", "SpeechStarted": "channel"}.get(str(body.get("type")))
-        if field is None or field not in body:
+        if field is None or field not in body or found.claimed(entry, "RES-1", (CHANNEL,)):
             continue
         seen = True
         problem = _pair_problem(body[field], trace.lanes)
         if problem:
+            found.claim(entry, "RES-1", CHANNEL)
             problems.append((entry.index, f"{body['type']} frame #{entry.index}: {field} {problem}"))
     if not seen:
         return NOT_APPLICABLE

@@ -1,4 +1,4 @@
-"""Checks on the audio clock: result and word times, contiguity of finals, premature closes."""
+"""Checks on the audio clock: result and word times, contiguity of finals, interims, pauses."""
 
 from __future__ import annotations
 
@@ -6,27 +6,18 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
-from conformance.checks.violations import RuleViolation
+from conformance.checks.facts import CHANNEL, TIME, ResultRow, facts, number
+from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
 
-__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "no_early_close", "timings_continue_after_pause", "interims_precede_finals", "results", "words"]
+__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "timings_continue_after_pause", "interims_precede_finals", "results", "words"]
 
 
-def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def results(trace: Trace, *, final_only: bool = False) -> Iterator[tuple[WireEntry, dict[str, Any], int, float, float]]:
-    """Well-formed Results as (entry, body, lane, start, end); malformed ones are MSG-1's business."""
-    for entry, body in trace.messages("Results"):
-        start, duration = _number(body.get("start")), _number(body.get("duration"))
-        pair = body.get("channel_index")
-        if start is None or duration is None or not (isinstance(pair, list) and pair and isinstance(pair[0], int)):
-            continue
-        if final_only and body.get("is_final") is not True:
-            continue
-        yield entry, body, pair[0], start, start + duration
+def results(trace: Trace, *, final_only: bool = False) -> Iterator[ResultRow]:
+    """Readable Results as (entry, body, lane, start, end); unreadable ones are MSG-1's business
+    and listed in :func:`~conformance.checks.facts.facts`."""
+    return iter([r for r in facts(trace).results if not final_only or r.final])
 
 
 def words(body: dict[str, Any]) -> Iterator[tuple[str, float, float]]:
@@ -36,33 +27,40 @@ def words(body: dict[str, Any]) -> Iterator[tuple[str, float, float]]:
         return
     for word in alternatives[0].get("words") or []:
         if isinstance(word, dict):
-            start, end = _number(word.get("start")), _number(word.get("end"))
+            start, end = number(word.get("start")), number(word.get("end"))
             if start is not None and end is not None:
                 yield str(word.get("word")), start, end
+
+
+def _spans(body: dict[str, Any]) -> list[tuple[str, float, float]]:
+    """Everything in a message that is a time on the audio clock, as (what, start, end)."""
+    kind = body.get("type")
+    if kind == "Results":
+        start, duration = number(body.get("start")), number(body.get("duration"))
+        spans = [("result", start, start + duration)] if start is not None and duration is not None else []
+        return spans + [(f"word {w!r}", s, e) for w, s, e in words(body)]
+    if kind in ("SpeechStarted", "UtteranceEnd"):
+        field = "timestamp" if kind == "SpeechStarted" else "last_word_end"
+        value = number(body.get(field))
+        return [(f"{kind}.{field}", value, value)] if value is not None else []
+    return []
 
 
 @check("RES-2")
 def times_on_audio_clock(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """RES-2 (MUST): 0 <= start <= end <= audio sent when the message arrived (+ slack), for results,
     words, SpeechStarted.timestamp and UtteranceEnd.last_word_end."""
+    found = facts(trace)
     problems: list[tuple[int, str]] = []
     judged = False
     for entry, body in trace.messages():
+        if found.claimed(entry, "RES-2", (TIME,)):
+            continue
         limit = entry.audio_seconds + ctx.time_slack
-        spans: list[tuple[str, float, float]] = []
-        if body.get("type") == "Results":
-            start, duration = _number(body.get("start")), _number(body.get("duration"))
-            if start is not None and duration is not None:
-                spans.append(("result", start, start + duration))
-            spans.extend((f"word {w!r}", s, e) for w, s, e in words(body))
-        elif body.get("type") in ("SpeechStarted", "UtteranceEnd"):
-            field = "timestamp" if body["type"] == "SpeechStarted" else "last_word_end"
-            value = _number(body.get(field))
-            if value is not None:
-                spans.append((f"{body['type']}.{field}", value, value))
-        for what, start, end in spans:
+        for what, start, end in _spans(body):
             judged = True
             if start < 0 or end < start - 1e-9 or end > limit:
+                found.claim(entry, "RES-2", TIME)
                 problems.append((entry.index, f"{what} spans {start:.3f}–{end:.3f}s in frame #{entry.index}, but only {entry.audio_seconds:.3f}s of audio had been sent (audio time, not wall time)"))
                 break
     if not judged:
@@ -75,57 +73,39 @@ def times_on_audio_clock(ctx: CheckContext, trace: Trace, scenario: Scenario) ->
 
 @check("RES-3")
 def finals_contiguous(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """RES-3 (SHOULD): finals of one channel are ordered and contiguous (next start == previous end)."""
+    """RES-3 (SHOULD): finals of one channel are ordered and contiguous (next start == previous end).
+    A gap where an unreadable Results sits is not judged: that final may be the missing piece."""
+    found = facts(trace)
+    unreadable = [e.index for e, _ in found.unreadable]
     previous: dict[int, tuple[WireEntry, float]] = {}
     count = 0
-    for entry, _, lane, start, end in results(trace, final_only=True):
+    for entry, _, lane, start, end in found.rows("RES-3", (TIME,), final_only=True):
         count += 1
         if lane in previous:
             before, before_end = previous[lane]
-            if abs(start - before_end) > ctx.time_slack:
+            hidden = any(before.index < i < entry.index for i in unreadable)
+            if abs(start - before_end) > ctx.time_slack and not (hidden and start > before_end):
                 kind = "overlaps" if start < before_end else "leaves a gap after"
                 raise RuleViolation("RES-3", f"final #{entry.index} on channel {lane} starts at {start:.3f}s and {kind} final #{before.index} ending at {before_end:.3f}s", entry.index)
         previous[lane] = (entry, end)
-    return None if count >= 2 else NOT_APPLICABLE
+    if count >= 2:
+        return None
+    blamed = sorted({owner for r in found.results if r.final and (owner := found.claimed(r.entry, "RES-3", (TIME,)))})
+    if blamed:
+        raise NotJudged("RES-3", f"the finals that arrived are blamed on {', '.join(blamed)}")
+    return NOT_APPLICABLE
 
 
 @check("RES-4")
 def words_inside_result(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """RES-4 (SHOULD): each word lies inside its result's [start, start + duration]."""
     judged = False
-    for entry, body, _, start, end in results(trace):
+    for entry, body, _, start, end in facts(trace).results:
         for word, word_start, word_end in words(body):
             judged = True
             if word_start < start - ctx.time_slack or word_end > end + ctx.time_slack:
                 raise RuleViolation("RES-4", f"word {word!r} at {word_start:.3f}–{word_end:.3f}s lies outside its result window {start:.3f}–{end:.3f}s (frame #{entry.index})", entry.index)
     return None if judged else NOT_APPLICABLE
-
-
-def _last_client_frame_before(trace: Trace, t: float) -> WireEntry | None:
-    sent = [e for e in trace.entries if e.direction == SENT and e.t <= t]
-    return sent[-1] if sent else None
-
-
-@check("TO-3")
-def no_early_close(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """TO-3 (MUST): a server-initiated close without CloseStream comes no sooner than the idle timeout
-    after the client's last frame (close 1008 for undecodable audio is ERR-2's business, a stream
-    without audio KA-3's)."""
-    close = trace.close
-    # Without any audio, whether KeepAlive alone holds the stream is KA-3's open question.
-    if close is None or close.by != "server" or close.code == 1008 or trace.audio_seconds == 0:
-        return NOT_APPLICABLE
-    if any(True for _ in trace.sent_controls("CloseStream")):
-        return NOT_APPLICABLE
-    if any(e.direction == SENT and e.kind == "binary" and e.size == 0 for e in trace.entries):
-        return NOT_APPLICABLE
-    last = _last_client_frame_before(trace, close.t)
-    since = last.t if last else (trace.handshake.t or 0.0)
-    gap = close.t - since
-    # Real servers close at 10–12 s; anything under 90 % of the timeout is early, not jitter.
-    if gap < 0.9 * trace.timing.idle_timeout * trace.timing.scale:
-        raise RuleViolation("TO-3", f"{close.describe()}, only {gap:.3f}s after the client's last frame; the idle timeout is {trace.timing.idle_timeout * trace.timing.scale:.3f}s")
-    return None
 
 
 def _resume_after_pause(trace: Trace) -> WireEntry | None:
@@ -143,20 +123,34 @@ def _resume_after_pause(trace: Trace) -> WireEntry | None:
     return None
 
 
+def _ahead(row: ResultRow) -> float:
+    """How far a result's latest time runs past the audio sent when it arrived."""
+    return max([row.end, *(e for _, _, e in words(row.body))]) - row.entry.audio_seconds
+
+
 @check("KA-4")
 def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """KA-4 (MUST): after a KeepAlive-only pause, times continue from the audio already sent:
-    no result or word received after the resume lies beyond the audio sent (+ slack)."""
+    """KA-4 (MUST): after a KeepAlive-only pause, times continue from the audio already sent: no
+    result received after the resume runs past the audio sent (+ slack). Only a clock that was right
+    before the pause can show the pause pushed it; one ahead all along is RES-2's finding."""
     resume = _resume_after_pause(trace)
     if resume is None:
         return NOT_APPLICABLE
-    for entry, body, _, start, end in results(trace):
-        if entry.t < resume.t:
-            continue
-        latest = max([end, *(e for _, _, e in words(body))])
-        if latest > entry.audio_seconds + ctx.time_slack:
-            raise RuleViolation("KA-4", f"Results #{entry.index} after the pause reaches {latest:.3f}s but only {entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock", entry.index)
-    return None
+    found = facts(trace)
+    after = [r for r in found.results if r.entry.t >= resume.t]
+    if not after:
+        return NOT_APPLICABLE
+    pushed = [r for r in after if _ahead(r) > ctx.time_slack]
+    if not pushed:
+        return None
+    early = next((r for r in found.results if r.entry.t < resume.t and _ahead(r) > ctx.time_slack), None)
+    if early is not None:
+        raise NotJudged("KA-4", f"results ran ahead of the audio sent before the pause too (#{early.entry.index}, RES-2), so the pause cannot be told apart")
+    for row in pushed:
+        found.claim(row.entry, "KA-4", TIME)
+    row = pushed[0]
+    latest = row.entry.audio_seconds + _ahead(row)
+    raise RuleViolation("KA-4", f"Results #{row.entry.index} after the pause reaches {latest:.3f}s but only {row.entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock", row.entry.index)
 
 
 @check("IR-1")
@@ -165,16 +159,24 @@ def interims_precede_finals(ctx: CheckContext, trace: Trace, scenario: Scenario)
     segment (the end of the previous final on its channel)."""
     if str(scenario.connect.params.get("interim_results", "")).lower() != "true" or trace.audio_seconds < 1.5:
         return NOT_APPLICABLE
+    found = facts(trace)
     segment_start: dict[int, float] = {}
     interims = 0
-    for entry, body, lane, start, end in results(trace):
+    for entry, body, lane, start, end in found.results:
         if body.get("is_final") is True:
             segment_start[lane] = end
+            continue
+        if found.claimed(entry, "IR-1", (TIME, CHANNEL)):
             continue
         interims += 1
         expected = segment_start.get(lane, 0.0)
         if abs(start - expected) > ctx.time_slack:
             raise RuleViolation("IR-1", f"interim #{entry.index} on channel {lane} starts at {start:.3f}s, not at its segment's start {expected:.3f}s", entry.index)
-    if not interims:
-        raise RuleViolation("IR-1", f"interim_results=true but no interim result arrived in {trace.audio_seconds:.3f}s of audio")
-    return None
+    if interims:
+        return None
+    blamed = sorted({owner for r in found.results if not r.final and (owner := found.claimed(r.entry, "IR-1", (TIME, CHANNEL)))})
+    if blamed:
+        raise NotJudged("IR-1", f"every interim that arrived is blamed on {', '.join(blamed)}")
+    if found.unreadable:
+        raise NotJudged("IR-1", f"no readable interim arrived; {found.unread_note()}")
+    raise RuleViolation("IR-1", f"interim_results=true but no interim result arrived in {trace.audio_seconds:.3f}s of audio", absence=True)

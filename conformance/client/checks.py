@@ -1,31 +1,39 @@
 """Judge a client from what the mock recorded: the client rules of the catalog (contract.md §10,
 C-AUTH-1 … C-EMPTY-1, and C-ERR-1). Pure functions over a :class:`ClientRun`, registered like the
-server checks: raise :class:`RuleViolation`, return None when the rule held, or
-:data:`NOT_APPLICABLE` when the run never exercised it."""
+server checks: raise :class:`RuleViolation`, return None when the rule held,
+:data:`NOT_APPLICABLE` when the run never exercised it, or raise :class:`NotJudged` when it
+should have but could not (the harness stopped the program). What the harness itself did to the
+program is never the client's fault."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from conformance.catalog import load_catalog
-from conformance.checks import NOT_APPLICABLE, Evidence, grade
-from conformance.checks.violations import RuleResult, RuleViolation, Verdict
+from conformance.checks import NOT_APPLICABLE, Evidence, Item, grade
+from conformance.checks.violations import NotJudged, RuleResult, RuleViolation, Verdict
 from conformance.client.evidence import ClientConnection, ClientRun
-from conformance.engine.trace import SENT, WireEntry
+from conformance.client.progress import progress
+from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, WireEntry
 from conformance.mock.session import NET_0001_REASON
 from conformance.protocol.params import RAW_SAMPLE_BYTES
+from conformance.protocol.schemas import load_message_schemas
 
 __all__ = ["client_check", "judge_client", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY"]
 
-CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream")
+CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # seeds 003: "continue sending KeepAlive messages 3-5 seconds"; the upper end decides, with timer slack.
 KEEPALIVE_EVERY = (3.0, 5.0)
 _CADENCE_SLACK = 1.1
 _FRAME_SECONDS = (0.020, 0.250)
 _MAX_PACE = 1.25
+# On top of one frame: a client may hand over the next frame a little before its time.
 _PACE_SLACK_SECONDS = 0.05
+# A connection that ended this close to the harness's stop was ended by the stop.
+_STOP_SLACK_SECONDS = 0.5
 
 class Noted(str):
     """What a check saw when the rule held, worth showing (INFO rules record behaviour)."""
@@ -84,6 +92,14 @@ def _end_request(connection: ClientConnection) -> WireEntry | None:
     return next((e for e in _sent(connection) if (e.kind == "binary" and e.size == 0) or (e.kind == "text" and (_control(e) or {}).get("type") == "CloseStream")), None)
 
 
+def _stopped_by_harness(run: ClientRun, connection: ClientConnection) -> bool:
+    """The connection was still open when the harness stopped the program at its deadline."""
+    close = connection.trace.close
+    if run.stopped_at is None:
+        return False
+    return close is None or connection.origin + close.t >= run.stopped_at - _STOP_SLACK_SECONDS
+
+
 def _server_closed_first(connection: ClientConnection) -> bool:
     """The server ended the stream before the client asked it to (idle timeout, server error)."""
     close, request = connection.trace.close, _end_request(connection)
@@ -139,20 +155,37 @@ def controls_are_text(run: ClientRun) -> Any:
 
 @client_check("C-CTL-2")
 def controls_are_valid(run: ClientRun) -> Any:
-    """Valid JSON with a known type; Finalize.channel an integer in [0, channels)."""
+    """JSON objects with a string type; the known types well-formed (Finalize.channel an integer in
+    [0, channels), Configure as deepgram-sdk 7.17 models it)."""
     texts = [(c, e) for c in run.accepted for e in _sent(c) if e.kind == "text"]
     if not texts:
         return NOT_APPLICABLE
+    schemas = load_message_schemas()
     for connection, entry in texts:
         body, where = _control(entry), f"{_label(run, connection)}text frame at {entry.t:.3f}s"
-        if body is None:
-            raise RuleViolation("C-CTL-2", f"{where} is not a JSON object: {entry.describe(80)}", _frame(run, connection, entry))
-        if body.get("type") not in CONTROL_TYPES:
-            raise RuleViolation("C-CTL-2", f"{where} has type {body.get('type')!r}; known: {', '.join(CONTROL_TYPES)}", _frame(run, connection, entry))
-        if body["type"] == "Finalize" and "channel" in body:
+        if body is None or not isinstance(body.get("type"), str):
+            what = "not a JSON object" if body is None else "a JSON object without a string type"
+            raise RuleViolation("C-CTL-2", f"{where} is {what}: {entry.describe(80)}", _frame(run, connection, entry))
+        kind = body["type"]
+        if kind == "Finalize" and "channel" in body:
             channel, channels = body["channel"], connection.fmt.channels if connection.fmt else 1
             if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
                 raise RuleViolation("C-CTL-2", f"{where}: Finalize.channel {channel!r} is not an integer in [0, {channels})", _frame(run, connection, entry))
+        problems = schemas.problems(kind, body) if kind in CONTROL_TYPES else []
+        if problems:
+            raise RuleViolation("C-CTL-2", f"{where}: {kind} violates its schema at {problems[0]}", _frame(run, connection, entry))
+    return None
+
+
+@client_check("C-CTL-3")
+def control_types_known(run: ClientRun) -> Any:
+    """Every control message has a type the protocol defines."""
+    typed = [(c, e, body["type"]) for c in run.accepted for e in _sent(c) if e.kind == "text" and isinstance((body := _control(e) or {}).get("type"), str)]
+    if not typed:
+        return NOT_APPLICABLE
+    for connection, entry, kind in typed:
+        if kind not in CONTROL_TYPES:
+            raise RuleViolation("C-CTL-3", f"{_label(run, connection)}text frame at {entry.t:.3f}s has type {kind!r}; the protocol defines {', '.join(CONTROL_TYPES)}", _frame(run, connection, entry))
     return None
 
 
@@ -211,7 +244,10 @@ def ends_with_closestream(run: ClientRun) -> Any:
     ended_by_client = [c for c in run.accepted if not _server_closed_first(c)]
     if not ended_by_client:
         return NOT_APPLICABLE
-    for connection in ended_by_client:
+    stopped = [c for c in ended_by_client if _closestream(c) is None and _stopped_by_harness(run, c)]
+    if stopped and len(stopped) == len(ended_by_client):
+        raise NotJudged("C-CS-1", f"the harness stopped the program at its deadline while its stream was open ({run.duration:.1f}s)")
+    for connection in (c for c in ended_by_client if c not in stopped):
         if _closestream(connection) is not None:
             continue
         empty = next((e for e in _sent(connection) if e.kind == "binary" and e.size == 0), None)
@@ -244,7 +280,7 @@ def waits_for_metadata(run: ClientRun) -> Any:
         return NOT_APPLICABLE
     for connection, closestream in closing:
         close = connection.trace.close
-        if close is None or close.by == "server":
+        if close is None or close.by == "server" or (close.by == "transport" and _stopped_by_harness(run, connection)):
             continue
         metadata = next((e for e, _ in connection.trace.messages("Metadata") if e.t >= closestream.t), None)
         if metadata is None or close.t < metadata.t:
@@ -271,36 +307,72 @@ def audio_matches_encoding(run: ClientRun) -> Any:
     return None if exercised else NOT_APPLICABLE
 
 
+def _frame_seconds(connection: ClientConnection, audio: list[WireEntry], rate: float) -> list[tuple[WireEntry, float]]:
+    """Audio seconds per frame; a WAV header is no audio (a frame that is only a header drops out)."""
+    seconds = [(e, (e.size - (connection.header_bytes if i == 0 else 0)) / rate) for i, e in enumerate(audio)]
+    return [(e, s) for e, s in seconds if s > 0]
+
+
 @client_check("C-AUD-2")
 def frame_sizes_and_pace(run: ClientRun) -> Any:
-    """Frames of 20-250 ms, sent no faster than 1.25x real time (recorded, INFO)."""
+    """Frames of 20-250 ms, sent no faster than 1.25x real time (recorded, INFO). A client may
+    hand over a frame before its time: the pace allows one frame (at most 250 ms) of lead."""
     notes, problems = [], []
     for connection in run.accepted:
         end = _end_request(connection)
         audio, rate = [e for e in _audio(connection) if end is None or e.index < end.index], connection.bytes_per_second
-        if not audio or not rate:
+        timed = _frame_seconds(connection, audio, rate) if audio and rate else []
+        if not timed:
             continue
-        seconds = [e.size / rate for e in audio]
+        seconds = [s for _, s in timed]
         # The last frame carries whatever audio is left over: only too long counts there.
         outside = [s for s in seconds[:-1] if not _FRAME_SECONDS[0] <= s <= _FRAME_SECONDS[1]]
         outside += [s for s in seconds[-1:] if s > _FRAME_SECONDS[1]]
-        start, pace, sent = audio[0].t, 0.0, 0.0
-        for entry, length in zip(audio, seconds):
+        lead = min(max(seconds), _FRAME_SECONDS[1]) + _PACE_SLACK_SECONDS
+        start, pace, sent = timed[0][0].t, 0.0, 0.0
+        for entry, length in timed:
             elapsed = entry.t - start
             if elapsed > 0:
                 pace = max(pace, sent / elapsed)
-            if sent > _MAX_PACE * elapsed + _PACE_SLACK_SECONDS:
+            if sent > _MAX_PACE * elapsed + lead:
                 problems.append(f"{sent:.2f}s of audio sent within {elapsed:.2f}s")
             sent += length
         middle = sorted(seconds)[len(seconds) // 2]
-        notes.append(f"{_label(run, connection)}{len(audio)} frames of {1000 * middle:.0f} ms (median), fastest pace {pace:.2f}x real time")
+        notes.append(f"{_label(run, connection)}{len(timed)} frames of {1000 * middle:.0f} ms (median), fastest pace {pace:.2f}x real time")
         if outside:
-            problems.append(f"{len(outside)} of {len(audio)} frames outside 20-250 ms (e.g. {1000 * outside[0]:.1f} ms)")
+            problems.append(f"{len(outside)} of {len(timed)} frames outside 20-250 ms (e.g. {1000 * outside[0]:.1f} ms)")
     if not notes:
         return NOT_APPLICABLE
     if problems:
         raise RuleViolation("C-AUD-2", "; ".join(notes) + " — " + problems[0])
     return Noted("; ".join(notes))
+
+
+def _encoding_without_rate(connection: ClientConnection) -> str | None:
+    """The encoding of an upgrade that declared one without sample_rate (rejected with 400)."""
+    query = parse_qs(urlsplit(connection.trace.handshake.url).query)
+    if query.get("encoding") and not query.get("sample_rate"):
+        return query["encoding"][0]
+    return None
+
+
+@client_check("C-AUD-3")
+def raw_audio_is_declared(run: ClientRun) -> Any:
+    """Headerless audio comes with encoding and sample_rate; without encoding, a container header."""
+    exercised = False
+    for connection in run.connections:
+        encoding = _encoding_without_rate(connection)
+        if encoding is not None:
+            raise RuleViolation("C-AUD-3", f"{_label(run, connection)}encoding={encoding} without sample_rate: the server answered {connection.trace.handshake.status}")
+        audio = _audio(connection) if connection.accepted else []
+        if connection.fmt is None or not audio:
+            continue
+        exercised = True
+        if connection.fmt.encoding is None and connection.container is None:
+            close = connection.trace.close
+            after = f"; {close.describe()}" if close is not None and close.by == "server" else ""
+            raise RuleViolation("C-AUD-3", f"{_label(run, connection)}no encoding declared, so the server expects a container (WAV, Ogg, WebM, FLAC), but the first audio frame ({audio[0].size} B at {audio[0].t:.3f}s) has no container header{after}", _frame(run, connection, audio[0]))
+    return None if exercised else NOT_APPLICABLE
 
 
 @client_check("C-EMPTY-1")
@@ -317,7 +389,8 @@ def no_empty_frames(run: ClientRun) -> Any:
 
 @client_check("C-ERR-1")
 def reacts_to_server_error(run: ClientRun) -> Any:
-    """After a server-side 1011, the client reconnects or reports; never a quiet success."""
+    """After a server-side 1011, the client reconnects or ends with a failure status; never a
+    quiet success, never a hang. Judged by what the program did, not by what it printed."""
     failed = next((c for c in run.accepted if _server_closed_first(c) and c.trace.close is not None and c.trace.close.code == 1011), None)
     if failed is None or failed.trace.close is None or not run.process:
         return NOT_APPLICABLE
@@ -325,13 +398,12 @@ def reacts_to_server_error(run: ClientRun) -> Any:
     later = [c for c in run.connections[run.connections.index(failed) + 1 :] if c.origin >= closed_at]
     if later:
         return Noted(f"reconnected {later[0].origin - closed_at:.2f}s after the server's 1011 close ({len(later)} new connection(s))")
-    if run.exit_status is None:
-        raise RuleViolation("C-ERR-1", "neither reconnected nor ended after the server's 1011 close: still running at the deadline")
+    if run.stopped_at is not None or run.exit_status is None:
+        hung = f" for {run.stopped_at - closed_at:.1f}s" if run.stopped_at is not None else ""
+        raise RuleViolation("C-ERR-1", f"neither reconnected nor ended after the server's 1011 close: it hung{hung}, until the harness stopped it at its deadline")
     if run.exit_status != 0:
-        return Noted(f"reported the server's 1011 close: exit status {run.exit_status}")
-    if "1011" in run.output or "NET-0000" in run.output:
-        return Noted("reported the server's 1011 close in its output (exit status 0)")
-    raise RuleViolation("C-ERR-1", "exited 0 without reconnecting and without mentioning the server's 1011 close: the lost audio goes unnoticed")
+        return Noted(f"ended with exit status {run.exit_status} after the server's 1011 close")
+    raise RuleViolation("C-ERR-1", "exited 0 without reconnecting after the server's 1011 close: to its caller the stream succeeded, and the lost audio goes unnoticed (whatever it printed)")
 
 
 # -- judging -----------------------------------------------------------------------------------
@@ -350,8 +422,19 @@ def _unexercised(run: ClientRun, results: list[RuleResult]) -> list[RuleResult]:
     return extra
 
 
+def _unjudged_reason(run: ClientRun) -> str:
+    """Why a rule of the scenario got no evidence."""
+    if not run.process:
+        return "not exercised: the connection never did what the rule is about"
+    done = progress(run)
+    if done.done:
+        return "not exercised: the program did its job without doing what the rule is about"
+    return f"not exercised: the program did not do its job ({done.describe()})"
+
+
 def judge_client(run: ClientRun) -> list[RuleResult]:
-    """Verdicts on every client rule the run exercised, in catalog order.
+    """Verdicts on every client rule the run exercised, in catalog order; the scenario's rules
+    it did not exercise are NOT JUDGED (or UNIMPLEMENTED: a provocation the client skipped).
 
     A check that returns :class:`Noted` held and says what it saw.
     """
@@ -360,13 +443,20 @@ def judge_client(run: ClientRun) -> list[RuleResult]:
         try:
             outcome = function(run)
         except RuleViolation as violation:
-            evidence.setdefault(rule_id, []).append((False, violation.message, violation.frame_index))
+            evidence.setdefault(rule_id, []).append(Item(BROKEN, violation.message, violation.frame_index, violation.absence))
+            continue
+        except NotJudged as unjudged:
+            evidence.setdefault(rule_id, []).append(Item(UNJUDGED, unjudged.reason))
             continue
         if outcome is NOT_APPLICABLE:
             continue
         message = outcome if isinstance(outcome, Noted) else "held"
-        evidence.setdefault(rule_id, []).append((True, message, None))
+        evidence.setdefault(rule_id, []).append(Item(HELD, message))
+    catalog = load_catalog()
     results = grade(evidence)
     results += _unexercised(run, results)
-    order = {rule.id: i for i, rule in enumerate(load_catalog())}
+    judged = {r.rule_id for r in results}
+    reason = _unjudged_reason(run)
+    results += [RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason) for rule in run.scenario.rules if rule not in judged]
+    order = {rule.id: i for i, rule in enumerate(catalog)}
     return sorted(results, key=lambda r: order[r.rule_id])

@@ -27,6 +27,7 @@ class ClientConnection:
         upgraded_at: When the 101 went out (None: no successful upgrade).
         bytes_per_second: Audio bytes per second of the declared (or sniffed WAV) format.
         origin: The event loop's clock at the connection's first byte.
+        header_bytes: How much of the first audio frame is a WAV header rather than audio.
     """
 
     trace: Trace
@@ -37,6 +38,7 @@ class ClientConnection:
     upgraded_at: float | None = None
     bytes_per_second: float | None = None
     origin: float = 0.0
+    header_bytes: int = 0
 
     @property
     def accepted(self) -> bool:
@@ -57,6 +59,8 @@ class ClientRun:
         duration: Seconds from start to exit.
         process: False when the client was not started by us (``conformance mock --judge-clients``):
             its exit status is unknown and each connection is judged alone.
+        stopped_at: The event loop's clock when the harness stopped the program at its deadline
+            (None: it ended by itself). What the stop did to its connections is not the client's doing.
     """
 
     scenario: ClientScenario
@@ -66,6 +70,7 @@ class ClientRun:
     output: str = ""
     duration: float = 0.0
     process: bool = True
+    stopped_at: float | None = None
 
     @property
     def accepted(self) -> list[ClientConnection]:

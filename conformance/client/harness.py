@@ -25,10 +25,13 @@ from typing import TextIO
 from conformance._resources import data_path
 from conformance.client.checks import judge_client
 from conformance.client.evidence import ClientRun
+from conformance.client.progress import progress
 from conformance.client.recorder import Recorder
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
+from conformance.checks.violations import Verdict
 from conformance.engine.record import CaseRecord, Status, exit_code_for, status_from_results
+from conformance.engine.trace import Trace
 from conformance.errors import UsageError
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
@@ -111,7 +114,7 @@ class ClientHarness:
         timing, loop = self.options.timing, asyncio.get_running_loop()
         key = self.options.api_key or secrets.token_hex(16)
         recorder = Recorder(scenario.id, key, timing, loop.time)
-        behaviour = Behaviour(scenario.server.metadata_delay, scenario.server.error_after_audio)
+        behaviour = Behaviour(scenario.server.flush_delay, scenario.server.metadata_delay, scenario.server.error_after_audio)
         config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout, behaviour=behaviour)
         run = ClientRun(scenario, timing)
         async with MockServer(config, observe=recorder.connection) as mock:
@@ -159,6 +162,7 @@ class ClientHarness:
             async with asyncio.timeout(deadline):
                 run.exit_status = await process.wait()
         except TimeoutError:
+            run.stopped_at = asyncio.get_running_loop().time()
             await _stop(process)
         finally:
             await _stop(process)
@@ -182,19 +186,37 @@ class ClientHarness:
         scenario = run.scenario
         record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SUCCESS, path=str(scenario.path) if scenario.path else None)
         record.duration = run.duration
-        record.trace = run.connections[0].trace if run.connections else None
+        record.trace = _shown_trace(run)
         record.results = judge_client(run)
         record.status = status_from_results(record.results)
-        last_words = run.output.strip().splitlines()[-1][:200] if run.output.strip() else "(no output)"
-        problems = []
-        if run.exit_status is None:
-            problems.append(f"still running at the deadline ({run.duration:.1f}s): stopped")
-        if not run.connections:
-            problems.append(f"the client never connected to {url} (DEEPGRAM_URL)" + (f"; exit status {run.exit_status}" if run.exit_status is not None else ""))
+        problems = _job_problems(run, record, url)
         if problems:
+            last_words = run.output.strip().splitlines()[-1][:200] if run.output.strip() else "(no output)"
             record.status = Status.ERROR
             record.error = "; ".join(problems) + f"; last output: {last_words}"
         return record
+
+
+def _shown_trace(run: ClientRun) -> Trace | None:
+    """The connection the reports show: the first stream opened, else the first connection."""
+    shown = run.accepted or run.connections
+    return shown[0].trace if shown else None
+
+
+def _job_problems(run: ClientRun, record: CaseRecord, url: str) -> list[str]:
+    """Why the case cannot pass although no MUST rule broke: the program did not do its job (and no
+    rule explains why), or hung. A hang after the server's 1011 is C-ERR-1's finding instead."""
+    done = progress(run)
+    exit_text = f"exit status {run.exit_status}" if run.exit_status is not None else "still running"
+    hang_judged = any(r.rule_id == "C-ERR-1" and r.verdict is not Verdict.NOT_JUDGED for r in record.results)
+    problems = []
+    if not run.connections:
+        problems.append(f"the client never connected to {url} (DEEPGRAM_URL); {exit_text}")
+    elif not done.done and record.status is not Status.FAILURE:
+        problems.append(f"the program did not do its job: {done.describe()}; {exit_text} after {run.duration:.1f}s")
+    if run.exit_status is None and not hang_judged:
+        problems.append(f"still running at the deadline ({run.duration:.1f}s): stopped")
+    return problems
 
 
 async def _stop(process: asyncio.subprocess.Process) -> None:

@@ -81,9 +81,10 @@ class _Observer:
         connection = self.connection
         connection.container = next((name for magic, name in CONTAINER_MAGIC.items() if payload.startswith(magic)), None)
         found = wav_format(payload)
-        if found is not None and connection.fmt is not None and connection.fmt.encoding is None:
-            rate, channels, sample_bytes, _ = found
-            connection.bytes_per_second = float(rate * channels * sample_bytes)
+        if found is not None:
+            rate, channels, sample_bytes, connection.header_bytes = found
+            if connection.fmt is not None and connection.fmt.encoding is None:
+                connection.bytes_per_second = float(rate * channels * sample_bytes)
 
     def server_frame(self, payload: str | bytes, t: float) -> None:
         self.connection.trace.record_received(payload, self._t(t), step=None)

@@ -15,9 +15,12 @@ from conformance.errors import ScenarioError, UsageError
 from conformance.scenario.durations import Duration, Timing, parse_duration
 from conformance.scenario.loader import read_document, scenario_files, validate_document
 
-__all__ = ["Job", "Provocation", "ClientScenario", "load_client_scenarios", "select_client_scenarios"]
+__all__ = ["Job", "Provocation", "ClientScenario", "load_client_scenarios", "select_client_scenarios", "DEFAULT_FLUSH_DELAY"]
 
 _DEFAULT_AUDIO_SECONDS = 3.0
+# The mock answers CloseStream this much later in every client scenario, so a client that closes
+# the socket right after CloseStream loses the final results every time (C-CS-3 is no coin flip).
+DEFAULT_FLUSH_DELAY = 0.5
 # Beyond the job itself: the client's own start-up (an SDK import, a Go binary) and its wait for Metadata.
 _DEADLINE_MARGIN = Duration(seconds=20.0, idle=1.0)
 
@@ -32,10 +35,11 @@ class Job:
 
 @dataclass(frozen=True)
 class Provocation:
-    """What the mock does to the client: hold Metadata, or fail the stream with 1011."""
+    """What the mock does to the client: hold the flush and Metadata, or fail the stream with 1011."""
 
     metadata_delay: float = 0.0
     error_after_audio: float | None = None
+    flush_delay: float = DEFAULT_FLUSH_DELAY
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,7 @@ class ClientScenario:
         """How long the program may run: as written, or the job's length plus a margin."""
         if self.deadline is not None:
             return self.deadline.resolve(timing)
-        return self.job.audio_seconds + self.job.pause.resolve(timing) + self.server.metadata_delay + _DEADLINE_MARGIN.resolve(timing)
+        return self.job.audio_seconds + self.job.pause.resolve(timing) + self.server.flush_delay + self.server.metadata_delay + _DEADLINE_MARGIN.resolve(timing)
 
 
 def _duration(path: Path, text: str | None, location: str) -> Duration:
@@ -81,7 +85,7 @@ def _build(path: Path, doc: dict[str, Any]) -> ClientScenario:
         description=doc.get("description", "").strip(),
         tags=tuple(doc.get("tags", ())),
         job=Job(float(job.get("audio_seconds", _DEFAULT_AUDIO_SECONDS)), _duration(path, job.get("pause"), "$.job.pause")),
-        server=Provocation(float(server.get("metadata_delay", 0.0)), server.get("error_after_audio")),
+        server=Provocation(float(server.get("metadata_delay", 0.0)), server.get("error_after_audio"), float(server.get("flush_delay", DEFAULT_FLUSH_DELAY))),
         deadline=_duration(path, doc["deadline"], "$.deadline") if "deadline" in doc else None,
         path=path,
     )

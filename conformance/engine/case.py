@@ -16,12 +16,12 @@ from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.xfail import Expected, apply_xfail
 
-__all__ = ["new_record", "new_trace", "auth_headers", "auth_subprotocols", "conclude", "AUTH_SCHEMES"]
+__all__ = ["new_record", "new_trace", "credentials_form", "auth_headers", "auth_subprotocols", "conclude", "AUTH_SCHEMES"]
 
 # Statuses that mean the endpoint lacks an optional feature (with `feature:` scenarios).
 _FEATURE_REFUSED = (400, 405)
 # Rejections that say "you may not" rather than "this is wrong": we cannot judge the protocol.
-_NOT_JUDGEABLE = {401: "pass --api-key or set DEEPGRAM_API_KEY", 402: "the project has no credit", 403: "the key lacks access"}
+_NOT_JUDGEABLE = (401, 402, 403)
 
 
 def new_record(scenario: Scenario) -> CaseRecord:
@@ -29,11 +29,21 @@ def new_record(scenario: Scenario) -> CaseRecord:
     return CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
 
 
-def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None, hidden: Sequence[str] = ()) -> Trace:
+def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None, hidden: Sequence[str] = (), scheme: str = "token") -> Trace:
     """An empty trace for one attempt; the key and ``hidden`` values are redacted from everything recorded."""
     trace = Trace(scenario.id, timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[api_key or "", *hidden])
     trace.handshake.url = trace.redact(url)
+    trace.handshake.credentials = credentials_form(scenario, api_key, scheme)
     return trace
+
+
+def credentials_form(scenario: Scenario, api_key: str | None, scheme: str = "token") -> str:
+    """How the upgrade presents credentials, without the secret: ``Authorization: Token``, ..."""
+    if scenario.connect.auth == "none" or (scenario.connect.auth == "default" and not api_key):
+        return "none"
+    if scenario.connect.auth == "invalid":
+        return "Authorization: Token (a wrong key, on purpose)"
+    return "Sec-WebSocket-Protocol: token, KEY" if scheme == "subprotocol" else f"Authorization: {scheme.capitalize()}"
 
 
 AUTH_SCHEMES = ("token", "bearer", "subprotocol")
@@ -83,13 +93,27 @@ def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None
     record.status = Status.SUCCESS
 
 
+def _rejection_hint(status: int, credentials: str) -> str:
+    """What a 401/402/403/5xx tells the user to do; a 403 may be the form of the credentials too."""
+    if status == 401:
+        if credentials == "none":
+            return "pass --api-key or set DEEPGRAM_API_KEY"
+        return f"the key, presented as {credentials}, was not accepted: check it, or whether the endpoint wants another form (--auth-scheme token|bearer|subprotocol)"
+    if status == 402:
+        return "the project has no credit"
+    if status == 403:
+        form = f", or the endpoint does not take credentials presented as {credentials} (--auth-scheme)" if credentials != "none" else ""
+        return f"the key lacks access to what this scenario asks for (model, feature){form}"
+    return "the endpoint failed"
+
+
 def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
     status = trace.handshake.status
     if scenario.connect.expect_rejected is not None or status is None or status == 101:
         return
     if status in _NOT_JUDGEABLE or status >= 500:
         detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:120]
-        hint = _NOT_JUDGEABLE.get(status, "the endpoint failed")
+        hint = _rejection_hint(status, trace.handshake.credentials)
         record.status = Status.ERROR
         record.error = f"handshake rejected with HTTP {status}" + (f" ({detail})" if detail else "") + f": {hint}"
         record.results = [r for r in record.results if r.rule_id != "HS-1"]

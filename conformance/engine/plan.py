@@ -7,7 +7,8 @@ fake clock) runs the websockets-style loop::
     ...perform it...
     player.frame_received(payload, now)   # or player.connection_closed(...)
 
-Steps become small runner objects (:mod:`conformance.engine.steps`); each records an
+Steps become small runner objects (:mod:`conformance.engine.steps` for those that act,
+:mod:`conformance.engine.expectations` for those that wait for the server); each records an
 :class:`~conformance.engine.trace.Outcome` for the rule it carries. Repeats are unrolled into
 labelled steps such as ``3.1#2``.
 """
@@ -20,8 +21,9 @@ from dataclasses import dataclass
 
 from conformance.audio.source import Pcm, load_source
 from conformance.engine.actions import Action, CloseSocket, Done, Send, Wait
-from conformance.engine.steps import CLOSE_WAIT_SECONDS, StepContext, StepRunner, step_runner
-from conformance.engine.trace import Outcome, Trace
+from conformance.engine.expectations import expectation_runner
+from conformance.engine.steps import CLOSE_WAIT_SECONDS, StepContext, StepRunner, acting_runner
+from conformance.engine.trace import BROKEN, HELD, Outcome, Trace
 from conformance.errors import AudioError
 from conformance.scenario import model as m
 from conformance.scenario.durations import Timing
@@ -120,7 +122,7 @@ class Player:
         rejected = self.plan.scenario.connect.expect_rejected
         if rejected is not None:
             expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
-            self.trace.outcomes.append(Outcome("connect", rejected.rule, False, expected, f"HTTP {status}: the upgrade succeeded", now))
+            self.trace.outcomes.append(Outcome("connect", rejected.rule, BROKEN, expected, f"HTTP {status}: the upgrade succeeded", now))
             self._finished = True
 
     def handshake_rejected(self, status: int, headers: dict[str, str], body: str, now: float) -> None:
@@ -135,11 +137,11 @@ class Player:
         if rejected is None:
             return
         expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
-        self.trace.outcomes.append(Outcome("connect", rejected.rule, status in rejected.statuses, expected, observed, now))
+        self.trace.outcomes.append(Outcome("connect", rejected.rule, HELD if status in rejected.statuses else BROKEN, expected, observed, now))
         if rejected.error_details_rule:
             problem = _rejection_details_problem(headers, body)
             expected = "dg-error header and JSON body {err_code, err_msg, request_id}"
-            self.trace.outcomes.append(Outcome("connect", rejected.error_details_rule, problem is None, expected, problem or "present", now))
+            self.trace.outcomes.append(Outcome("connect", rejected.error_details_rule, BROKEN if problem else HELD, expected, problem or "present", now))
 
     def next_action(self, now: float) -> Action:
         """What the driver must do next."""
@@ -151,7 +153,7 @@ class Player:
                 label, step = self.plan.steps[self._next_step]
                 self._next_step += 1
                 self._ctx.step_starts.append(now)
-                self._current = step_runner(label, step, self._ctx, now)
+                self._current = expectation_runner(label, step, self._ctx, now) or acting_runner(label, step, self._ctx, now)
             action = self._current.poll(now)
             if action is not None:
                 return action
@@ -162,10 +164,12 @@ class Player:
         """Record a frame the driver has just sent for ``action``."""
         payload = action.payload
         label = self._current.label if self._current else None
-        if action.audio and isinstance(payload, bytes):
+        if action.audio and isinstance(payload, bytes) and not action.probe:
             self.trace.record_audio(payload, now, action.due, label)
-        else:
-            self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label)
+            return
+        entry = self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label)
+        if action.probe:
+            self.trace.probes.add(entry.index)
 
     def frame_received(self, payload: str | bytes, now: float) -> None:
         """Record a server frame and let the current step judge it."""

@@ -169,7 +169,7 @@ class Runner:
         so a momentary limit is not mistaken for a refusal."""
         for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
             options = self.options
-            trace = new_trace(scenario, plan, url, options.timing, options.api_key, [value for _, value in options.extra_headers])
+            trace = new_trace(scenario, plan, url, options.timing, options.api_key, [value for _, value in options.extra_headers], options.auth_scheme)
             await run_player(
                 Player(plan, trace), url,
                 headers=auth_headers(scenario, options.api_key, options.auth_scheme, dict(options.extra_headers)),

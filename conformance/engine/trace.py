@@ -23,10 +23,12 @@ from typing import Any
 from conformance.protocol.messages import ServerMessage, decode_text_frame
 from conformance.scenario.durations import Timing
 
-__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED"]
+__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED", "HELD", "BROKEN", "UNJUDGED"]
 
 SENT = "sent"
 RECEIVED = "received"
+# What a scenario step found about its rule.
+HELD, BROKEN, UNJUDGED = "held", "broken", "not judged"
 _REDACTED = "***"
 _AUDIO_FIELDS = 6  # index, t, due (NaN: unpaced), size, CRC-32, audio seconds so far
 
@@ -80,7 +82,8 @@ class WireEntry:
 
 @dataclass
 class Handshake:
-    """The upgrade: what we asked for and what came back."""
+    """The upgrade: what we asked for and what came back (``credentials``: how the key was
+    presented, never the key)."""
 
     url: str
     status: int | None = None
@@ -88,6 +91,7 @@ class Handshake:
     body: str = ""
     t: float | None = None
     subprotocol: str | None = None
+    credentials: str = ""
 
 
 @dataclass
@@ -108,15 +112,30 @@ class CloseInfo:
 
 @dataclass
 class Outcome:
-    """What a scenario step expected and what happened, tied to a rule."""
+    """What a scenario step expected and what happened, tied to a rule.
+
+    ``state`` is :data:`HELD`, :data:`BROKEN` or :data:`UNJUDGED` (the step could not exercise its
+    rule; ``observed`` says why). ``absence``: the step broke because something it waited for did
+    not come. ``control``: the step only proves that the scenario exercised its rule (it never
+    counts as the rule holding; when it breaks, the rule is not judged). ``seen``: the frames of
+    the awaited type that did arrive in the step's window.
+    """
 
     step: str
     rule: str
-    passed: bool
+    state: str
     expected: str
     observed: str
     t: float
     frame_index: int | None = None
+    absence: bool = False
+    control: bool = False
+    seen: tuple[int, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        """The step found its rule held."""
+        return self.state == HELD
 
 
 @dataclass
@@ -134,6 +153,15 @@ class Trace:
     outcomes: list[Outcome] = field(default_factory=list)
     error: str | None = None
     audio_seconds: float = 0.0
+    # Where the audio sent carries speech, as (start, end) in audio seconds: a flush owes finals up
+    # to the end of the speech sent, not up to the end of trailing silence.
+    speech: list[tuple[float, float]] = field(default_factory=list)
+    # Frames the scenario sent raw on purpose (binary KeepAlive, undecodable bytes), by entry index.
+    probes: set[int] = field(default_factory=set)
+    # KeepAlive-only periods the scenario played, as (start, planned end) on the trace's clock.
+    keepalive_periods: list[tuple[float, float]] = field(default_factory=list)
+    # Analyses the checks derive from the entries, shared while one verdict is made (see checks.facts).
+    derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _entries: list[WireEntry] = field(default_factory=list, init=False, repr=False)
     # Audio frames not yet in _entries: _AUDIO_FIELDS numbers each, and their step labels.
     _audio: array[float] = field(default_factory=lambda: array("d"), init=False, repr=False)

@@ -61,6 +61,7 @@ FAULTS: dict[str, Fault] = {
         Fault("no-speech-started", "VAD-1", "vad_events=true is ignored"),
         Fault("malformed-json-closes", "ERR-1", "malformed or unknown control text closes the stream 1011"),
         Fault("undecodable-audio-accepted", "ERR-2", "audio that is no known container is taken as 16 kHz linear16"),
+        Fault("configure-closes-stream", "CFG-1", "Configure ends the stream with 1011 and no reply"),
     )
 }
 

@@ -6,6 +6,9 @@ Implements the documented contract (contract.md §0–§3):
 - ``KeepAlive`` resets the idle timer and draws no reply (seeds 003: "You will not receive a
   response back from the server");
 - ``Finalize`` (all channels, or ``channel: n``) flushes buffered audio with ``from_finalize: true``;
+- ``Configure`` (deepgram-sdk 7.17 ``ListenV1Configure``) is answered with ``ConfigureSuccess``, or
+  ``ConfigureFailure`` when its keyterms exceed the 500-token limit, or an ``Error`` of variant
+  ``SchemaError`` when its fields are malformed; the stream goes on;
 - ``CloseStream`` or a legacy empty binary frame: flush, ``Metadata``, close 1000;
 - no frame for the idle timeout: flush, ``Metadata``, close 1011 with the NET-0001 sentence;
 - malformed or unknown control text is ignored (ERR-1 allows "SchemaError or ignored");
@@ -35,6 +38,8 @@ _GAP_SECONDS = 0.5
 _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
 _FAULT_OVERLAP_SECONDS = 0.2
+# deepgram-sdk 7.17 ListenV1Configure: "The 500-token keyterm limit ... also applies to each update".
+_KEYTERM_TOKEN_LIMIT = 500
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 NET_0000_REASON = "Deepgram did not provide a response message within the timeout window. See https://dpgr.am/net0000"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
@@ -83,11 +88,15 @@ class Behaviour:
     (unlike faults, which break the contract).
 
     Args:
+        flush_delay: Seconds between CloseStream (or an empty frame) and the results that flush it:
+            a client that closes the socket right after CloseStream then loses them every time,
+            not only when it happens to be faster than the mock.
         metadata_delay: Seconds between the results that flush a CloseStream and the Metadata.
         error_after_audio: Close the stream 1011 NET-0000 (the server's own failure) once this many
             seconds of audio have arrived; None: never.
     """
 
+    flush_delay: float = 0.0
     metadata_delay: float = 0.0
     error_after_audio: float | None = None
 
@@ -208,7 +217,7 @@ class ServerSession:
         except ValueError:
             message = None
         kind = message.get("type") if isinstance(message, dict) else None
-        if kind not in ("KeepAlive", "Finalize", "CloseStream") and "malformed-json-closes" in self.faults:
+        if kind not in ("KeepAlive", "Finalize", "CloseStream", "Configure") and "malformed-json-closes" in self.faults:
             self.closed = True
             return [CloseConnection(1011, "Invalid frame sent")]
         if not (kind == "KeepAlive" and "keepalive-ignored" in self.faults):
@@ -217,6 +226,8 @@ class ServerSession:
             return self._finish(1000, "")
         if kind == "Finalize":
             return self._on_finalize(message.get("channel"))  # type: ignore[union-attr]
+        if kind == "Configure":
+            return self._on_configure(message, text)  # type: ignore[arg-type]
         if kind == "KeepAlive" and "keepalive-answered" in self.faults:
             return [SendText({"type": "KeepAlive"})]
         return []
@@ -285,6 +296,24 @@ class ServerSession:
             outputs += self._finish(1000, "")
         return outputs
 
+    def _on_configure(self, message: dict[str, Any], text: str) -> list[Output]:
+        if "configure-closes-stream" in self.faults:
+            self.closed = True
+            return [CloseConnection(1011, "")]
+        keyterms, features = message.get("keyterms"), message.get("features")
+        keyterms_ok = keyterms is None or (isinstance(keyterms, list) and all(isinstance(k, str) for k in keyterms))
+        features_ok = features is None or (isinstance(features, dict) and all(isinstance(v, bool) for v in features.values()))
+        if not (keyterms_ok and features_ok):
+            description = "Configure: keyterms must be a list of strings and features an object of booleans"
+            return [SendText({"type": "Error", "variant": "SchemaError", "description": description, "message": text[:1024]})]
+        if keyterms is not None and sum(len(k.split()) for k in keyterms) > _KEYTERM_TOKEN_LIMIT:
+            description = f"the keyterms exceed the {_KEYTERM_TOKEN_LIMIT}-token limit"
+            return [SendText({"type": "ConfigureFailure", "request_id": self.request_id, "code": "CONFIGURE_KEYTERM_LIMIT_EXCEEDED", "description": description})]
+        reply: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": self.request_id}
+        if keyterms is not None:
+            reply["keyterms"] = keyterms
+        return [SendText(reply)]
+
     def _finalize(self, channel: Any) -> list[Output]:
         if isinstance(channel, bool) or not isinstance(channel, (int, type(None))):
             return []
@@ -302,6 +331,8 @@ class ServerSession:
     def _finish(self, code: int, reason: str) -> list[Output]:
         outputs: list[Output] = []
         requested = code == 1000
+        if requested and self.behaviour.flush_delay > 0:
+            outputs.append(Hold(self.behaviour.flush_delay))
         if not (requested and "closestream-drops-audio" in self.faults):
             for index, transcriber in enumerate(self._transcribers):
                 segment = transcriber.flush(from_finalize=False)

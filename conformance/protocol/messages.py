@@ -1,7 +1,10 @@
 """Message vocabulary of /v1/listen and the parsing of server text frames.
 
-Server messages (contract.md §1): Results, Metadata, UtteranceEnd, SpeechStarted.
-Client control messages (contract.md §2): KeepAlive, Finalize (optional ``channel``), CloseStream.
+Server messages (contract.md §1): Results, Metadata, UtteranceEnd, SpeechStarted; and, as the
+official SDKs model /v1/listen today (deepgram-sdk 7.17 ``V1SocketClientResponse``, generated from
+Deepgram's API definition, newer than the July 2026 AsyncAPI): ConfigureSuccess, ConfigureFailure
+and Error. Client control messages (contract.md §2): KeepAlive, Finalize (optional ``channel``),
+CloseStream, and Configure (deepgram-sdk 7.17 ``send_configure``).
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ __all__ = [
 LISTEN_PATH = "/v1/listen"
 # Self-hosted deployments answer health checks here (contract.md §7).
 STATUS_PATH = "/v1/status"
-SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted")
-CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream")
+SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted", "ConfigureSuccess", "ConfigureFailure", "Error")
+CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # Messages that carry transcription of audio already sent, as opposed to replies to a control message.
 TRANSCRIPTION_TYPES = ("Results", "UtteranceEnd", "SpeechStarted")
 

@@ -25,9 +25,13 @@ SCHEMA_FILES = {
     "Metadata": "metadata.json",
     "UtteranceEnd": "utterance_end.json",
     "SpeechStarted": "speech_started.json",
+    "ConfigureSuccess": "configure_success.json",
+    "ConfigureFailure": "configure_failure.json",
+    "Error": "error.json",
     "KeepAlive": "keep_alive.json",
     "Finalize": "finalize.json",
     "CloseStream": "close_stream.json",
+    "Configure": "configure.json",
 }
 _INSTANCE_PREVIEW = 80
 

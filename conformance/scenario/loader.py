@@ -141,7 +141,6 @@ class _Builder:
                 every=self.duration(body["every"], f"{at}.every"),
                 duration=self.duration(body["for"], f"{at}.for"),
                 rule=body.get("rule") and self.rule(body["rule"], f"{at}.rule"),
-                quiet_rule=body.get("quiet_rule") and self.rule(body["quiet_rule"], f"{at}.quiet_rule"),
             )
         if kind == "pause":
             return m.Pause(
@@ -149,13 +148,16 @@ class _Builder:
                 rule=body.get("rule") and self.rule(body["rule"], f"{at}.rule"),
             )
         if kind == "expect":
+            types = body["type"]
             return m.Expect(
-                type=body["type"],
+                types=tuple(types) if isinstance(types, list) else (types,),
                 within=self.duration(body["within"], f"{at}.within"),
                 rule=self.rule(body["rule"], f"{at}.rule"),
                 match=self.fragment(body.get("match"), f"{at}.match"),
                 description=body.get("description", ""),
                 since_previous=body.get("since") == "previous",
+                anchor=body.get("from", "step"),
+                control=body.get("control", False),
             )
         if kind == "expect_none":
             return m.ExpectNone(
@@ -172,6 +174,8 @@ class _Builder:
                 codes=_codes(body.get("code")),
                 reason=self.pattern(body.get("reason"), f"{at}.reason"),
                 description=body.get("description", ""),
+                anchor=body.get("from", "step"),
+                control=body.get("control", False),
             )
         if kind == "close":
             return m.Close(body.get("code", 1000))

@@ -61,7 +61,6 @@ class KeepAlive:
     every: Duration
     duration: Duration
     rule: str | None = None
-    quiet_rule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -72,16 +71,22 @@ class Pause:
     rule: str | None = None
 
 
+ANCHORS = ("step", "last_sent")
+
+
 @dataclass(frozen=True)
 class Expect:
-    """A message of ``type`` that also satisfies ``match`` arrives within ``within``."""
+    """A message of one of ``types`` that also satisfies ``match`` arrives within ``within``,
+    counted from ``anchor`` (the step's start, or the client's last frame)."""
 
-    type: str
+    types: tuple[str, ...]
     within: Duration
     rule: str
     match: dict[str, Any] | None = None
     description: str = ""
     since_previous: bool = False
+    anchor: str = "step"
+    control: bool = False
 
 
 @dataclass(frozen=True)
@@ -97,13 +102,16 @@ class ExpectNone:
 
 @dataclass(frozen=True)
 class ExpectClose:
-    """The server closes the connection within ``within``, with ``codes`` and a ``reason`` match."""
+    """The server closes the connection within ``within`` (counted from ``anchor``), with
+    ``codes`` and a ``reason`` match."""
 
     within: Duration
     rule: str
     codes: tuple[int, ...] = ()
     reason: str | None = None
     description: str = ""
+    anchor: str = "step"
+    control: bool = False
 
 
 @dataclass(frozen=True)

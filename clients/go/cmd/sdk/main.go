@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	api "github.com/deepgram/deepgram-go-sdk/v3/pkg/api/listen/v1/websocket/interfaces"
@@ -26,11 +27,14 @@ import (
 
 const waitForMetadata = 10 * time.Second
 
-// events reports every SDK callback and remembers whether Metadata and the close came.
+// events reports every SDK callback and remembers whether Metadata and the close came. A close
+// before CloseStream was sent ends nothing: after a server-side 1011 the SDK reconnects silently and
+// streams on, so the stream to wait for is the one CloseStream goes to.
 type events struct {
 	once     sync.Once
 	ended    chan struct{}
 	metadata bool
+	closing  atomic.Bool
 }
 
 func (e *events) end() { e.once.Do(func() { close(e.ended) }) }
@@ -59,7 +63,9 @@ func (e *events) UtteranceEnd(m *api.UtteranceEndResponse) error {
 }
 func (e *events) Close(*api.CloseResponse) error {
 	job.Report(map[string]any{"event": "Close"})
-	e.end()
+	if e.closing.Load() {
+		e.end()
+	}
 	return nil
 }
 func (e *events) Error(m *api.ErrorResponse) error {
@@ -93,6 +99,7 @@ func main() {
 	err = j.Stream(func(chunk []byte) error { _, err := dg.Write(chunk); return err }, dg.KeepAlive)
 	if err == nil {
 		_ = dg.Finalize()
+		handler.closing.Store(true)
 		if *sdkStop {
 			dg.Stop()
 		} else {
