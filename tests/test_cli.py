@@ -51,7 +51,7 @@ def test_cli_whole_suite_passes_and_judges_every_claimed_rule(capsys: pytest.Cap
     document = json.loads(report.read_text())["runs"][0]
     assert {c["status"] for c in document["cases"]} == {"SUCCESS"}
     for case in document["cases"]:
-        judged = {v["rule"] for v in case["verdicts"]}
+        judged = {v["rule"] for v in case["verdicts"] if v["verdict"] not in ("NOT JUDGED", "UNIMPLEMENTED")}
         assert set(case["expectation"]) <= judged, f"{case['id']} claims rules it never judged"
     suite = ET.parse(junit).getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == str(len(document["cases"])) and suite.get("failures") == "0"

@@ -6,6 +6,7 @@ This is the only module of the run that prints.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections import Counter
@@ -17,6 +18,7 @@ from conformance.catalog import load_catalog
 from conformance.checks.violations import RuleResult, Verdict
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.record import CaseRecord, Status
+from conformance.report.traces import has_finding
 
 __all__ = ["ConsoleHandler", "rule_summary", "RuleSummary"]
 
@@ -28,36 +30,66 @@ _CASE_LABEL = {
 
 @dataclass
 class RuleSummary:
-    """One rule across the run: its worst verdict and which cases judged it."""
+    """One rule across the run: its worst verdict, which cases judged it, and its findings grouped
+    by cause (the same message with other numbers), each with the cases it came from, once."""
 
     rule_id: str
     level: str
     verdict: Verdict
     cases: list[str] = field(default_factory=list)
     broken_in: list[str] = field(default_factory=list)
+    causes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+
+
+def cause_of(message: str) -> str:
+    """A finding's cause: its message with numbers blanked, so one defect seen in many cases (at other
+    times, in other frames) reads as one cause."""
+    return re.sub(r"\d+(\.\d+)?", "#", message)
 
 
 def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
-    """Aggregate per-case verdicts by rule, in catalog order."""
+    """Aggregate per-case verdicts by rule, in catalog order. Causes are kept for the verdicts that
+    need a reader's attention: broken, unimplemented, and not judged where no case judged the rule."""
     by_rule: dict[str, RuleSummary] = {}
     for record in records:
         for result in record.results:
-            summary = by_rule.setdefault(result.rule_id, RuleSummary(result.rule_id, result.level.value, Verdict.OK))
+            summary = by_rule.setdefault(result.rule_id, RuleSummary(result.rule_id, result.level.value, Verdict.NOT_JUDGED))
             summary.cases.append(record.id)
             if result.verdict.rank > summary.verdict.rank:
-                summary.verdict = result.verdict
-            if result.verdict in (Verdict.FAILED, Verdict.NON_STRICT):
+                summary.verdict, summary.causes = result.verdict, {}
+            if result.verdict is summary.verdict and result.verdict in _NOTABLE:
+                _, cases = summary.causes.setdefault(cause_of(result.message), (result.message, []))
+                cases.append(record.id)
+            if result.verdict.broken:
                 summary.broken_in.append(record.id)
     order = {rule.id: i for i, rule in enumerate(load_catalog())}
     return sorted(by_rule.values(), key=lambda s: order.get(s.rule_id, len(order)))
 
 
+_NOTABLE = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED)
+
+
 def _case_label(record: CaseRecord) -> str:
     if record.status is Status.SUCCESS and record.worst is Verdict.NON_STRICT:
         return "WARN"
-    if record.status is Status.SUCCESS and record.worst is Verdict.UNIMPLEMENTED:
+    own = [r for r in record.results if r.rule_id in record.rules]
+    if record.status is Status.SUCCESS and own and all(r.verdict is Verdict.UNIMPLEMENTED for r in own):
         return "N/A"
+    if record.status is Status.SUCCESS and own and all(r.verdict in (Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED) for r in own):
+        return "N/J"
     return _CASE_LABEL[record.status]
+
+
+def _shown(result: RuleResult, record: CaseRecord) -> bool:
+    """Without -v: findings, recorded behaviour, and the scenario's own rules left unjudged."""
+    if result.verdict is Verdict.NOT_JUDGED:
+        return result.rule_id in record.rules
+    return result.verdict in (Verdict.FAILED, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED)
+
+
+def _cases(cases: list[str]) -> str:
+    unique = list(dict.fromkeys(cases))
+    return unique[0] if len(unique) == 1 else f"{len(unique)} scenarios: {', '.join(unique)}"
 
 
 class ConsoleHandler:
@@ -82,6 +114,7 @@ class ConsoleHandler:
         self.running: list[str] = []
         self.finished = 0
         self.total = 0
+        self.seen_causes: dict[tuple[str, str], str] = {}
 
     def start(self) -> None:
         """Nothing to prepare."""
@@ -132,41 +165,56 @@ class ConsoleHandler:
         self._print(f"{_case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
         if record.error:
             self._print(f"      {record.error}")
-        notable = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED)
-        shown = record.results if self.verbose else [r for r in record.results if r.verdict in notable]
+        shown = record.results if self.verbose else [r for r in record.results if _shown(r, record)]
+        unjudged: dict[str, list[str]] = {}
+        repeated: list[str] = []
         for result in shown:
-            self._print(self._rule_line(result))
-        if record.status in (Status.FAILURE, Status.ERROR):
+            first = self._first_seen(record, result)
+            if result.verdict is Verdict.NOT_JUDGED:
+                unjudged.setdefault(result.message, []).append(result.rule_id)
+            elif first is not None:
+                repeated.append(f"{result.rule_id} {result.verdict.value} as in {first}")
+            else:
+                self._print(f"      {result.verdict.value:13} {result.rule_id} ({result.level.value}) {result.message}")
+        for reason, rules in unjudged.items():
+            self._print(f"      {Verdict.NOT_JUDGED.value:13} {', '.join(rules)}: {reason}")
+        if repeated:
+            self._print(f"      {'same cause':13} {'; '.join(repeated)}")
+        if has_finding(record):
             self.traces_written = True
 
-    def _rule_line(self, result: RuleResult) -> str:
-        text = f"      {result.verdict.value:13} {result.rule_id} ({result.level.value}) {result.message}"
-        return text if len(text) <= 2 * self.width else text[: 2 * self.width - 1] + "…"
+    def _first_seen(self, record: CaseRecord, result: RuleResult) -> str | None:
+        """The case that showed this finding's cause first, when it was another one: each cause is
+        printed in full once, later cases only point to it."""
+        if result.verdict not in (Verdict.FAILED, Verdict.NON_STRICT, Verdict.UNIMPLEMENTED):
+            return None
+        first = self.seen_causes.setdefault((result.rule_id, cause_of(result.message)), record.id)
+        return first if first != record.id else None
 
     def _summary(self, event: RunFinished) -> None:
-        """One screen: verdict counts over rules, one line per broken rule, case totals, traces.
-        ``--verbose`` adds the full table of every rule judged."""
+        """One screen: verdict counts over rules, each rule that needs attention with its causes
+        (the cases listed once per cause), case totals, traces. ``--verbose`` adds the full table."""
         summaries = rule_summary(event.records)
         self._print()
         if self.verbose:
             self._rule_table(summaries)
         tally = Counter(s.verdict for s in summaries)
-        self._print("rules: " + ", ".join(f"{tally[v]} {v.value}" for v in Verdict if tally[v]))
+        self._print("rules: " + ", ".join(f"{tally[v]} {v.value}" for v in sorted(Verdict, key=lambda v: -v.rank) if tally[v]))
         catalog = load_catalog()
         for summary in summaries:
-            if summary.verdict in (Verdict.FAILED, Verdict.NON_STRICT):
-                statement = catalog[summary.rule_id].statement[: max(40, self.width - 45)]
-                self._print(f"  {summary.verdict.value:10} {summary.rule_id:7} {statement} — in {', '.join(summary.broken_in)}")
+            if summary.verdict in _NOTABLE:
+                self._print(f"  {summary.verdict.value:13} {summary.rule_id:7} {catalog[summary.rule_id].statement}")
+                for message, cases in summary.causes.values():
+                    self._print(f"  {'':13} {'':7} {message} — in {_cases(cases)}")
         self._print(self._totals(event))
         if self.traces_written and self.trace_dir:
-            self._print(f"traces of failed scenarios: {self.trace_dir}")
+            self._print(f"traces of the scenarios with findings: {self.trace_dir}")
 
     def _rule_table(self, summaries: list[RuleSummary]) -> None:
         catalog = load_catalog()
         self._print(f"{'rule':9} {'level':6} {'verdict':13} {'cases':>5}  statement")
         for summary in summaries:
-            statement = catalog[summary.rule_id].statement[: max(20, self.width - 40)]
-            self._print(f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {statement}")
+            self._print(f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {catalog[summary.rule_id].statement}")
         self._print()
 
     @staticmethod
@@ -174,14 +222,16 @@ class ConsoleHandler:
         records = event.records
         counts = Counter(r.status for r in records)
         warned = sum(1 for r in records if r.status is Status.SUCCESS and r.worst is Verdict.NON_STRICT)
-        unimplemented = sum(1 for r in records if r.status is Status.SUCCESS and r.worst is Verdict.UNIMPLEMENTED)
+        unimplemented = sum(1 for r in records if any(x.verdict is Verdict.UNIMPLEMENTED for x in r.results))
+        unjudged = sum(1 for r in records if any(x.verdict is Verdict.NOT_JUDGED and x.rule_id in r.rules for x in r.results))
         parts = [
-            f"{counts[Status.SUCCESS] - warned - unimplemented} passed", f"{warned} non-strict", f"{counts[Status.FAILURE]} failed",
-            f"{unimplemented} unimplemented", f"{counts[Status.ERROR]} error(s)", f"{counts[Status.SKIP]} skipped",
+            f"{counts[Status.SUCCESS] - warned} passed", f"{warned} non-strict", f"{counts[Status.FAILURE]} failed",
+            f"{counts[Status.ERROR]} error(s)", f"{counts[Status.SKIP]} skipped",
         ]
         if counts[Status.XFAIL] or counts[Status.XPASS]:
             parts += [f"{counts[Status.XFAIL]} expected failure(s)", f"{counts[Status.XPASS]} unexpected pass(es)"]
-        return f"{len(records)} scenario(s): {', '.join(parts)} in {event.duration:.1f}s; exit {event.exit_code}"
+        extra = f"; {unimplemented} with an unimplemented feature, {unjudged} with rules not judged"
+        return f"{len(records)} scenario(s): {', '.join(parts)}{extra} in {event.duration:.1f}s; exit {event.exit_code}"
 
     def shutdown(self) -> None:
         """Nothing to release."""

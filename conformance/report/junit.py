@@ -63,7 +63,8 @@ class JunitWriter:
         properties = ET.SubElement(case, "properties")
         for result in record.results:
             ET.SubElement(properties, "property", name=result.rule_id, value=result.verdict.value)
-        notes = [f"{r.verdict.value} {r.rule_id}: {r.message}" for r in record.results if r.verdict in (Verdict.NON_STRICT, Verdict.INFORMATIONAL)]
+        noted = (Verdict.NON_STRICT, Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED, Verdict.INFORMATIONAL)
+        notes = [f"{r.verdict.value} {r.rule_id}: {r.message}" for r in record.results if r.verdict in noted]
         if record.status is Status.XPASS and record.error:
             notes.insert(0, record.error)
         if notes:

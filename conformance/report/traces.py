@@ -1,4 +1,6 @@
-"""JSONL trace files: one per failed or errored scenario, to attach to a bug report."""
+"""JSONL trace files: one per scenario with a finding (FAILED, NON-STRICT, UNIMPLEMENTED) or an
+error, to attach to a bug report: the evidence of a SHOULD finding or a refusal is needed as much
+as that of a broken MUST."""
 
 from __future__ import annotations
 
@@ -6,19 +8,27 @@ import json
 import re
 from pathlib import Path
 
+from conformance.checks.violations import Verdict
 from conformance.engine.events import Event, RunStarted, ScenarioFinished
-from conformance.engine.record import Status
+from conformance.engine.record import CaseRecord, Status
 from conformance.report.serialize import trace_lines
 
-__all__ = ["TraceHandler"]
+__all__ = ["TraceHandler", "has_finding"]
 
 
 def _slug(target: str) -> str:
     return re.sub(r"[^A-Za-z0-9.-]+", "_", target.split("://", 1)[-1]).strip("_")
 
 
+def has_finding(record: CaseRecord) -> bool:
+    """A FAILURE or ERROR, or any rule broken or refused (a WARN or N/A case)."""
+    if record.status in (Status.FAILURE, Status.ERROR):
+        return True
+    return any(r.verdict.broken or r.verdict is Verdict.UNIMPLEMENTED for r in record.results)
+
+
 class TraceHandler:
-    """Writes ``<dir>/<scenario id>.jsonl`` as each failed case finishes; with ``per_target``
+    """Writes ``<dir>/<scenario id>.jsonl`` as each case with a finding finishes; with ``per_target``
     (several endpoints in one invocation) under ``<dir>/<endpoint>/``."""
 
     def __init__(self, directory: Path, *, per_target: bool = False) -> None:
@@ -31,10 +41,10 @@ class TraceHandler:
         """Nothing to prepare: the folder is made on the first failure."""
 
     def handle_event(self, event: Event) -> None:
-        """Dump the trace of a FAILURE or ERROR case."""
+        """Dump the trace of a case with a finding or an error."""
         if isinstance(event, RunStarted) and self.per_target:
             self._folder = self.directory / _slug(event.target)
-        if not isinstance(event, ScenarioFinished) or event.record.status not in (Status.FAILURE, Status.ERROR):
+        if not isinstance(event, ScenarioFinished) or not has_finding(event.record):
             return
         self._folder.mkdir(parents=True, exist_ok=True)
         path = self._folder / f"{event.record.id}.jsonl"
