@@ -118,16 +118,18 @@ def closestream_close_code(ctx: CheckContext, trace: Trace, scenario: Scenario) 
 
 
 def _summary_metadata(trace: Trace) -> WireEntry | None:
-    """The Metadata that sums the stream up: the last one, when it came after the client asked to
-    end the stream, or with the server's own close; an early Metadata is no summary."""
+    """The Metadata that sums the stream up (contract.md §1.2: "once at session end, immediately
+    before the close frame"): the last one, when it came after the client asked to end the stream,
+    or as the last frame before the server's own close. A Metadata sent early is no summary."""
     metadata = [e for e, _ in trace.messages("Metadata")]
     if not metadata:
         return None
     ends = [e.index for e in trace.entries if e.direction == SENT and ((e.kind == "binary" and e.size == 0) or '"CloseStream"' in (e.text or ""))]
     if ends:
         return metadata[-1] if metadata[-1].index > ends[0] else None
-    close = trace.close
-    return metadata[-1] if close is not None and close.by != "client" else None
+    close, received = trace.close, list(trace.received())
+    closed_by_server = close is not None and close.by != "client"
+    return metadata[-1] if closed_by_server and received and received[-1] is metadata[-1] else None
 
 
 @check("CS-4")

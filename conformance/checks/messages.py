@@ -20,6 +20,12 @@ def _raise_first(rule_id: str, problems: list[tuple[int, str]]) -> None:
         raise RuleViolation(rule_id, message + more, index)
 
 
+def _channel_pair_path(kind: str, path: str) -> bool:
+    """Whether a schema problem lies in the message's [channel, total] pair."""
+    field = "$.channel_index" if kind == "Results" else "$.channel"
+    return path == field or path.startswith(field + "[")
+
+
 @check("MSG-1")
 def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """MSG-1 (MUST): every server text frame is a known message type that validates against its
@@ -40,6 +46,9 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
             problems.append((entry.index, f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}"))
         else:
             schema_problems = schemas.problems(message.type, message.body)
+            if found.claimed(entry, "MSG-1", (CHANNEL,)):
+                # RES-1 already blamed this frame's channel pair; what else is wrong stays MSG-1's.
+                schema_problems = [p for p in schema_problems if not _channel_pair_path(message.type, p.path)]
             if schema_problems:
                 problems.append((entry.index, f"{message.type} frame #{entry.index} violates its schema at {schema_problems[0]}"))
     by_index = {e.index: e for e in texts}

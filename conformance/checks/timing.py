@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
-from conformance.checks.facts import CHANNEL, TIME, ResultRow, facts, number
+from conformance.checks.facts import TIME, ResultRow, facts, number
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
@@ -166,7 +166,7 @@ def interims_precede_finals(ctx: CheckContext, trace: Trace, scenario: Scenario)
         if body.get("is_final") is True:
             segment_start[lane] = end
             continue
-        if found.claimed(entry, "IR-1", (TIME, CHANNEL)):
+        if found.claimed(entry, "IR-1", (TIME,)):
             continue
         interims += 1
         expected = segment_start.get(lane, 0.0)
@@ -174,7 +174,7 @@ def interims_precede_finals(ctx: CheckContext, trace: Trace, scenario: Scenario)
             raise RuleViolation("IR-1", f"interim #{entry.index} on channel {lane} starts at {start:.3f}s, not at its segment's start {expected:.3f}s", entry.index)
     if interims:
         return None
-    blamed = sorted({owner for r in found.results if not r.final and (owner := found.claimed(r.entry, "IR-1", (TIME, CHANNEL)))})
+    blamed = sorted({owner for r in found.results if not r.final and (owner := found.claimed(r.entry, "IR-1", (TIME,)))})
     if blamed:
         raise NotJudged("IR-1", f"every interim that arrived is blamed on {', '.join(blamed)}")
     if found.unreadable:

@@ -19,6 +19,7 @@ from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.progress import progress
 from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, WireEntry
 from conformance.mock.session import NET_0001_REASON
+from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.protocol.schemas import load_message_schemas
 
@@ -127,8 +128,9 @@ def _stream_end(connection: ClientConnection) -> float:
 
 @client_check("C-AUTH-1")
 def credentials_sent(run: ClientRun) -> Any:
-    """Every upgrade carries the key, as a Token/Bearer header or the token/bearer subprotocol."""
-    asked = [c for c in run.connections if c.trace.handshake.status is not None]
+    """Every upgrade to /v1/listen carries the key, as a Token/Bearer header or the token/bearer
+    subprotocol (other requests, a REST call or a health check, are not streams)."""
+    asked = [c for c in run.connections if c.trace.handshake.status is not None and urlsplit(c.trace.handshake.url).path.rstrip("/") == LISTEN_PATH]
     if not asked:
         return NOT_APPLICABLE
     for connection in asked:

@@ -1,0 +1,1 @@
+"""Implementations that deviate the way real ones do, with the verdicts expected of them."""
