@@ -214,3 +214,50 @@ def test_unexpected_upgrade_breaks_the_rejection_rule() -> None:
     player.handshake_accepted(101, {}, None, 0.1)
     assert player.next_action(0.1) == Done()
     assert player.trace.outcomes[0].rule == "HS-4" and not player.trace.outcomes[0].passed
+
+
+def test_steps_after_a_skipped_action_are_not_judged() -> None:
+    """The server closed before CloseStream could be sent: the expectations on its answer record
+    NOT JUDGED with what ended the stream, never a failure of CS-1."""
+    player = player_for(
+        m.Stream(seconds=0.04), m.SendJson({"type": "CloseStream"}),
+        m.Expect(("Metadata",), parse_duration("5s"), "CS-1"), m.ExpectClose(parse_duration("2s"), "CS-1"),
+    )
+    drain_sends(player, 0.0)
+    player.connection_closed("server", 4001, "refused", 0.01)
+    assert player.next_action(0.02) == Done()
+    states = [(o.rule, o.state) for o in player.trace.outcomes]
+    assert states == [("CS-1", "not judged"), ("CS-1", "not judged")]
+    assert "before step 1 (stream 0.04s of speech; 1 of 2 frames sent)" in player.trace.outcomes[0].observed
+
+
+def test_expect_none_on_a_closed_stream_is_not_judged() -> None:
+    """Silence on a stream that closed during the window proves nothing."""
+    player = player_for(m.ExpectNone(parse_duration("1s"), "FIN-3", type="Results"))
+    assert player.next_action(0.0) == Wait(1.0)
+    player.connection_closed("server", 1000, "", 0.3)
+    assert player.next_action(0.3) == Done()
+    outcome = player.trace.outcomes[0]
+    assert outcome.state == "not judged" and "ended 0.300s into the window" in outcome.observed
+
+
+def test_a_window_from_the_last_client_frame_lends_no_time_to_the_next_step() -> None:
+    """Two expectations anchored on the client's last frame share one deadline: a missing Metadata
+    does not give the close another idle timeout."""
+    player = player_for(
+        m.Stream(seconds=0.02),
+        m.Expect(("Metadata",), parse_duration("1idle+3s"), "TO-4", anchor="last_sent"),
+        m.ExpectClose(parse_duration("1idle+3s"), "TO-1", anchor="last_sent"),
+    )
+    drain_sends(player, 0.0)
+    assert player.next_action(0.0) == Wait(13.0)
+    assert player.next_action(13.0) == Done()
+    assert [(o.rule, o.state, o.observed) for o in player.trace.outcomes][1] == ("TO-1", "broken", "still open when the window ended")
+
+
+def test_a_control_step_is_recorded_as_one() -> None:
+    player = player_for(m.ExpectClose(parse_duration("1s"), "KA-2", control=True))
+    player.next_action(0.0)
+    assert player.next_action(1.0) == Done()
+    outcome = player.trace.outcomes[0]
+    assert outcome.control and outcome.state == "broken"
