@@ -3,6 +3,7 @@ AsyncAPI schemas (skipped cleanly when ../shared/reference/ is absent)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -88,3 +89,24 @@ def test_sessions_cover_every_server_message_type() -> None:
     """The sessions above exercise all four server message types, so each schema is used."""
     kinds = {m["type"] for query, script in SESSIONS.values() for m in _messages(query, script)}
     assert kinds == {"Results", "Metadata", "UtteranceEnd", "SpeechStarted"}
+
+
+@pytest.mark.parametrize(
+    ("configure", "kind"),
+    [
+        ({"type": "Configure", "features": {"numerals": True}}, "ConfigureSuccess"),
+        ({"type": "Configure", "keyterms": ["alpha bravo", "charlie"]}, "ConfigureSuccess"),
+        ({"type": "Configure", "keyterms": ["term"] * 501}, "ConfigureFailure"),
+        ({"type": "Configure", "features": {"numerals": "yes"}}, "Error"),
+    ],
+)
+def test_mock_answers_configure_as_the_official_sdk_models_it(configure: dict[str, Any], kind: str) -> None:
+    """deepgram-sdk 7.17 is the newest source for Configure on /v1/listen (the AsyncAPI predates
+    it): its pydantic models, validating, accept every answer of the mock."""
+    types = pytest.importorskip("deepgram.listen.v1.types")
+    models = {"ConfigureSuccess": types.ListenV1ConfigureSuccess, "ConfigureFailure": types.ListenV1ConfigureFailure, "Error": types.ListenV1Error}
+    (answer,) = [m for m in _messages({}, [("speech", 1), ("text", json.dumps(configure))]) if m["type"] != "Results"]
+    assert answer["type"] == kind
+    models[kind].model_validate(answer)
+    if kind == "ConfigureSuccess" and "keyterms" in configure:
+        assert answer["keyterms"] == configure["keyterms"]
