@@ -4,9 +4,10 @@ The flow is ``scenario → plan → driver → trace → checks → events → r
 """
 
 from conformance.checks import check
-from conformance.checks.violations import RuleViolation, Verdict
+from conformance.checks.violations import RuleViolation
+from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status
-from conformance.engine.runner import RunOptions, Runner
+from conformance.run.runner import RunOptions, Runner
 from conformance.mock import MockConfig, MockServer
 from conformance.scenario import Timing, load_scenarios
 

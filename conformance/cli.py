@@ -28,8 +28,8 @@ from conformance.client.recorder import Recorder
 from conformance.client.scenario import DEFAULT_FLUSH_DELAY, ClientScenario, load_client_scenarios, select_client_scenarios
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
-from conformance.engine.case import AUTH_SCHEMES
-from conformance.engine.runner import RunOptions, Runner
+from conformance.run.case import AUTH_SCHEMES
+from conformance.run.runner import RunOptions, Runner
 from conformance.errors import ConformanceError, ConnectError, UsageError
 from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.mock.faults import FAULTS, parse_faults

@@ -94,9 +94,9 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from conformance.checks.violations import Verdict
+        from conformance.verdicts import Verdict
         from conformance.engine.record import Status
-        from conformance.engine.runner import RunOptions, Runner
+        from conformance.run.runner import RunOptions, Runner
         from conformance.scenario import Timing
         from conformance.targets import target_url
 

@@ -10,10 +10,10 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.events import RunFinished
 from conformance.engine.record import CaseRecord, Status
-from conformance.engine.runner import RunOptions, Runner
+from conformance.run.runner import RunOptions, Runner
 from conformance.mock.faults import FAULTS
 from conformance.mock.server import MockConfig, MockServer
 from conformance.scenario.durations import Timing

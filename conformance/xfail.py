@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from conformance.catalog import load_catalog
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status
 from conformance.errors import UsageError
 

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
 

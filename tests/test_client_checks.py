@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.client.checks import judge_client
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.scenario import ClientScenario, Job

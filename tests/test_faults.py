@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog import Level, load_catalog
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.cli import main
 from conformance.engine.record import exit_code_for
 from conformance.mock.faults import FAULTS

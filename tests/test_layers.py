@@ -10,15 +10,20 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine/plan.py", "engine/steps.py", "engine/actions.py", "engine/trace.py", "engine/events.py", "engine/record.py", "engine/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py"]
+PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/progress.py"]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
-    "report": {"conformance.transport", "conformance.engine.runner", "conformance.mock"},
-    "transport": {"conformance.report", "conformance.cli", "conformance.engine.runner", "locust", "pytest"},
+    # Layers, bottom up: verdicts/catalog, scenario/protocol/audio, engine, checks, transport,
+    # run (orchestration), then report, client, cli. Nothing imports upwards.
+    "verdicts.py": {"conformance.engine", "conformance.checks", "conformance.run", "conformance.transport", "conformance.report"},
+    "engine": {"conformance.checks", "conformance.transport", "conformance.run", "conformance.report", "conformance.mock", "conformance.client", "conformance.cli"},
+    "checks": {"conformance.run", "conformance.transport", "conformance.report", "conformance.mock", "conformance.client", "conformance.cli"},
+    "report": {"conformance.transport", "conformance.run", "conformance.mock"},
+    "transport": {"conformance.checks", "conformance.run", "conformance.report", "conformance.cli", "locust", "pytest"},
     "transport/sync.py": {"asyncio"},
-    "mock": {"conformance.report", "conformance.transport", "conformance.engine", "locust", "pytest"},
-    "engine/runner.py": {"conformance.report", "conformance.cli"},
-    "client": {"conformance.report", "conformance.cli", "conformance.transport", "conformance.engine.runner", "locust", "pytest"},
+    "mock": {"conformance.report", "conformance.transport", "conformance.engine", "conformance.run", "locust", "pytest"},
+    "run": {"conformance.report", "conformance.cli", "conformance.client"},
+    "client": {"conformance.report", "conformance.cli", "conformance.transport", "conformance.run", "locust", "pytest"},
 }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.engine.case import conclude, new_record
+from conformance.run.case import conclude, new_record
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
 from conformance.scenario import model as m

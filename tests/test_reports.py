@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from conformance.catalog import Level
-from conformance.checks.violations import RuleResult, Verdict
+from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.events import RunFinished, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
 from conformance.engine.trace import Handshake, Trace

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.engine.case import auth_headers, conclude, new_record, new_trace
+from conformance.run.case import auth_headers, conclude, new_record, new_trace
 from conformance.engine.plan import Player, build_plan
 from conformance.engine.record import Status
-from conformance.engine.runner import scenario_url
+from conformance.run.runner import scenario_url
 from conformance.errors import ConnectError
 from conformance.scenario import Timing, load_scenarios
 from conformance.transport.sync import run_player

@@ -9,7 +9,7 @@ from typing import Any
 
 from conformance.checks import CheckContext, Item, grade, judge
 from conformance.checks.ending import ending
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED
 from conformance.scenario import model as m
 

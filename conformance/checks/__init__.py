@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.catalog import Catalog, Level, load_catalog
-from conformance.checks.violations import NotJudged, RuleResult, RuleViolation, Verdict, verdict_for
+from conformance.checks.violations import NotJudged, RuleViolation
+from conformance.verdicts import RuleResult, Verdict, verdict_for
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED, Outcome, Trace
 from conformance.scenario.model import Scenario
 

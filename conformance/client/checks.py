@@ -14,7 +14,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from conformance.catalog import load_catalog
 from conformance.checks import NOT_APPLICABLE, Evidence, Item, grade
-from conformance.checks.violations import NotJudged, RuleResult, RuleViolation, Verdict
+from conformance.checks.violations import NotJudged, RuleViolation
+from conformance.verdicts import RuleResult, Verdict
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.progress import progress
 from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, WireEntry

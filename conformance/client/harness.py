@@ -1,5 +1,5 @@
 """Run a client program against the record-and-judge mock, one client scenario at a time, and
-yield the same event stream as :class:`~conformance.engine.runner.Runner`, so every reporter of
+yield the same event stream as :class:`~conformance.run.runner.Runner`, so every reporter of
 ``conformance run`` (console, JUnit, JSON, traces) renders client runs too.
 
 Per scenario: a fresh mock on a free port with the scenario's provocations; the program started
@@ -29,7 +29,7 @@ from conformance.client.progress import progress
 from conformance.client.recorder import Recorder
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status, exit_code_for, status_from_results
 from conformance.engine.trace import Trace
 from conformance.errors import UsageError

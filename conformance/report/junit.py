@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord, Status
 

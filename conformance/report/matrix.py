@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance.catalog import load_catalog
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord, Status
 from conformance.report.console import rule_summary

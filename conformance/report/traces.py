@@ -8,7 +8,7 @@ import json
 import re
 from pathlib import Path
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
 from conformance.report.serialize import trace_lines

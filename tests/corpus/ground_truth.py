@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from conformance.checks.violations import Verdict
+from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord
 
 HERE = Path(__file__).resolve().parent

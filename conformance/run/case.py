@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
-from conformance.checks.violations import RuleResult, Verdict
+from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.plan import Plan
 from conformance.engine.record import CaseRecord, Status, status_from_results
 from conformance.engine.trace import Handshake, Trace
