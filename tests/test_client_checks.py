@@ -206,3 +206,10 @@ def test_a_scenario_rule_the_client_never_reached_is_not_judged() -> None:
     run = ClientRun(scenario, Timing(), [quitter.connection], exit_status=1)
     verdicts = {r.rule_id: (r.verdict, r.message) for r in judge_client(run)}
     assert verdicts["C-CS-3"] == (Verdict.NOT_JUDGED, "not exercised: the program did not do its job (streamed 0.05s of the 2s of audio asked; never sent CloseStream)")
+
+
+def test_configure_as_the_sdk_sends_it_is_a_known_well_formed_control() -> None:
+    """deepgram-sdk 7.17 send_configure: {"type":"Configure","features":{...}} holds C-CTL-2 and C-CTL-3."""
+    recording = Recording().audio(1).text({"type": "Configure", "features": {"numerals": True}, "keyterms": ["alpha"]}).audio(1).clean_end()
+    verdicts = _verdicts(recording.connection)
+    assert verdicts["C-CTL-2"][0] is Verdict.OK and verdicts["C-CTL-3"][0] is Verdict.OK

@@ -20,7 +20,7 @@ from conftest import MS
 
 CLIENTS = Path(__file__).resolve().parents[1] / "clients"
 PARAMS = ["--param", "interim_results=true", "--param", "vad_events=true", "--param", "utterance_end_ms=1000"]
-SERVER_TYPES = {"Results", "Metadata", "UtteranceEnd", "SpeechStarted"}
+SERVER_TYPES = {"Results", "Metadata", "UtteranceEnd", "SpeechStarted", "ConfigureSuccess"}
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +53,11 @@ def test_python_sdk_streams_to_the_mock(mock_factory, speech_with_gap: Path) -> 
     if importlib.util.find_spec("deepgram") is None:
         pytest.skip("deepgram-sdk is not installed (pip install -e '.[test]')")
     mock = mock_factory(time_scale=1.0)
-    events = _events([sys.executable, "sdk_client.py", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "python")
+    events = _events([sys.executable, "sdk_client.py", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", "--configure", *PARAMS], CLIENTS / "python")
     messages = [e for e in events if e["event"].startswith("ListenV1")]
     assert all(e["event"] == f"ListenV1{e['type']}" for e in messages), messages
     _assert_clean_stream([e["type"] for e in messages])
+    assert [e["type"] for e in messages].count("ConfigureSuccess") == 1  # the SDK's send_configure, answered
     assert events[-1] == {"event": "finished", "metadata_received": True}
     assert not [e for e in events if e["event"] in ("error", "bytes")]
 

@@ -64,6 +64,7 @@ def parse_job(description: str) -> tuple[Job, argparse.Namespace]:
     parser.add_argument("--time-scale", type=float, default=float(env("CONFORMANCE_TIME_SCALE", "1")))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="extra query parameter, e.g. interim_results=true")
     parser.add_argument("--fault", help=argparse.SUPPRESS)
+    parser.add_argument("--configure", action="store_true", help="send a Configure mid-stream (drivers whose SDK has one)")
     args = parser.parse_args()
     if not args.wav:
         parser.error("no audio: pass --wav or set CONFORMANCE_AUDIO")

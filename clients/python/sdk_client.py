@@ -1,7 +1,8 @@
 """The canonical client job through Deepgram's official Python SDK (deepgram-sdk): stream a WAV in
 real time, pause with KeepAlive, Finalize, CloseStream, then wait for Metadata and the server's
-close. Prints one JSON line per SDK event; exits 0 after Metadata, 1 otherwise. Also an
-independent judge of the mock: every message must arrive as the SDK's event of its type.
+close; with --configure, also a mid-stream Configure (send_configure, deepgram-sdk 7.17). Prints
+one JSON line per SDK event; exits 0 after Metadata, 1 otherwise. Also an independent judge of the
+mock: every message must arrive as the SDK's event of its type.
 
     conformance client -- python clients/python/sdk_client.py
 """
@@ -14,6 +15,7 @@ import time
 
 from deepgram import DeepgramClient, DeepgramClientEnvironment
 from deepgram.core.events import EventType
+from deepgram.listen.v1.types import ListenV1Configure
 
 from job import CHUNK_SECONDS, listen_url, parse_job, read_audio, report
 
@@ -21,7 +23,7 @@ WAIT_FOR_METADATA_SECONDS = 10.0
 
 
 def main() -> int:
-    job, _ = parse_job(__doc__ or "")
+    job, args = parse_job(__doc__ or "")
     audio = read_audio(job)
     base = job.url.removesuffix("/v1/listen")
     http = base.replace("ws://", "http://").replace("wss://", "https://")
@@ -68,6 +70,8 @@ def main() -> int:
                 start += job.pause
             time.sleep(max(0.0, start + index * CHUNK_SECONDS - time.monotonic()))
             connection.send_media(chunk)
+            if args.configure and index == len(chunks) // 4:
+                connection.send_configure(ListenV1Configure(features={"numerals": True}))
         if not closed.is_set():
             connection.send_finalize()
             connection.send_close_stream()

@@ -20,7 +20,7 @@ from conformance.engine.events import Event, FatalError, Interrupted, NonFatalEr
 from conformance.engine.record import CaseRecord, Status
 from conformance.report.traces import has_finding
 
-__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary"]
+__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary", "case_label", "cause_of"]
 
 _CASE_LABEL = {
     Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP",
@@ -69,7 +69,8 @@ def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
 _NOTABLE = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED)
 
 
-def _case_label(record: CaseRecord) -> str:
+def case_label(record: CaseRecord) -> str:
+    """PASS, WARN, N/A (every own rule refused), N/J (none judged), FAIL, ERROR, SKIP, ..."""
     if record.status is Status.SUCCESS and record.worst is Verdict.NON_STRICT:
         return "WARN"
     own = [r for r in record.results if r.rule_id in record.rules]
@@ -162,7 +163,7 @@ class ConsoleHandler:
             self._print("interrupted")
 
     def _case(self, record: CaseRecord) -> None:
-        self._print(f"{_case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
+        self._print(f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
         if record.error:
             self._print(f"      {record.error}")
         shown = record.results if self.verbose else [r for r in record.results if _shown(r, record)]

@@ -9,15 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance.catalog import load_catalog
-from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted
-from conformance.engine.record import CaseRecord, Status
-from conformance.report.console import rule_summary
+from conformance.engine.record import CaseRecord
+from conformance.report.console import case_label, rule_summary
 
 __all__ = ["Matrix", "MatrixHandler", "render_text", "render_html"]
 
 _CELL_CLASS = {
-    "OK": "ok", "PASS": "ok", "INFORMATIONAL": "info", "UNIMPLEMENTED": "info", "N/A": "info", "XFAIL": "info",
+    "OK": "ok", "PASS": "ok", "INFORMATIONAL": "info", "UNIMPLEMENTED": "info", "N/A": "info", "NOT JUDGED": "info", "N/J": "info", "XFAIL": "info",
     "XPASS": "warn", "NON-STRICT": "warn", "WARN": "warn", "FAILED": "bad", "FAIL": "bad", "ERROR": "bad", "SKIP": "none", "-": "none",
 }
 
@@ -44,7 +43,7 @@ class Matrix:
         if record is None:
             return "-", "not run"
         broken = record.failed()
-        label = {Status.SUCCESS: "WARN" if record.worst is Verdict.NON_STRICT else "PASS", Status.FAILURE: "FAIL"}.get(record.status, record.status.value)
+        label = case_label(record)
         detail = "; ".join(f"{r.rule_id}: {r.message}" for r in broken) or (record.error or "")
         return label, detail
 
