@@ -164,7 +164,7 @@ def test_cli_api_key_never_appears_anywhere(capsys: pytest.CaptureFixture[str], 
     mock = mock_factory(api_key=key, faults=frozenset({"message-after-metadata"}))
     out_dir = tmp_path / "out"
     code, out, err = run_cli(
-        capsys, "run", "--host", mock.url, "--api-key", key, *SCALE, "-k", "closestream.*", "-k", "handshake.*",
+        capsys, "run", "--host", mock.url, "--api-key", key, *SCALE, "-k", "closestream.no-audio.1", "-k", "closestream.empty-frame.1", "-k", "handshake.*",
         "--json", str(out_dir / "r.json"), "--junit", str(out_dir / "j.xml"), "--trace-dir", str(out_dir / "traces"),
     )
     assert code == 1
@@ -224,12 +224,12 @@ def test_cli_xfail_turns_listed_failures_into_xfail_and_reports_xpass(capsys: py
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     xfail = tmp_path / "xfail.yaml"
     xfail.write_text(
-        "- {scenario: 'closestream.midstream.*', rule: CS-1, reason: known bug 123}\n"
+        "- {scenario: 'closestream.no-audio.*', rule: CS-1, reason: known bug 123}\n"
         "- {scenario: handshake.params.1, reason: 'fixed upstream?'}\n"
     )
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.midstream.1", "-k", "handshake.params.1", "--xfail", str(xfail))
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.no-audio.1", "-k", "handshake.params.1", "--xfail", str(xfail))
     assert code == 0, out
-    assert "XFAIL closestream.midstream.1" in out and "expected failure: known bug 123" in out
+    assert "XFAIL closestream.no-audio.1" in out and "expected failure: known bug 123" in out
     assert "XPASS handshake.params.1" in out and "expected to fail but passed" in out
 
 
@@ -237,9 +237,9 @@ def test_cli_xfail_must_cover_every_broken_rule(capsys: pytest.CaptureFixture[st
     """An entry for another rule does not excuse the failure."""
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     xfail = tmp_path / "xfail.yaml"
-    xfail.write_text("- {scenario: closestream.midstream.1, rule: CS-2}\n")
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.midstream.1", "--xfail", str(xfail))
-    assert code == 1 and "FAIL  closestream.midstream.1" in out
+    xfail.write_text("- {scenario: closestream.no-audio.1, rule: CS-2}\n")
+    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.no-audio.1", "--xfail", str(xfail))
+    assert code == 1 and "FAIL  closestream.no-audio.1" in out
 
 
 @pytest.mark.parametrize(("text", "message"), [("{a: 1}", "expected a list"), ("- {a: b?}", "line 1, column 8: YAML syntax error"), ("- {rule: CS-1}", "needs a 'scenario'"), ("- {scenario: x, rule: CS-99}", "unknown rule 'CS-99'")])
@@ -253,21 +253,21 @@ def test_cli_bad_xfail_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path
 def test_cli_matrix_of_endpoints(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Several --host: one run each, a rules × endpoints and scenarios × endpoints matrix on the
     console and in a self-contained HTML file; JUnit has a suite per endpoint; the worst exit wins."""
-    clean, broken = mock_factory(), mock_factory(faults=frozenset({"finalize-ignored"}))
+    clean, broken = mock_factory(), mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     page, junit, report, traces = tmp_path / "m.html", tmp_path / "j.xml", tmp_path / "r.json", tmp_path / "traces"
     code, out, err = run_cli(
-        capsys, "run", "--host", clean.url, "--host", broken.url, *SCALE, "-k", "finalize.all.1",
+        capsys, "run", "--host", clean.url, "--host", broken.url, *SCALE, "-k", "closestream.no-audio.1",
         "--html", str(page), "--junit", str(junit), "--json", str(report), "--trace-dir", str(traces),
     )
     assert code == 1
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("FIN-1 ", "finalize.all.1 "))}
-    assert rows["FIN-1"] == ["OK", "FAILED"] and rows["finalize.all.1"] == ["PASS", "FAIL"]
+    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("CS-1 ", "closestream.no-audio.1 "))}
+    assert rows["CS-1"] == ["OK", "FAILED"] and rows["closestream.no-audio.1"] == ["PASS", "FAIL"]
     text = page.read_text()
-    assert text.startswith("<!DOCTYPE html>") and "<script" not in text and 'class="bad"' in text and "FIN-1" in text
+    assert text.startswith("<!DOCTYPE html>") and "<script" not in text and 'class="bad"' in text and "CS-1" in text
     suites = ET.parse(junit).getroot().findall("testsuite")
     assert [s.get("failures") for s in suites] == ["0", "1"]
     assert [run["exit_code"] for run in json.loads(report.read_text())["runs"]] == [0, 1]
-    assert len(list(traces.glob("*/finalize.all.1.jsonl"))) == 1
+    assert len(list(traces.glob("*/closestream.no-audio.1.jsonl"))) == 1
 
 
 def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -> None:
@@ -284,7 +284,7 @@ def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -
         line = mock.stdout.readline()
         assert "conformance mock listening on ws://127.0.0.1:" in line and "no auth" in line
         url = line.split(" on ", 1)[1].split()[0]
-        code, out, err = run_cli(capsys, "run", "--host", url, *SCALE, "-k", "finalize.all.1")
+        code, out, err = run_cli(capsys, "run", "--host", url, *SCALE, "-k", "closestream.no-audio.1")
         assert code == 0, out
     finally:
         mock.terminate()

@@ -41,38 +41,52 @@ def _verdicts(report: Path) -> dict[str, dict[str, str]]:
     return {case["id"]: {v["rule"]: v["verdict"] for v in case["verdicts"]} for run in data["runs"] for case in run["cases"]}
 
 
-# -- the judge on the reference Python client and the faulty ones -------------------------------
+# -- the judge on the faulty clients, all started at once (each mostly sleeps at real-time pace) --
 
 
-def test_the_websockets_client_passes_every_client_scenario(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, err = _client([*SCALE, "--json", str(tmp_path / "r.json"), "--junit", str(tmp_path / "j.xml"), "--", sys.executable, str(PYTHON / "websockets_client.py")], capsys)
-    assert code == 0, out + err
-    verdicts = _verdicts(tmp_path / "r.json")
-    assert set(verdicts) == {"client.stream", "client.keepalive-pause", "client.slow-metadata", "client.server-error"}
-    assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK" and verdicts["client.keepalive-pause"]["C-KA-1"] == "OK"
-    assert verdicts["client.slow-metadata"]["C-CS-3"] == "OK"
-    assert verdicts["client.server-error"]["C-ERR-1"] == "INFORMATIONAL"
-    assert {"C-AUTH-1", "C-CTL-2", "C-CS-1", "C-CS-2", "C-AUD-1", "C-EMPTY-1"} <= set(verdicts["client.stream"])
-    assert 'testsuite name="conformance"' in (tmp_path / "j.xml").read_text() or "<testsuite" in (tmp_path / "j.xml").read_text()
-    assert "Traceback" not in out + err
+FAULTY_CASES = [
+    ("binary-keepalive", "stream", "C-CTL-1", "FAILED", 1),
+    ("no-keepalive", "stream", "C-KA-1", "FAILED", 1),
+    ("audio-after-closestream", "stream", "C-CS-2", "FAILED", 1),
+    ("close-after-closestream", "slow-metadata", "C-CS-3", "NON-STRICT", 0),
+    ("empty-frame", "stream", "C-EMPTY-1", "NON-STRICT", 0),
+    ("wav-header", "stream", "C-AUD-1", "NON-STRICT", 0),
+]
 
 
-@pytest.mark.parametrize(
-    ("fault", "scenario", "rule", "verdict", "exit_code"),
-    [
-        ("binary-keepalive", "stream", "C-CTL-1", "FAILED", 1),
-        ("no-keepalive", "stream", "C-KA-1", "FAILED", 1),
-        ("audio-after-closestream", "stream", "C-CS-2", "FAILED", 1),
-        ("close-after-closestream", "slow-metadata", "C-CS-3", "NON-STRICT", 0),
-        ("empty-frame", "stream", "C-EMPTY-1", "NON-STRICT", 0),
-        ("wav-header", "stream", "C-AUD-1", "NON-STRICT", 0),
-    ],
-)
-def test_each_faulty_client_fails_on_its_rule(capsys: pytest.CaptureFixture[str], tmp_path: Path, fault: str, scenario: str, rule: str, verdict: str, exit_code: int) -> None:
-    code, out, err = _client([*SCALE, "--scenario", scenario, "--json", str(tmp_path / "r.json"), "--", *FAULTY, "--fault", fault], capsys)
-    verdicts = _verdicts(tmp_path / "r.json")[f"client.{scenario}"]
-    assert verdicts[rule] == verdict, out
-    assert code == exit_code, out + err
+_OUTPUT: dict[int, str] = {}
+
+
+def _finished(process: subprocess.Popen[str]) -> str:
+    """Wait for a started `conformance client` and return its output (read once, kept for later tests)."""
+    if process.pid not in _OUTPUT:
+        _OUTPUT[process.pid] = process.communicate(timeout=180000 * MS)[0]
+    return _OUTPUT[process.pid]
+
+
+def _start_client(work: Path, name: str, args: list[str]) -> tuple[subprocess.Popen[str], Path]:
+    report = work / f"{name}.json"
+    conformance = [sys.executable, "-m", "conformance", "client", *SCALE, "--json", str(report), "--trace-dir", str(work / name), *args]
+    return subprocess.Popen(conformance, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"}), report
+
+
+@pytest.fixture(scope="module")
+def faulty_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[subprocess.Popen[str], Path]]]:
+    work = tmp_path_factory.mktemp("faulty")
+    runs = {fault: _start_client(work, fault, ["--scenario", scenario, "--", *FAULTY, "--fault", fault]) for fault, scenario, *_ in FAULTY_CASES}
+    yield runs
+    for process, _ in runs.values():
+        if process.poll() is None:
+            process.kill()
+
+
+@pytest.mark.parametrize(("fault", "scenario", "rule", "verdict", "exit_code"), FAULTY_CASES)
+def test_each_faulty_client_fails_on_its_rule(faulty_runs, fault: str, scenario: str, rule: str, verdict: str, exit_code: int) -> None:  # type: ignore[no-untyped-def]
+    process, report = faulty_runs[fault]
+    output = _finished(process)
+    verdicts = _verdicts(report)[f"client.{scenario}"]
+    assert verdicts[rule] == verdict, output
+    assert process.returncode == exit_code, output
     broken = {r for r, v in verdicts.items() if v in ("FAILED", "NON-STRICT")}
     assert broken <= {rule, "C-KA-2", "C-CS-1"}, f"{fault} also broke {broken - {rule}}"
 
@@ -175,13 +189,29 @@ def driver_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         report = work / f"{name}.json"
         process = None
         if command is not None:
-            conformance = [sys.executable, "-m", "conformance", "client", *SCALE, "--json", str(report), "--trace-dir", str(work / name), "--", *command]
+            conformance = [sys.executable, "-m", "conformance", "client", *SCALE, "--json", str(report), "--junit", str(work / f"{name}.xml"), "--trace-dir", str(work / name), "--", *command]
             process = subprocess.Popen(conformance, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"})
         runs[name] = (process, reason, report)
     yield runs
     for process, _, _ in runs.values():
         if process is not None and process.poll() is None:
             process.kill()
+
+
+def test_the_websockets_client_is_judged_in_every_report(driver_runs) -> None:  # type: ignore[no-untyped-def]
+    """The reference Python client: every scenario judged, the rules each is decisive for held,
+    JSON and JUnit written, no traceback."""
+    process, _, report = driver_runs["python-websockets"]
+    output = _finished(process)
+    assert process.returncode == 0, output[-3000:]
+    verdicts = _verdicts(report)
+    assert set(verdicts) == {"client.stream", "client.keepalive-pause", "client.slow-metadata", "client.server-error"}
+    assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK" and verdicts["client.keepalive-pause"]["C-KA-1"] == "OK"
+    assert verdicts["client.slow-metadata"]["C-CS-3"] == "OK"
+    assert verdicts["client.server-error"]["C-ERR-1"] == "INFORMATIONAL"
+    assert {"C-AUTH-1", "C-CTL-2", "C-CS-1", "C-CS-2", "C-AUD-1", "C-EMPTY-1"} <= set(verdicts["client.stream"])
+    assert "<testsuite" in (report.parent / "python-websockets.xml").read_text()
+    assert "Traceback" not in output
 
 
 @pytest.mark.parametrize("driver", ["python-websockets", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"])
@@ -191,7 +221,7 @@ def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str)
         pytest.fail(f"{driver}: {reason}")
     if process is None:
         pytest.skip(reason)
-    output, _ = process.communicate(timeout=180000 * MS)
+    output = _finished(process)
     assert process.returncode == 0, output[-3000:]
     verdicts = _verdicts(report)
     assert len(verdicts) == 4, output[-2000:]

@@ -21,9 +21,9 @@ def test_plugin_is_inert_without_a_host(pytester: pytest.Pytester) -> None:
 
 def test_plugin_plays_selected_scenarios_beside_own_tests(pytester: pytest.Pytester, mock_factory) -> None:  # type: ignore[no-untyped-def]
     """-k selects by scenario id; the project's own test runs too."""
-    result = _run(pytester, mock_factory().url, "-k", "finalize or own", "-v")
-    result.assert_outcomes(passed=3)
-    result.stdout.fnmatch_lines(["*finalize.yaml::finalize.all.1 PASSED*"])
+    result = _run(pytester, mock_factory().url, "-k", "no-audio or own", "-v")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*closestream_no_audio.yaml::closestream.no-audio.1 PASSED*"])
 
 
 def test_plugin_marks_items_with_their_tags(pytester: pytest.Pytester, mock_factory) -> None:  # type: ignore[no-untyped-def]
@@ -33,14 +33,14 @@ def test_plugin_marks_items_with_their_tags(pytester: pytest.Pytester, mock_fact
 
 def test_plugin_failure_shows_rules_and_wirelog(pytester: pytest.Pytester, mock_factory) -> None:  # type: ignore[no-untyped-def]
     """A broken MUST rule fails the item with the rule and the last frames, not a traceback."""
-    result = _run(pytester, mock_factory(faults=frozenset({"finalize-ignored"})).url, "-k", "finalize.all")
+    result = _run(pytester, mock_factory(faults=frozenset({"no-metadata-on-closestream"})).url, "-k", "no-audio")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*FAILED FIN-1 (MUST)*", "*last 8 frames:*"])
+    result.stdout.fnmatch_lines(["*FAILED CS-1 (MUST)*", "*last 8 frames:*"])
     assert "Traceback" not in result.stdout.str()
 
 
 def test_plugin_non_strict_is_a_warning(pytester: pytest.Pytester, mock_factory) -> None:  # type: ignore[no-untyped-def]
     """A broken SHOULD rule passes with a ConformanceWarning."""
-    result = _run(pytester, mock_factory(faults=frozenset({"no-request-id-header"})).url, "-k", "finalize.all")
+    result = _run(pytester, mock_factory(faults=frozenset({"no-request-id-header"})).url, "-k", "no-audio")
     result.assert_outcomes(passed=1, warnings=1)
-    result.stdout.fnmatch_lines(["*ConformanceWarning: finalize.all.1: HS-2 (SHOULD)*"])
+    result.stdout.fnmatch_lines(["*ConformanceWarning: closestream.no-audio.1: HS-2 (SHOULD)*"])

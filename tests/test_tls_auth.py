@@ -14,7 +14,8 @@ from conformance.cli import main
 
 from conftest import MS, TIME_SCALE
 
-SCALE = ["--time-scale", str(TIME_SCALE), "-k", "finalize.all.1"]
+# One short scenario: these tests are about reaching the endpoint, not about streaming.
+SCALE = ["--time-scale", str(TIME_SCALE), "-k", "closestream.no-audio.1"]
 
 
 @pytest.fixture(scope="module")

@@ -171,3 +171,17 @@ def test_the_reason_of_an_unexercised_rule_says_what_ended_the_stream() -> None:
 def test_a_json_report_of_verdicts_is_stable() -> None:
     """Verdict values are what reports and expectation files spell."""
     assert json.dumps([v.value for v in Verdict]) == '["NOT JUDGED", "OK", "INFORMATIONAL", "UNIMPLEMENTED", "NON-STRICT", "FAILED"]'
+
+
+def test_a_close_after_the_suites_own_late_keepalive_is_not_the_servers_fault() -> None:
+    """A loaded runner sent nothing for 7 s in a period planned at one KeepAlive every 4 s: a close
+    then blames neither KA-2 nor TO-3."""
+    script = Script().audio(1).at(1.0)
+    script.trace.keepalive_periods.append((1.0, 16.0, 4.0))
+    script.at(5.0).send({"type": "KeepAlive"}).at(12.0).close(code=1011, reason="NET-0001")
+    verdicts = _verdicts(script, _scenario("KA-2"))
+    assert "KA-2" in verdicts and verdicts["KA-2"][0] is Verdict.NOT_JUDGED and "TO-3" not in verdicts
+    on_time = Script().audio(1).at(1.0)
+    on_time.trace.keepalive_periods.append((1.0, 16.0, 4.0))
+    on_time.at(5.0).send({"type": "KeepAlive"}).at(9.0).send({"type": "KeepAlive"}).at(11.0).close(code=1011, reason="NET-0001")
+    assert _verdicts(on_time, _scenario("KA-2"))["KA-2"][0] is Verdict.FAILED

@@ -14,11 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from conformance.engine.trace import RECEIVED, SENT, CloseInfo, Trace, WireEntry
+from conformance.engine.trace import RECEIVED, SENT, CloseInfo, Trace, WireEntry, late_keepalive
 
-__all__ = ["Ending", "Refusal", "ending", "refusals", "FEATURE_RULES", "reply_window", "frame_name", "OPEN", "CLIENT", "REQUESTED", "IDLE", "REPLY", "REFUSED", "UNPROVOKED"]
+__all__ = ["Ending", "Refusal", "ending", "refusals", "FEATURE_RULES", "reply_window", "frame_name", "OPEN", "CLIENT", "REQUESTED", "IDLE", "REPLY", "REFUSED", "UNPROVOKED", "SUITE_LATE"]
 
-OPEN, CLIENT, REQUESTED, IDLE, REPLY, REFUSED, UNPROVOKED = "open", "client", "requested", "idle", "reply", "refused", "unprovoked"
+OPEN, CLIENT, REQUESTED, IDLE, REPLY, REFUSED, UNPROVOKED, SUITE_LATE = "open", "client", "requested", "idle", "reply", "refused", "unprovoked", "suite late"
 # Real servers close at 10-12 s; a close after 90 % of the timeout is the idle close, not an early one.
 IDLE_FRACTION = 0.9
 _REPLY_WINDOW_SECONDS = 1.0
@@ -103,7 +103,9 @@ class Ending:
     ``kind``: :data:`OPEN` (still open when the scenario ended), :data:`CLIENT` (we closed),
     :data:`REQUESTED` (after CloseStream or an empty frame), :data:`IDLE` (after the idle
     timeout), :data:`REPLY` (in answer to a client frame, ``trigger``), :data:`REFUSED` (a
-    refusal, see :attr:`refusal`), :data:`UNPROVOKED` (nothing the client did explains it).
+    refusal, see :attr:`refusal`), :data:`UNPROVOKED` (nothing the client did explains it),
+    :data:`SUITE_LATE` (during a KeepAlive-only period in which the suite itself sent late: no
+    rule's finding).
     ``rule``: the rule a REPLY or UNPROVOKED close breaks.
     """
 
@@ -126,6 +128,8 @@ class Ending:
             text += f", {self.close.t - self.trigger.t:.3f}s after the client's {frame_name(self.trigger)}"
         elif self.kind in (IDLE, UNPROVOKED):
             text += f", {self.gap:.3f}s after the client's last frame"
+        elif self.kind == SUITE_LATE:
+            text += f", {self.gap:.3f}s after the client's last frame, in a KeepAlive-only period in which the suite itself sent late"
         if self.error is not None:
             text += f", after {self.error.describe(120)}"
         return text
@@ -238,7 +242,10 @@ def _classify(trace: Trace, feature: str | None, rules: tuple[str, ...]) -> Endi
         return Ending(REFUSED, close, refusal=Refusal(f"the feature {feature!r} (the stream's parameters)", rules, None, error, close))
     if at_start:
         return Ending(UNPROVOKED, close, gap=gap, rule="HS-1", error=error)
-    if any(start <= close.t <= end for start, end in trace.keepalive_periods):
+    period = next(((start, every) for start, end, every in trace.keepalive_periods if start <= close.t <= end), None)
+    if period is not None and late_keepalive(trace.entries, period[0], period[1], close.t) is not None:
+        return Ending(SUITE_LATE, close, gap=gap)
+    if period is not None:
         keepalive = next((e for e in reversed(sent) if _control_type(e) == "KeepAlive"), None)
         if keepalive is not None:
             return Ending(REPLY, close, keepalive, gap, _reply_rule(trace, keepalive))

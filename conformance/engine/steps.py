@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from conformance.audio.pacing import Schedule
 from conformance.engine.actions import Action, CloseSocket, Send, Wait
-from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, Outcome, Trace, WireEntry
+from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, Outcome, Trace, WireEntry, late_keepalive
 from conformance.protocol.messages import control
 from conformance.scenario import model as m
 from conformance.scenario.durations import Timing
@@ -142,7 +142,7 @@ class _HoldRunner(StepRunner):
         self.kind = "KeepAlive-only period" if self.every else "pause"
         self.began_closed = ctx.closed
         if self.every and not ctx.closed:
-            ctx.trace.keepalive_periods.append((now, self.end))
+            ctx.trace.keepalive_periods.append((now, self.end, self.every))
 
     def poll(self, now: float) -> Action | None:
         if self.began_closed:
@@ -170,6 +170,11 @@ class _HoldRunner(StepRunner):
         close = self.ctx.trace.close
         if close is not None and close.t < self.end:
             observed = f"{close.describe()}, {close.t - self.started:.3f}s into the {self.end - self.started:.3f}s {self.kind}"
+            late = late_keepalive(self.ctx.trace.entries, self.started, self.every, close.t) if self.every else None
+            if late is not None:
+                reason = f"not judged: {observed}, but the suite itself had sent nothing for {late:.3f}s (KeepAlive planned every {self.every:.3f}s): a loaded machine, not the server"
+                self.outcome(self.rule, UNJUDGED, self._expected(), reason, now)
+                return
             self.outcome(self.rule, BROKEN, self._expected(), observed, now)
         else:
             self.outcome(self.rule, HELD, self._expected(), "stream stayed open", now)

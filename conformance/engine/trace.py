@@ -23,7 +23,7 @@ from typing import Any
 from conformance.protocol.messages import ServerMessage, decode_text_frame
 from conformance.scenario.durations import Timing
 
-__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED", "HELD", "BROKEN", "UNJUDGED"]
+__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED", "HELD", "BROKEN", "UNJUDGED", "late_keepalive"]
 
 SENT = "sent"
 RECEIVED = "received"
@@ -138,6 +138,15 @@ class Outcome:
         return self.state == HELD
 
 
+def late_keepalive(entries: Sequence[WireEntry], start: float, every: float, t: float) -> float | None:
+    """How long the client had been silent at ``t`` in a KeepAlive-only period that began at
+    ``start`` with a KeepAlive due every ``every``, when that is clearly more than planned (a
+    loaded machine sends late): then a close at ``t`` says nothing about the server."""
+    sent = [e.t for e in entries if e.direction == SENT and start <= e.t <= t]
+    silent = t - max(sent, default=start)
+    return silent if silent > 1.25 * every + 0.05 else None
+
+
 @dataclass
 class Trace:
     """Everything recorded while playing one scenario."""
@@ -158,8 +167,8 @@ class Trace:
     speech: list[tuple[float, float]] = field(default_factory=list)
     # Frames the scenario sent raw on purpose (binary KeepAlive, undecodable bytes), by entry index.
     probes: set[int] = field(default_factory=set)
-    # KeepAlive-only periods the scenario played, as (start, planned end) on the trace's clock.
-    keepalive_periods: list[tuple[float, float]] = field(default_factory=list)
+    # KeepAlive-only periods the scenario played: (start, planned end, planned interval).
+    keepalive_periods: list[tuple[float, float, float]] = field(default_factory=list)
     # Analyses the checks derive from the entries, shared while one verdict is made (see checks.facts).
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _entries: list[WireEntry] = field(default_factory=list, init=False, repr=False)

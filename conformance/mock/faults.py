@@ -45,7 +45,7 @@ FAULTS: dict[str, Fault] = {
         Fault("words-outside-result", "RES-4", "word times are 0.3 s earlier than the audio they belong to"),
         Fault("no-from-finalize", "FIN-2", "Finalize flushes, but no result says from_finalize: true"),
         Fault("idle-never-closed", "TO-1", "an idle stream is never closed"),
-        Fault("idle-closed-early", "TO-3", "an idle stream is closed after half the idle timeout"),
+        Fault("idle-closed-early", "TO-3", "an idle stream is closed after 70 % of the idle timeout"),
         Fault("idle-close-without-net0001", "TO-2", "the idle close is 1011 with a reason that names no NET-0001"),
         Fault("idle-close-without-metadata", "TO-4", "the idle close comes without Metadata"),
         Fault("results-schema-violation", "MSG-1", "Results lack metadata.model_uuid"),

@@ -38,6 +38,7 @@ _GAP_SECONDS = 0.5
 _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
 _FAULT_OVERLAP_SECONDS = 0.2
+_EARLY_IDLE_FRACTION = 0.7
 # deepgram-sdk 7.17 ListenV1Configure: "The 500-token keyterm limit ... also applies to each update".
 _KEYTERM_TOKEN_LIMIT = 500
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
@@ -162,7 +163,8 @@ class ServerSession:
         if "idle-never-closed" in self.faults:
             return self._last_activity + 3600.0
         if "idle-closed-early" in self.faults:
-            return self._last_activity + self.idle_timeout / 2
+            # Early (under 90 %), yet beyond the 3-5 s KeepAlive cadence: only idle streams close.
+            return self._last_activity + self.idle_timeout * _EARLY_IDLE_FRACTION
         return self._last_activity + self.idle_timeout
 
     @property
