@@ -24,13 +24,18 @@ def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
     run exit 1."""
     results = asyncio.run(run_selftest(load_scenarios(), Timing(scale=TIME_SCALE)))
     clean, mutants = results[0], results[1:]
-    assert clean.fault is None and clean.caught, f"the clean mock must pass: {clean.flagged} {clean.errors}"
+    flagged = [f"{record.id} {r.rule_id} {r.verdict.value}: {r.message}" for record in clean.records for r in record.results if r.verdict.broken]
+    assert clean.fault is None and clean.caught, "the clean mock must pass:\n" + "\n".join(flagged + clean.errors)
     assert exit_code_for(clean.records) == 0
     assert [m.fault for m in mutants] == list(FAULTS)
     missed = {m.fault: sorted(m.flagged) for m in mutants if not m.caught}
     assert not missed, f"faults not caught on their rule (fault: rules flagged instead): {missed}"
-    cascades = {m.fault: sorted(m.flagged) for m in mutants if not m.alone}
-    assert not cascades, f"faults that also flag other rules (fault: rules flagged): {cascades}"
+    cascades = [
+        f"{m.fault}: {record.id} {r.rule_id} {r.verdict.value}: {r.message}"
+        for m in mutants if not m.alone for record in m.records for r in record.results
+        if r.verdict.broken and r.rule_id != FAULTS[m.fault or ""].rule
+    ]
+    assert not cascades, "faults that also flag other rules:\n" + "\n".join(cascades)
     unjudged = [(r.id, v.rule_id, v.message) for r in clean.records for v in r.results if v.verdict in (Verdict.NOT_JUDGED, Verdict.UNIMPLEMENTED)]
     assert not unjudged, f"the clean mock leaves rules unexercised: {unjudged}"
     assert not [error for m in mutants for error in m.errors]

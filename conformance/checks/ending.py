@@ -140,10 +140,10 @@ def _sent_before(trace: Trace, t: float) -> list[WireEntry]:
 
 
 def reply_window(trace: Trace) -> float:
-    """How soon after a client frame a server frame or close counts as its answer: a second, or a
-    quarter of the idle timeout when time is scaled down, so that an answer is never mistaken for
-    an idle close (nor an idle close for an answer)."""
-    return min(_REPLY_WINDOW_SECONDS, 0.25 * trace.timing.idle_timeout * trace.timing.scale)
+    """How soon after a client frame a server frame or close counts as its answer: a second, or
+    half the idle timeout when time is scaled down (server latency is not scaled), so that an
+    answer is never mistaken for an idle close (at 90 % of the timeout) nor one for the other."""
+    return min(_REPLY_WINDOW_SECONDS, 0.5 * trace.timing.idle_timeout * trace.timing.scale)
 
 
 def _feature_of(entry: WireEntry) -> str | None:
