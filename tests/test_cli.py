@@ -293,7 +293,7 @@ def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -
 
 def test_a_crashing_reporter_is_disabled_with_a_warning(capsys: pytest.CaptureFixture[str]) -> None:
     """A reporter that raises is dropped and reported as a warning; the others keep receiving."""
-    from conformance.cli import _dispatch
+    from conformance.cli.reporting import dispatch as _dispatch
     from conformance.engine.events import NonFatalError, RunStarted
     from conformance.report.console import ConsoleHandler
     from conformance.scenario import Timing

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from conformance.verdicts import Verdict
-from conformance.client.checks import judge_client
+from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.scenario import ClientScenario, Job
 from conformance.engine.trace import Handshake, Trace

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.ending import REPLY, ending, reply_window
-from conformance.checks.facts import CHANNEL, REPLY, TIME, Facts, ResultRow, facts, speech_end
+from conformance.checks.facts import CHANNEL, RESPONSE, TIME, Facts, ResultRow, facts, speech_end
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import RECEIVED, SENT, Trace, WireEntry
 from conformance.protocol.messages import TRANSCRIPTION_TYPES
@@ -284,7 +284,7 @@ def keepalive_not_answered(ctx: CheckContext, trace: Trace, scenario: Scenario) 
         if last_keepalive is None or (not nothing_sent_since and entry.t - last_keepalive.t > window):
             continue
         if entry.message is None or entry.message.type not in (*TRANSCRIPTION_TYPES, "Metadata"):
-            found.claim(entry, "KA-1", REPLY)
+            found.claim(entry, "KA-1", RESPONSE)
             replies.append((entry, last_keepalive))
     if replies:
         entry, keepalive = replies[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
-from conformance.checks.facts import CHANNEL, REPLY, SCHEMA, facts
+from conformance.checks.facts import CHANNEL, RESPONSE, SCHEMA, facts
 from conformance.checks.violations import RuleViolation
 from conformance.engine.trace import Trace
 from conformance.protocol.messages import SERVER_TYPES
@@ -38,7 +38,7 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     for entry in texts:
         message = entry.message
         assert message is not None, "received text frames are always decoded"
-        if found.claimed(entry, "MSG-1", (REPLY,)):
+        if found.claimed(entry, "MSG-1", (RESPONSE,)):
             continue
         if message.body is None:
             problems.append((entry.index, f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}"))

@@ -1,6 +1,7 @@
-"""Judge a client from what the mock recorded: the client rules of the catalog (contract.md §10,
-C-AUTH-1 … C-EMPTY-1, and C-ERR-1). Pure functions over a :class:`ClientRun`, registered like the
-server checks: raise :class:`RuleViolation`, return None when the rule held,
+"""The client rules of the catalog (contract.md §10, C-AUTH-1 … C-EMPTY-1, and C-ERR-1) as checks
+of what the mock recorded; :mod:`conformance.client.judge` grades them. Pure functions over a
+:class:`ClientRun`, registered like the server checks: raise :class:`RuleViolation`, return None
+when the rule held,
 :data:`NOT_APPLICABLE` when the run never exercised it, or raise :class:`NotJudged` when it
 should have but could not (the harness stopped the program). What the harness itself did to the
 program is never the client's fault."""
@@ -12,19 +13,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from conformance.catalog import load_catalog
-from conformance.checks import NOT_APPLICABLE, Evidence, Item, grade
+from conformance.checks import NOT_APPLICABLE
 from conformance.checks.violations import NotJudged, RuleViolation
-from conformance.verdicts import RuleResult, Verdict
 from conformance.client.evidence import ClientConnection, ClientRun
-from conformance.client.progress import progress
-from conformance.engine.trace import BROKEN, HELD, SENT, UNJUDGED, WireEntry
+from conformance.engine.trace import SENT, WireEntry
 from conformance.mock.session import NET_0001_REASON
 from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.protocol.schemas import load_message_schemas
 
-__all__ = ["client_check", "judge_client", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY"]
+__all__ = ["client_check", "registered_client_checks", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY", "keepalive_limit"]
 
 CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # seeds 003: "continue sending KeepAlive messages 3-5 seconds"; the upper end decides, with timer slack.
@@ -43,6 +41,11 @@ class Noted(str):
 
 ClientCheck = Callable[[ClientRun], Any]
 _REGISTRY: list[tuple[str, ClientCheck]] = []
+
+
+def registered_client_checks() -> list[tuple[str, ClientCheck]]:
+    """Every (rule id, check) of the client rules, in registration order."""
+    return list(_REGISTRY)
 
 
 def client_check(rule_id: str) -> Callable[[ClientCheck], ClientCheck]:
@@ -407,59 +410,3 @@ def reacts_to_server_error(run: ClientRun) -> Any:
     if run.exit_status != 0:
         return Noted(f"ended with exit status {run.exit_status} after the server's 1011 close")
     raise RuleViolation("C-ERR-1", "exited 0 without reconnecting after the server's 1011 close: to its caller the stream succeeded, and the lost audio goes unnoticed (whatever it printed)")
-
-
-# -- judging -----------------------------------------------------------------------------------
-
-
-def _unexercised(run: ClientRun, results: list[RuleResult]) -> list[RuleResult]:
-    """UNIMPLEMENTED for a scenario's job the program did not do (it ignored CONFORMANCE_PAUSE,
-    or stopped before the server's error), so a skipped provocation is never a silent pass."""
-    catalog, judged, extra = load_catalog(), {r.rule_id for r in results}, []
-    scenario = run.scenario
-    if scenario.job.pause.resolve(run.timing) > 0 and "C-KA-2" not in judged:
-        extra.append(RuleResult("C-KA-2", catalog["C-KA-2"].level, Verdict.UNIMPLEMENTED, f"the client made no pause longer than {keepalive_limit(run):.2f}s; it was asked for {scenario.job.pause.resolve(run.timing):g}s (CONFORMANCE_PAUSE)"))
-    if scenario.server.error_after_audio is not None and "C-ERR-1" not in judged:
-        sent = max((c.trace.audio_seconds for c in run.accepted), default=0.0)
-        extra.append(RuleResult("C-ERR-1", catalog["C-ERR-1"].level, Verdict.UNIMPLEMENTED, f"the server fails after {scenario.server.error_after_audio:g}s of audio, but the client sent only {sent:.2f}s"))
-    return extra
-
-
-def _unjudged_reason(run: ClientRun) -> str:
-    """Why a rule of the scenario got no evidence."""
-    if not run.process:
-        return "not exercised: the connection never did what the rule is about"
-    done = progress(run)
-    if done.done:
-        return "not exercised: the program did its job without doing what the rule is about"
-    return f"not exercised: the program did not do its job ({done.describe()})"
-
-
-def judge_client(run: ClientRun) -> list[RuleResult]:
-    """Verdicts on every client rule the run exercised, in catalog order; the scenario's rules
-    it did not exercise are NOT JUDGED (or UNIMPLEMENTED: a provocation the client skipped).
-
-    A check that returns :class:`Noted` held and says what it saw.
-    """
-    evidence: Evidence = {}
-    for rule_id, function in _REGISTRY:
-        try:
-            outcome = function(run)
-        except RuleViolation as violation:
-            evidence.setdefault(rule_id, []).append(Item(BROKEN, violation.message, violation.frame_index, violation.absence))
-            continue
-        except NotJudged as unjudged:
-            evidence.setdefault(rule_id, []).append(Item(UNJUDGED, unjudged.reason))
-            continue
-        if outcome is NOT_APPLICABLE:
-            continue
-        message = outcome if isinstance(outcome, Noted) else "held"
-        evidence.setdefault(rule_id, []).append(Item(HELD, message))
-    catalog = load_catalog()
-    results = grade(evidence)
-    results += _unexercised(run, results)
-    judged = {r.rule_id for r in results}
-    reason = _unjudged_reason(run)
-    results += [RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason) for rule in run.scenario.rules if rule not in judged]
-    order = {rule.id: i for i, rule in enumerate(catalog)}
-    return sorted(results, key=lambda r: order[r.rule_id])

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance._resources import data_path
-from conformance.client.checks import judge_client
+from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientRun
 from conformance.client.progress import progress
 from conformance.client.recorder import Recorder

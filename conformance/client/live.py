@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 
 from conformance.catalog import load_catalog
-from conformance.client.checks import judge_client
+from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished

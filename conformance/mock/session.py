@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from conformance.audio.wav import wav_format
+from conformance.mock.configure import configure_reply
 from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
 from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
 
 __all__ = [
     "SendText", "SendBinary", "CloseConnection", "Hold", "Output", "Behaviour", "ServerSession",
-    "wav_format", "MOCK_MODEL", "NET_0001_REASON", "NET_0000_REASON", "DATA_0000_REASON",
+    "MOCK_MODEL", "NET_0001_REASON", "NET_0000_REASON", "DATA_0000_REASON",
 ]
 
 # A gap between audio frames longer than this counts as a pause for the wall-clock fault.
@@ -39,8 +41,6 @@ _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
 _FAULT_OVERLAP_SECONDS = 0.2
 _EARLY_IDLE_FRACTION = 0.7
-# deepgram-sdk 7.17 ListenV1Configure: "The 500-token keyterm limit ... also applies to each update".
-_KEYTERM_TOKEN_LIMIT = 500
 NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
 NET_0000_REASON = "Deepgram did not provide a response message within the timeout window. See https://dpgr.am/net0000"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
@@ -100,24 +100,6 @@ class Behaviour:
     flush_delay: float = 0.0
     metadata_delay: float = 0.0
     error_after_audio: float | None = None
-
-
-def wav_format(header: bytes) -> tuple[int, int, int, int] | None:
-    """(sample_rate, channels, sample_bytes, data_offset) of a PCM WAV header, or None."""
-    if len(header) < 12 or header[:4] != b"RIFF" or header[8:12] != b"WAVE":
-        return None
-    offset, fmt = 12, None
-    while offset + 8 <= len(header):
-        kind, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
-        if kind == b"fmt " and size >= 16:
-            body = header[offset + 8 : offset + 24]
-            tag, channels, rate = int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little")
-            bits = int.from_bytes(body[14:16], "little")
-            fmt = (rate, channels, bits // 8) if tag in (1, 0xFFFE) and bits in (16, 32) else None
-        elif kind == b"data":
-            return (*fmt, offset + 8) if fmt else None
-        offset += 8 + size + (size & 1)
-    return None
 
 
 class ServerSession:
@@ -302,19 +284,7 @@ class ServerSession:
         if "configure-closes-stream" in self.faults:
             self.closed = True
             return [CloseConnection(1011, "")]
-        keyterms, features = message.get("keyterms"), message.get("features")
-        keyterms_ok = keyterms is None or (isinstance(keyterms, list) and all(isinstance(k, str) for k in keyterms))
-        features_ok = features is None or (isinstance(features, dict) and all(isinstance(v, bool) for v in features.values()))
-        if not (keyterms_ok and features_ok):
-            description = "Configure: keyterms must be a list of strings and features an object of booleans"
-            return [SendText({"type": "Error", "variant": "SchemaError", "description": description, "message": text[:1024]})]
-        if keyterms is not None and sum(len(k.split()) for k in keyterms) > _KEYTERM_TOKEN_LIMIT:
-            description = f"the keyterms exceed the {_KEYTERM_TOKEN_LIMIT}-token limit"
-            return [SendText({"type": "ConfigureFailure", "request_id": self.request_id, "code": "CONFIGURE_KEYTERM_LIMIT_EXCEEDED", "description": description})]
-        reply: dict[str, Any] = {"type": "ConfigureSuccess", "request_id": self.request_id}
-        if keyterms is not None:
-            reply["keyterms"] = keyterms
-        return [SendText(reply)]
+        return [SendText(configure_reply(message, text, self.request_id))]
 
     def _finalize(self, channel: Any) -> list[Output]:
         if isinstance(channel, bool) or not isinstance(channel, (int, type(None))):
