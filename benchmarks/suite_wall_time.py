@@ -16,8 +16,8 @@ import time
 
 from conformance.engine.events import RunFinished
 from conformance.engine.record import CaseRecord
-from conformance.run.runner import RunOptions, Runner
 from conformance.mock import MockConfig, MockServer
+from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios
 from conformance.scenario.model import Scenario
 

@@ -5,11 +5,11 @@ The flow is ``scenario → plan → driver → trace → checks → events → r
 
 from conformance.checks import check
 from conformance.checks.violations import RuleViolation
-from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status
-from conformance.run.runner import RunOptions, Runner
 from conformance.mock import MockConfig, MockServer
+from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios
+from conformance.verdicts import Verdict
 
 __all__ = [
     "load_scenarios",

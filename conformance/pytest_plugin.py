@@ -94,11 +94,11 @@ class ScenarioItem(pytest.Item):
         self.scenario = scenario
 
     def runtest(self) -> None:
-        from conformance.verdicts import Verdict
         from conformance.engine.record import Status
-        from conformance.run.runner import RunOptions, Runner
+        from conformance.run.runner import Runner, RunOptions
         from conformance.scenario import Timing
         from conformance.targets import target_url
+        from conformance.verdicts import Verdict
 
         config = self.config
         api_key = config.getoption("conformance_api_key") or os.environ.get("DEEPGRAM_API_KEY") or None

@@ -10,14 +10,14 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from conformance.verdicts import Verdict
 from conformance.engine.events import RunFinished
 from conformance.engine.record import CaseRecord, Status
-from conformance.run.runner import RunOptions, Runner
 from conformance.mock.faults import FAULTS
 from conformance.mock.server import MockConfig, MockServer
+from conformance.run.runner import Runner, RunOptions
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
+from conformance.verdicts import Verdict
 
 __all__ = ["MutantResult", "run_selftest", "flagged_rules"]
 

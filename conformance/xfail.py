@@ -20,9 +20,9 @@ from pathlib import Path
 import yaml
 
 from conformance.catalog import load_catalog
-from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status
 from conformance.errors import UsageError
+from conformance.verdicts import Verdict
 
 __all__ = ["Expected", "load_xfail", "apply_xfail"]
 

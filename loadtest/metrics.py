@@ -11,9 +11,9 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
+from conformance.verdicts import Verdict
 
 __all__ = ["Sample", "stream_samples", "FAILURE_NAMES"]
 

@@ -13,10 +13,10 @@ import gevent
 from locust import User, constant, events, task
 from locust.env import Environment
 
-from conformance.run.case import auth_headers, conclude, new_record, new_trace
 from conformance.engine.plan import Plan, Player, build_plan
-from conformance.run.runner import scenario_url
 from conformance.errors import ConformanceError, ConnectError
+from conformance.run.case import auth_headers, conclude, new_record, new_trace
+from conformance.run.runner import scenario_url
 from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
 from conformance.scenario import model as m
 from conformance.targets import target_url

@@ -15,8 +15,8 @@ import sys  # noqa: E402
 
 import gevent  # noqa: E402
 
-from conformance.run.case import auth_headers, conclude, new_record, new_trace  # noqa: E402
 from conformance.engine.plan import Action, Player, build_plan  # noqa: E402
+from conformance.run.case import auth_headers, conclude, new_record, new_trace  # noqa: E402
 from conformance.run.runner import scenario_url  # noqa: E402
 from conformance.scenario import Timing, load_scenarios  # noqa: E402
 from conformance.transport.paced import run_paced  # noqa: E402

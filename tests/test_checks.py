@@ -10,10 +10,10 @@ import pytest
 from conformance.checks import CheckContext, NOT_APPLICABLE, judge
 from conformance.checks import closes, lifecycle, messages, timing
 from conformance.checks.violations import RuleViolation
-from conformance.verdicts import Verdict
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
 from conformance.scenario import model as m
+from conformance.verdicts import Verdict
 
 CTX = CheckContext()
 SCENARIO = m.Scenario(id="t.1", title="t", rules=("CS-1",), steps=())

@@ -17,9 +17,9 @@ from websockets.asyncio.server import serve
 from conformance.catalog import Level, load_catalog
 from conformance.checks import registered_checks
 from conformance.cli import main
-from conformance.targets import target_url
-from conformance.scenario import load_scenarios
 from conformance.errors import UsageError
+from conformance.scenario import load_scenarios
+from conformance.targets import target_url
 
 from conftest import MS, TIME_SCALE
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from conformance.verdicts import Verdict
-from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientConnection, ClientRun
+from conformance.client.judge import judge_client
 from conformance.client.scenario import ClientScenario, Job
 from conformance.engine.trace import Handshake, Trace
 from conformance.mock.session import NET_0001_REASON
 from conformance.protocol.params import parse_stream_params
 from conformance.scenario.durations import Duration, Timing
+from conformance.verdicts import Verdict
 
 RATE = 16000
 CHUNK = b"\x01\x00" * 800  # 50 ms of 16 kHz linear16 mono

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from conformance.catalog import Level, load_catalog
-from conformance.verdicts import Verdict
 from conformance.cli import main
 from conformance.engine.record import exit_code_for
 from conformance.mock.faults import FAULTS
 from conformance.scenario import Timing, load_scenarios
 from conformance.selftest import run_selftest
+from conformance.verdicts import Verdict
 
 from conftest import TIME_SCALE
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from conformance.run.case import conclude, new_record
 from conformance.engine.trace import Handshake, Trace
+from conformance.run.case import conclude, new_record
 from conformance.scenario import Timing
 from conformance.scenario import model as m
 from loadtest.metrics import stream_samples

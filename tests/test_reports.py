@@ -8,13 +8,13 @@ import json
 from pathlib import Path
 
 from conformance.catalog import Level
-from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.events import RunFinished, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
 from conformance.engine.trace import Handshake, Trace
 from conformance.report.console import ConsoleHandler, cause_of
 from conformance.report.traces import TraceHandler
 from conformance.scenario import Timing
+from conformance.verdicts import RuleResult, Verdict
 
 LONG = "the 101 response has no dg-request-id header; " + "and what was seen goes on " * 20 + "to the very end"
 

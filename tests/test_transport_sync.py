@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from conformance.run.case import auth_headers, conclude, new_record, new_trace
 from conformance.engine.plan import Player, build_plan
 from conformance.engine.record import Status
-from conformance.run.runner import scenario_url
 from conformance.errors import ConnectError
+from conformance.run.case import auth_headers, conclude, new_record, new_trace
+from conformance.run.runner import scenario_url
 from conformance.scenario import Timing, load_scenarios
 from conformance.transport.sync import run_player
 

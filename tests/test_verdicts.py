@@ -9,9 +9,9 @@ from typing import Any
 
 from conformance.checks import CheckContext, Item, grade, judge
 from conformance.checks.ending import ending
-from conformance.verdicts import Verdict
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED
 from conformance.scenario import model as m
+from conformance.verdicts import Verdict
 
 from test_checks import Script, metadata, results
 

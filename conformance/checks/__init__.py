@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from conformance.catalog import Catalog, Level, load_catalog
+from conformance.checks.ending import CLIENT, REQUESTED, Ending, Refusal, ending, refusals
+from conformance.checks.facts import facts
 from conformance.checks.violations import NotJudged, RuleViolation
-from conformance.verdicts import RuleResult, Verdict, verdict_for
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED, Outcome, Trace
 from conformance.scenario.model import Scenario
+from conformance.verdicts import RuleResult, Verdict, verdict_for
 
 __all__ = [
     "check", "CheckContext", "NOT_APPLICABLE", "run_checks", "judge", "grade", "Item", "Evidence",
@@ -124,8 +126,6 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     Features the server refused make their rules UNIMPLEMENTED; the scenario's rules that nothing
     exercised are NOT JUDGED, with what ended the stream.
     """
-    from conformance.checks.ending import ending, refusals
-
     trace.derived.clear()
     catalog = catalog or load_catalog()
     stream_end = ending(trace, scenario.feature, scenario.rules)
@@ -134,8 +134,6 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
         evidence.setdefault(rule_id, []).append(item)
     for outcome in trace.outcomes:
         evidence.setdefault(outcome.rule, []).append(_outcome_item(outcome))
-    from conformance.checks.facts import facts
-
     results = grade(evidence, catalog, claims=facts(trace).owners())
     refused = list(refusals(trace))
     if stream_end.refusal is not None and stream_end.refusal not in refused:
@@ -144,19 +142,19 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     return _with_unexercised(results, scenario.rules, _unexercised_reason(trace, stream_end), catalog)
 
 
-def _unexercised_reason(trace: Trace, stream_end: Any) -> str:
+def _unexercised_reason(trace: Trace, stream_end: Ending) -> str:
     """Why a scenario's rule got no evidence at all."""
     status = trace.handshake.status
     if status is None:
         return "not exercised: the connection never reached the upgrade"
     if status != 101:
         return f"not exercised: the upgrade was answered with HTTP {status}"
-    if stream_end.close is None or stream_end.close.by == "client" or stream_end.kind == "requested":
+    if stream_end.close is None or stream_end.kind in (CLIENT, REQUESTED):
         return "not exercised: nothing in this run let it be judged"
     return f"not exercised: the stream ended first ({stream_end.describe()})"
 
 
-def _unimplemented(results: list[RuleResult], refused: Iterable[Any], expected: tuple[str, ...], catalog: Catalog) -> list[RuleResult]:
+def _unimplemented(results: list[RuleResult], refused: Iterable[Refusal], expected: tuple[str, ...], catalog: Catalog) -> list[RuleResult]:
     """Rules of a feature the server refused become UNIMPLEMENTED, naming the refusal."""
     by_rule = {r.rule_id: r for r in results}
     for refusal in refused:

@@ -25,7 +25,7 @@ from conformance.report.json_report import JsonHandler
 from conformance.report.junit import JunitHandler
 from conformance.report.matrix import MatrixHandler
 from conformance.report.traces import TraceHandler
-from conformance.run.runner import RunOptions, Runner
+from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios, parse_duration, select_scenarios
 from conformance.scenario.model import Scenario
 from conformance.targets import target_url

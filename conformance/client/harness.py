@@ -23,19 +23,19 @@ from pathlib import Path
 from typing import TextIO
 
 from conformance._resources import data_path
-from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientRun
+from conformance.client.judge import judge_client
 from conformance.client.progress import progress
 from conformance.client.recorder import Recorder
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
-from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord, Status, exit_code_for, status_from_results
 from conformance.engine.trace import Trace
 from conformance.errors import UsageError
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
 from conformance.scenario.durations import Timing
+from conformance.verdicts import Verdict
 
 __all__ = ["ClientOptions", "ClientHarness", "PLACEHOLDERS", "check_command"]
 

@@ -10,8 +10,8 @@ import time
 from collections.abc import Callable
 
 from conformance.catalog import load_catalog
-from conformance.client.judge import judge_client
 from conformance.client.evidence import ClientConnection, ClientRun
+from conformance.client.judge import judge_client
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, exit_code_for, status_from_results

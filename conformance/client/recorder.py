@@ -10,10 +10,10 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.http11 import Request, Response
 
+from conformance.audio.wav import wav_format
 from conformance.client.evidence import ClientConnection
 from conformance.engine.trace import Handshake, Trace
 from conformance.mock.server import presented_credentials
-from conformance.audio.wav import wav_format
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, parse_stream_params
 from conformance.scenario.durations import Timing
 

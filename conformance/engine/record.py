@@ -6,8 +6,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.trace import Trace
+from conformance.verdicts import RuleResult, Verdict
 
 __all__ = ["Status", "CaseRecord", "exit_code_for", "status_from_results", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_UNREACHABLE"]
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from conformance.catalog import load_catalog
-from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.record import CaseRecord, Status
 from conformance.report.traces import has_finding
+from conformance.verdicts import RuleResult, Verdict
 
 __all__ = ["ConsoleHandler", "rule_summary", "RuleSummary", "case_label", "cause_of"]
 

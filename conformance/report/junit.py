@@ -7,9 +7,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord, Status
+from conformance.verdicts import Verdict
 
 __all__ = ["JunitWriter", "JunitHandler"]
 

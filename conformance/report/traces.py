@@ -8,10 +8,10 @@ import json
 import re
 from pathlib import Path
 
-from conformance.verdicts import Verdict
 from conformance.engine.events import Event, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
 from conformance.report.serialize import trace_lines
+from conformance.verdicts import Verdict
 
 __all__ = ["TraceHandler", "has_finding"]
 

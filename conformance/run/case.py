@@ -8,12 +8,12 @@ from collections.abc import Sequence
 
 from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
-from conformance.verdicts import RuleResult, Verdict
 from conformance.engine.plan import Plan
 from conformance.engine.record import CaseRecord, Status, status_from_results
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
+from conformance.verdicts import RuleResult, Verdict
 from conformance.xfail import Expected, apply_xfail
 
 __all__ = ["new_record", "new_trace", "credentials_form", "auth_headers", "auth_subprotocols", "conclude", "AUTH_SCHEMES"]

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
 from conformance.checks import CheckContext
-from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.engine.events import Event, FatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for
 from conformance.engine.trace import Trace
 from conformance.errors import AudioError, ConnectError
+from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.transport._common import TlsOptions, client_ssl_context

@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from conformance.verdicts import Verdict
 from conformance.engine.record import CaseRecord
+from conformance.verdicts import Verdict
 
 HERE = Path(__file__).resolve().parent
 _BROKEN = ("FAILED", "NON-STRICT")

@@ -12,9 +12,9 @@ from conformance.client.harness import ClientHarness, ClientOptions
 from conformance.client.scenario import load_client_scenarios, select_client_scenarios
 from conformance.engine.events import RunFinished
 from conformance.engine.record import CaseRecord
-from conformance.run.runner import RunOptions, Runner
 from conformance.mock.faults import parse_faults
 from conformance.mock.server import MockConfig, MockServer
+from conformance.run.runner import RunOptions, Runner
 from conformance.scenario import Timing, load_scenarios
 
 from corpus import servers
