@@ -185,3 +185,17 @@ def test_a_close_after_the_suites_own_late_keepalive_is_not_the_servers_fault() 
     on_time.trace.keepalive_periods.append((1.0, 16.0, 4.0))
     on_time.at(5.0).send({"type": "KeepAlive"}).at(9.0).send({"type": "KeepAlive"}).at(11.0).close(code=1011, reason="NET-0001")
     assert _verdicts(on_time, _scenario("KA-2"))["KA-2"][0] is Verdict.FAILED
+
+
+def test_a_403_names_the_form_the_key_was_presented_in() -> None:
+    """A 403 may be the auth form (e.g. the subprotocol), not only a key without access."""
+    from conformance.engine.record import Status
+    from conformance.run.case import conclude, new_record
+
+    script = Script()
+    script.trace.handshake.status, script.trace.handshake.headers = 403, {"dg-error": "Forbidden"}
+    script.trace.handshake.credentials = "Sec-WebSocket-Protocol: token, KEY"
+    record = new_record(_scenario("CS-1"))
+    conclude(record, script.trace, _scenario("CS-1"))
+    assert record.status is Status.ERROR
+    assert "lacks access to what this scenario asks for (model, feature), or the endpoint does not take credentials presented as Sec-WebSocket-Protocol: token, KEY (--auth-scheme)" in (record.error or "")
