@@ -199,3 +199,14 @@ def test_a_403_names_the_form_the_key_was_presented_in() -> None:
     conclude(record, script.trace, _scenario("CS-1"))
     assert record.status is Status.ERROR
     assert "lacks access to what this scenario asks for (model, feature), or the endpoint does not take credentials presented as Sec-WebSocket-Protocol: token, KEY (--auth-scheme)" in (record.error or "")
+
+
+def test_closestream_rules_say_what_was_missing_when_the_server_stays_silent() -> None:
+    """A server that takes CloseStream and then does nothing: CS-1 fails; CS-3 and CS-5, which
+    need a close and two request ids, are not judged, and say why (never OK)."""
+    script = Script().audio(1).at(1.0).send({"type": "CloseStream"}).at(7.0).close(by="client", code=1000, reason="scenario finished")
+    script.trace.handshake.headers = {}
+    verdicts = _verdicts(script, _scenario("CS-1", "CS-3", "CS-5"))
+    assert verdicts["CS-1"][0] is Verdict.FAILED and "no Metadata after CloseStream" in verdicts["CS-1"][1]
+    assert verdicts["CS-3"] == (Verdict.NOT_JUDGED, "the server did not close after CloseStream (see CS-1); client closed 1000 'scenario finished' at 7.000s")
+    assert verdicts["CS-5"] == (Verdict.NOT_JUDGED, "fewer than two request ids to compare (none)")

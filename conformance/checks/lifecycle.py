@@ -110,7 +110,11 @@ def closestream_close_code(ctx: CheckContext, trace: Trace, scenario: Scenario) 
     """CS-3 (SHOULD): the server's close after CloseStream is 1000."""
     sent = next(trace.sent_controls("CloseStream"), None)
     close = trace.close
-    if sent is None or close is None or close.by == "client" or close.t < sent[0].t:
+    if sent is None or (close is not None and close.t < sent[0].t):
+        return NOT_APPLICABLE
+    if close is None or close.by == "client":
+        if "CS-3" in scenario.rules:
+            raise NotJudged("CS-3", f"the server did not close after CloseStream (see CS-1); {_close_text(trace)}")
         return NOT_APPLICABLE
     if close.code != 1000:
         raise RuleViolation("CS-3", f"after CloseStream the {close.describe()}; expected 1000")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.facts import CHANNEL, RESPONSE, SCHEMA, facts
-from conformance.checks.violations import RuleViolation
+from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import Trace
 from conformance.protocol.messages import SERVER_TYPES
 from conformance.protocol.schemas import load_message_schemas
@@ -123,6 +123,8 @@ def request_ids_agree(ctx: CheckContext, trace: Trace, scenario: Scenario) -> ob
         elif body.get("type") == "Metadata":
             ids.append((entry.index, f"Metadata #{entry.index} request_id", str(body.get("request_id"))))
     if len(ids) < 2:
+        if "CS-5" in scenario.rules and trace.handshake.status == 101:
+            raise NotJudged("CS-5", f"fewer than two request ids to compare ({', '.join(where for _, where, _ in ids) or 'none'})")
         return NOT_APPLICABLE
     _, first_where, first = ids[0]
     for index, where, value in ids[1:]:
