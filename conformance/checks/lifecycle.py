@@ -128,9 +128,9 @@ def _summary_metadata(trace: Trace) -> WireEntry | None:
     metadata = [e for e, _ in trace.messages("Metadata")]
     if not metadata:
         return None
-    ends = [e.index for e in trace.entries if e.direction == SENT and ((e.kind == "binary" and e.size == 0) or '"CloseStream"' in (e.text or ""))]
+    ends = _flushing(trace, "CloseStream")
     if ends:
-        return metadata[-1] if metadata[-1].index > ends[0] else None
+        return metadata[-1] if metadata[-1].index > min(ends) else None
     close, received = trace.close, list(trace.received())
     closed_by_server = close is not None and close.by != "client"
     return metadata[-1] if closed_by_server and received and received[-1] is metadata[-1] else None
@@ -163,11 +163,17 @@ class _Finalize:
     until: int
 
 
+def _flushing(trace: Trace, *kinds: str) -> list[int]:
+    """Entry indexes of the client frames that flush the stream: empty binary frames and the
+    control messages of ``kinds``."""
+    found = [e.index for e in trace.entries if e.direction == SENT and e.kind == "binary" and e.size == 0]
+    return found + [e.index for kind in kinds for e, _ in trace.sent_controls(kind)]
+
+
 def _finalizes(trace: Trace) -> list[_Finalize]:
     """Each Finalize with its target lanes and the entry index before which its flush must have
     arrived: the next flushing frame we sent (Finalize, CloseStream, empty binary), else the end."""
-    flushing = [e.index for e in trace.entries if e.direction == SENT and e.kind == "binary" and e.size == 0]
-    flushing += [e.index for kind in ("Finalize", "CloseStream") for e, _ in trace.sent_controls(kind)]
+    flushing = _flushing(trace, "Finalize", "CloseStream")
     found = []
     for entry, body in trace.sent_controls("Finalize"):
         channel = body.get("channel")

@@ -11,13 +11,7 @@ from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
 
-__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "timings_continue_after_pause", "interims_precede_finals", "results", "words"]
-
-
-def results(trace: Trace, *, final_only: bool = False) -> Iterator[ResultRow]:
-    """Readable Results as (entry, body, lane, start, end); unreadable ones are MSG-1's business
-    and listed in :func:`~conformance.checks.facts.facts`."""
-    return iter([r for r in facts(trace).results if not final_only or r.final])
+__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "timings_continue_after_pause", "interims_precede_finals", "words"]
 
 
 def words(body: dict[str, Any]) -> Iterator[tuple[str, float, float]]:

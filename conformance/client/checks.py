@@ -22,7 +22,7 @@ from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.protocol.schemas import load_message_schemas
 
-__all__ = ["client_check", "registered_client_checks", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY", "keepalive_limit"]
+__all__ = ["client_check", "registered_client_checks", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY", "keepalive_limit", "end_request"]
 
 CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # seeds 003: "continue sending KeepAlive messages 3-5 seconds"; the upper end decides, with timer slack.
@@ -92,7 +92,7 @@ def _audio(connection: ClientConnection) -> list[WireEntry]:
     return [e for e in _sent(connection) if e.kind == "binary" and e.size and e.text is None]
 
 
-def _end_request(connection: ClientConnection) -> WireEntry | None:
+def end_request(connection: ClientConnection) -> WireEntry | None:
     """The client's request to end the stream: CloseStream or the deprecated empty binary frame."""
     return next((e for e in _sent(connection) if (e.kind == "binary" and e.size == 0) or (e.kind == "text" and (_control(e) or {}).get("type") == "CloseStream")), None)
 
@@ -107,7 +107,7 @@ def _stopped_by_harness(run: ClientRun, connection: ClientConnection) -> bool:
 
 def _server_closed_first(connection: ClientConnection) -> bool:
     """The server ended the stream before the client asked it to (idle timeout, server error)."""
-    close, request = connection.trace.close, _end_request(connection)
+    close, request = connection.trace.close, end_request(connection)
     return close is not None and close.by == "server" and (request is None or close.t < request.t)
 
 
@@ -325,7 +325,7 @@ def frame_sizes_and_pace(run: ClientRun) -> Any:
     hand over a frame before its time: the pace allows one frame (at most 250 ms) of lead."""
     notes, problems = [], []
     for connection in run.accepted:
-        end = _end_request(connection)
+        end = end_request(connection)
         audio, rate = [e for e in _audio(connection) if end is None or e.index < end.index], connection.bytes_per_second
         timed = _frame_seconds(connection, audio, rate) if audio and rate else []
         if not timed:

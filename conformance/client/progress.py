@@ -8,9 +8,9 @@ is the client's failure; not done at all, with no such reason, it is an ERROR: n
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
+from conformance.client.checks import end_request
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.engine.trace import SENT
 
@@ -18,16 +18,6 @@ __all__ = ["Progress", "progress"]
 
 # Real-time clients end a few frames short of the seconds asked (the last partial chunk).
 _STREAMED_FRACTION = 0.9
-
-
-def _is_end_request(entry_kind: str, size: int, text: str | None) -> bool:
-    if entry_kind == "binary":
-        return size == 0
-    try:
-        body = json.loads(text or "")
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("type") == "CloseStream"
 
 
 def _streamed(connection: ClientConnection) -> float:
@@ -74,7 +64,7 @@ def progress(run: ClientRun) -> Progress:
     """Measure the job done over every connection the program opened."""
     accepted = run.accepted
     streamed = max((_streamed(c) for c in accepted), default=0.0)
-    ended = any(_is_end_request(e.kind, e.size, e.text) for c in accepted for e in c.trace.entries if e.direction == SENT)
+    ended = any(end_request(c) is not None for c in accepted)
     cut = next((c for c in accepted if _cut_by_server(c)), None)
     provoked = cut is not None and run.scenario.server.error_after_audio is not None and cut.trace.close is not None and cut.trace.close.code == 1011
     return Progress(run.scenario.job.audio_seconds, streamed, ended, len(run.connections), len(accepted), cut, provoked)
@@ -84,5 +74,5 @@ def _cut_by_server(connection: ClientConnection) -> bool:
     close = connection.trace.close
     if close is None or close.by != "server":
         return False
-    requests = [e.t for e in connection.trace.entries if e.direction == SENT and _is_end_request(e.kind, e.size, e.text)]
-    return not requests or close.t < requests[0]
+    request = end_request(connection)
+    return request is None or close.t < request.t
