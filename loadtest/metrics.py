@@ -2,7 +2,7 @@
 
 Every sample becomes one locust request event (``request_type="WS"``); failures are named so
 that they are counted apart: rate_limited, handshake_rejected, idle_timeout, closed_unexpectedly,
-schema_violation, rule_violation. Times are real: nothing is ever reported as 0 ms by default.
+protocol_violation (a frame that breaks RFC 6455), schema_violation, rule_violation. Times are real: nothing is ever reported as 0 ms by default.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.verdicts import Verdict
 
-__all__ = ["Sample", "stream_samples", "FAILURE_NAMES"]
+__all__ = ["Sample", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES"]
 
-FAILURE_NAMES = ("rate_limited", "handshake_rejected", "idle_timeout", "closed_unexpectedly", "schema_violation", "rule_violation")
+FAILURE_NAMES = ("rate_limited", "handshake_rejected", "idle_timeout", "closed_unexpectedly", "protocol_violation", "schema_violation", "rule_violation")
 _NET_0001 = re.compile(r"NET-0001|dpgr\.am/net0001", re.IGNORECASE)
 
 
@@ -80,6 +80,8 @@ def _stream_failure(trace: Trace) -> str | None:
     close = trace.close
     if trace.error:
         return f"closed_unexpectedly: {trace.error}"
+    if close is not None and close.violation is not None:
+        return f"protocol_violation: {close.violation}"
     if close is None or close.by != "server":
         return None
     if any(True for _ in trace.sent_controls("CloseStream")):
@@ -87,6 +89,25 @@ def _stream_failure(trace: Trace) -> str | None:
     if close.code == 1011 and _NET_0001.search(close.reason or ""):
         return f"idle_timeout: {close.code} NET-0001"
     return f"closed_unexpectedly: {close.code} {close.reason}".rstrip()
+
+
+def interrupted_samples(trace: Trace, t: float) -> list[Sample]:
+    """Samples of a stream the end of the run cut at ``t``: what it measured until then, and
+    ``stream_interrupted`` (no failure: the server did nothing wrong, and the verdicts of a cut
+    trace would blame it for what it had no time to send)."""
+    if trace.handshake.status is None:
+        return []
+    samples = list(_handshake_samples(trace))
+    if trace.handshake.status == 101:
+        samples.extend(_latency_samples(trace))
+        samples.append(Sample("stream_interrupted", _ms(t - (trace.handshake.t or 0.0))))
+    return samples
+
+
+def ends_by_server(samples: list[Sample]) -> bool:
+    """Whether the stream ended in a server-side close or could not be played: a user then backs
+    off before the next stream, as after a rejected handshake, instead of reconnecting at once."""
+    return any(s.name in ("closed_unexpectedly", "idle_timeout", "protocol_violation", "handshake_rejected", "rate_limited") for s in samples)
 
 
 def stream_samples(trace: Trace, record: CaseRecord) -> list[Sample]:

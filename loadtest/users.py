@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import time
 from functools import lru_cache
 from pathlib import Path
 
 import gevent
+from gevent import GreenletExit
 from locust import User, constant, events, task
 from locust.env import Environment
 
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
+from conformance.redaction import hide, printable
 from conformance.run.case import auth_headers, conclude, new_record, new_trace
 from conformance.run.runner import scenario_url
 from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
@@ -23,7 +26,7 @@ from conformance.targets import target_url
 from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.paced import run_paced, shared_pacer
 from conformance.transport.sync import Timeouts
-from loadtest.metrics import Sample, stream_samples
+from loadtest.metrics import Sample, ends_by_server, interrupted_samples, stream_samples
 from loadtest.thresholds import REQUEST_TYPE
 
 __all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
@@ -102,14 +105,17 @@ class StreamingUser(User):
         name = self.scenario or getattr(options, "scenario", None) or DEFAULT_SCENARIO
         self.plan = _plan(name, getattr(options, "audio", ""), getattr(options, "chunk", ""), getattr(options, "realtime", 0.0), getattr(options, "time_scale", 1.0))
         self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
+        hide(self.api_key)
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
         tls = TlsOptions(getattr(options, "cafile", "") or None, getattr(options, "insecure", False))
         self.ssl_context = client_ssl_context(tls) if self.url.startswith("wss://") else None
 
     def _fire(self, sample: Sample) -> None:
+        # Failure text comes from the server (dg-error, close reasons) and lands in locust's
+        # console, error report and CSVs: redacted and made printable here.
         self.environment.events.request.fire(
             request_type=REQUEST_TYPE, name=sample.name, response_time=sample.ms, response_length=0,
-            exception=StreamFailure(sample.failure) if sample.failure else None, context={},
+            exception=StreamFailure(printable(sample.failure)) if sample.failure else None, context={},
         )
 
     @task
@@ -124,6 +130,7 @@ class StreamingUser(User):
             opened = True
             OpenStreams.count += 1
 
+        started = time.monotonic()
         try:
             run_paced(
                 Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key),
@@ -133,6 +140,11 @@ class StreamingUser(User):
             self._fire(Sample("connect", 0.001, f"unreachable: {trace.redact(str(exc))}"))
             gevent.sleep(_REJECTED_BACKOFF_SECONDS)
             return
+        except GreenletExit:
+            # The run is ending with this stream in flight: measured and classified, never dropped.
+            for sample in interrupted_samples(trace, time.monotonic() - started):
+                self._fire(sample)
+            raise
         finally:
             if opened:
                 OpenStreams.count -= 1
@@ -145,10 +157,11 @@ class StreamingUser(User):
         record = new_record(scenario)
         conclude(record, trace, scenario)
         shared_pacer().serve_due()
-        for sample in stream_samples(trace, record):
+        samples = stream_samples(trace, record)
+        for sample in samples:
             self._fire(sample)
         shared_pacer().serve_due()
-        if trace.handshake.status != 101:
+        if ends_by_server(samples):
             gevent.sleep(_REJECTED_BACKOFF_SECONDS)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from conformance.checks import CheckContext, NOT_APPLICABLE, judge
-from conformance.checks import closes, lifecycle, messages, timing
+from conformance.checks import closes, lifecycle, messages, timing, transcripts
 from conformance.checks.violations import RuleViolation
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
@@ -56,7 +56,7 @@ def results(start: float, end: float, *, lane: int = 0, lanes: int = 1, final: b
     return {
         "type": "Results", "channel_index": [lane, lanes], "start": start, "duration": round(end - start, 6), "is_final": final,
         "speech_final": False, "from_finalize": from_finalize,
-        "channel": {"alternatives": [{"transcript": "", "confidence": 0.9, "words": [{"word": "w", "start": s, "end": e, "confidence": 0.9} for s, e in words]}]},
+        "channel": {"alternatives": [{"transcript": " ".join("w" for _ in words), "confidence": 0.9, "words": [{"word": "w", "start": s, "end": e, "confidence": 0.9} for s, e in words]}]},
         "metadata": {"request_id": "r1", "model_info": {"name": "n", "version": "v", "arch": "a"}, "model_uuid": "u"},
     }
 
@@ -78,6 +78,23 @@ def test_clean_session_holds_every_applicable_rule() -> None:
     verdicts = {r.rule_id: r.verdict for r in judge(clean_session().trace, SCENARIO, CTX)}
     assert set(verdicts.values()) == {Verdict.OK}
     assert {"MSG-1", "MSG-2", "RES-1", "RES-2", "RES-3", "RES-4", "CS-1", "CS-2", "CS-3", "CS-4", "CS-5", "HS-1", "HS-2"} <= set(verdicts)
+
+
+def test_tr1_fails_a_server_whose_finals_over_speech_are_all_empty() -> None:
+    """TR-1: finals that cover the speech sent but never carry a word: the server transcribed nothing."""
+    empty = Script().audio(2.0).recv(results(0, 1.0)).recv(results(1.0, 2.0)).close().trace
+    with pytest.raises(RuleViolation, match=r"2 final\(s\) over 2\.0s of the speech sent all have an empty transcript"):
+        transcripts.speech_is_transcribed(CTX, empty, SCENARIO)
+    one_word = Script().audio(2.0).recv(results(0, 1.0)).recv(results(1.0, 2.0, words=[(1.2, 1.5)])).close().trace
+    assert transcripts.speech_is_transcribed(CTX, one_word, SCENARIO) is None
+
+
+def test_tr1_is_not_judged_without_finals_over_speech() -> None:
+    """Silence owes no words, and a stream without finals is CS-1's or FIN-1's finding, not TR-1's."""
+    silence = Script().audio(2.0, speech=False).recv(results(0, 2.0)).close().trace
+    no_finals = Script().audio(2.0).recv(results(0, 1.0, final=False)).close().trace
+    for trace in (silence, no_finals):
+        assert transcripts.speech_is_transcribed(CTX, trace, SCENARIO) is NOT_APPLICABLE
 
 
 def test_msg1_reports_non_json_frame() -> None:

@@ -123,7 +123,7 @@ def test_wait_for_host_retries_until_the_deployment_answers(capsys, mock_factory
 def test_wait_for_host_gives_up_with_what_it_saw(capsys) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
     code, out, err = run_cli(capsys, "run", "--host", "127.0.0.1:9", "--wait-for-host", "1s", *SCALE)
-    assert code == 3 and "not ready after 1s; last: cannot reach 127.0.0.1:9: connection refused" in err
+    assert code == 3 and "error: ws://127.0.0.1:9/v1/listen not ready after 1s; last: cannot reach 127.0.0.1:9: connection refused" in out
     assert time.monotonic() - started < 10
 
 

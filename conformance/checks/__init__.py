@@ -69,7 +69,7 @@ def check(rule_id: str) -> Callable[[CheckFunction], CheckFunction]:
 def registered_checks() -> list[tuple[str, CheckFunction]]:
     """Every registered (rule id, check), the frame-blaming ones first, importing the built-in
     check modules first."""
-    from conformance.checks import closes, lifecycle, messages, timing  # noqa: F401  (registration side effect)
+    from conformance.checks import closes, lifecycle, messages, timing, transcripts  # noqa: F401  (registration side effect)
 
     first = {rule: position for position, rule in enumerate(_CLAIMING_FIRST)}
     return sorted(_REGISTRY, key=lambda item: first.get(item[0], len(first)))
@@ -80,7 +80,9 @@ class Item:
     """One piece of evidence about a rule.
 
     ``state`` is ``held``, ``broken`` or ``not judged``; see :class:`RuleViolation` for ``absence``
-    and :class:`~conformance.engine.trace.Outcome` for ``control`` and ``seen``.
+    and :class:`~conformance.engine.trace.Outcome` for ``control`` and ``seen``. ``lost``: a part
+    of the rule could not be judged because its evidence could not be read or is another rule's
+    finding; what held elsewhere then proves nothing about the rule as a whole.
     """
 
     state: str
@@ -89,6 +91,7 @@ class Item:
     absence: bool = False
     control: bool = False
     seen: tuple[int, ...] = ()
+    lost: bool = False
 
 
 Evidence = dict[str, list[Item]]
@@ -104,7 +107,7 @@ def run_checks(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContex
         except RuleViolation as violation:
             found.append((rule_id, Item(BROKEN, violation.message, violation.frame_index, violation.absence)))
         except NotJudged as unjudged:
-            found.append((rule_id, Item(UNJUDGED, unjudged.reason)))
+            found.append((rule_id, Item(UNJUDGED, unjudged.reason, lost=True)))
         except AssertionError as error:
             found.append((rule_id, Item(BROKEN, str(error) or f"{function.__name__} failed")))
         else:
@@ -145,6 +148,8 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
 def _unexercised_reason(trace: Trace, stream_end: Ending) -> str:
     """Why a scenario's rule got no evidence at all."""
     status = trace.handshake.status
+    if trace.handshake.invalid is not None:
+        return "not exercised: the server's answer to the upgrade was invalid (HS-1)"
     if status is None:
         return "not exercised: the connection never reached the upgrade"
     if status != 101:
@@ -188,10 +193,10 @@ def _grade_rule(rule_id: str, items: list[Item], level: Level, claims: Mapping[i
     plain = []
     for item in (i for i in items if not i.control):
         owner = _blamed_elsewhere(item, rule_id, claims) if item.state == BROKEN and item.absence else None
-        plain.append(Item(UNJUDGED, f"{item.message} — not judged: what did arrive is blamed on {owner}", item.frame) if owner else item)
+        plain.append(Item(UNJUDGED, f"{item.message} — not judged: what did arrive is blamed on {owner}", item.frame, lost=True) if owner else item)
     broken = [i for i in plain if i.state == BROKEN]
     held = [i for i in plain if i.state == HELD]
-    vetoes = [i for i in items if i.control and i.state == BROKEN]
+    vetoes = [i for i in items if i.control and i.state == BROKEN] + [i for i in plain if i.lost]
     if broken:
         first = broken[0]
         more = f" (and {len(broken) - 1} more)" if len(broken) > 1 else ""
@@ -233,7 +238,9 @@ def _demote_needing(graded: dict[str, RuleResult], absent_only: set[str], catalo
     failing = {rule_id: r for rule_id, r in graded.items() if r.verdict.broken or r.verdict is Verdict.UNIMPLEMENTED}
     demoted = dict(graded)
     for rule_id, result in graded.items():
-        need = next((failing[n] for n in catalog[rule_id].needs if n in failing), None)
+        # Every server rule needs the frames to be readable: after a WS-1 break the client closed.
+        needs = (*catalog[rule_id].needs, *(("WS-1",) if rule_id != "WS-1" else ()))
+        need = next((failing[n] for n in needs if n in failing), None)
         if result.verdict.broken and rule_id in absent_only and need is not None:
             reason = f"not judged: it needs {need.rule_id}, which is {need.verdict.value} here; on its own it found: {result.message}"
             demoted[rule_id] = RuleResult(rule_id, result.level, Verdict.NOT_JUDGED, reason, result.frame_index)

@@ -7,6 +7,7 @@ import re
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.ending import CLIENT, IDLE, OPEN, REPLY, UNPROVOKED, Ending, ending, reply_window
+from conformance.checks.facts import unreadable_since
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import Trace
 from conformance.scenario.model import Scenario
@@ -88,7 +89,11 @@ def metadata_before_idle_close(ctx: CheckContext, trace: Trace, scenario: Scenar
     end = _idle_close(trace, scenario, "TO-4")
     if end is None or end.close is None:
         return NOT_APPLICABLE
-    last_sent = max((e.t for e in trace.entries if e.direction == "sent"), default=0.0)
+    sent = [e for e in trace.entries if e.direction == "sent"]
+    last_sent = sent[-1].t if sent else 0.0
     if not any(e.t >= last_sent for e, _ in trace.messages("Metadata")):
+        unread = unreadable_since(trace, sent[-1].index if sent else -1)
+        if unread is not None:
+            raise NotJudged("TO-4", f"no Metadata could be read before the idle close ({end.describe()}): {unread}")
         raise RuleViolation("TO-4", f"no Metadata before the idle close ({end.describe()})", absence=True)
     return None

@@ -11,10 +11,10 @@ refusal, instead of failing one by one.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from conformance.engine.trace import RECEIVED, SENT, CloseInfo, Trace, WireEntry, late_keepalive
+from conformance.protocol.messages import parse_json
 
 __all__ = ["Ending", "Refusal", "ending", "refusals", "FEATURE_RULES", "reply_window", "frame_name", "OPEN", "CLIENT", "REQUESTED", "IDLE", "REPLY", "REFUSED", "UNPROVOKED", "SUITE_LATE"]
 
@@ -42,10 +42,7 @@ def _control_type(entry: WireEntry) -> str | None:
     text; ``empty`` for a zero-length binary frame; None for audio."""
     if entry.kind == "binary":
         return "empty" if entry.size == 0 else None
-    try:
-        body = json.loads(entry.text or "")
-    except ValueError:
-        return "text"
+    body, _ = parse_json(entry.text or "")
     kind = body.get("type") if isinstance(body, dict) else None
     return kind if kind in ("KeepAlive", "Finalize", "CloseStream", "Configure") else "text"
 

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 
 from conformance.engine.trace import Trace, WireEntry
 
-__all__ = ["ResultRow", "Facts", "facts", "number", "speech_end", "RESPONSE", "TIME", "CHANNEL", "SCHEMA"]
+__all__ = ["ResultRow", "Facts", "facts", "number", "speech_end", "unreadable_since", "RESPONSE", "TIME", "CHANNEL", "SCHEMA"]
 
 # What a rule blames a frame for; a check skips only the blame that would make it repeat a finding:
 # a reply to KeepAlive is no MSG-1 matter, a clock pushed by a pause no RES-3 one, a merged
@@ -77,7 +77,7 @@ class Facts:
             return ""
         entry, why = self.unreadable[0]
         more = f" and {len(self.unreadable) - 1} more" if len(self.unreadable) > 1 else ""
-        return f"{len(self.unreadable)} Results frame(s) could not be read (#{entry.index}: {why}{more}; see MSG-1)"
+        return f"{len(self.unreadable)} frame(s) that may be Results could not be read (#{entry.index}: {why}{more}; see MSG-1)"
 
 
 def _read(entry: WireEntry, body: dict[str, Any], lanes: int) -> ResultRow | str:
@@ -100,14 +100,29 @@ def facts(trace: Trace) -> Facts:
     found = trace.derived.get("facts")
     if found is None:
         rows, unreadable = [], []
-        for entry, body in trace.messages("Results"):
-            row = _read(entry, body, trace.lanes)
-            if isinstance(row, str):
-                unreadable.append((entry, row))
-            else:
-                rows.append(row)
+        for entry in trace.received():
+            message = entry.message
+            if message is None:
+                continue
+            if message.body is None:
+                unreadable.append((entry, message.error or "not a JSON object"))  # it may have been a Results
+            elif message.type == "Results":
+                row = _read(entry, message.body, trace.lanes)
+                if isinstance(row, str):
+                    unreadable.append((entry, row))
+                else:
+                    rows.append(row)
         found = trace.derived["facts"] = Facts(rows, unreadable)
     return found
+
+
+def unreadable_since(trace: Trace, index: int) -> str | None:
+    """For a finding that a message never came: the frames after entry ``index`` that could not be
+    read (one of them may have been it), named; None when every frame could be read."""
+    frames = [e for e in trace.received() if e.index > index and e.message is not None and e.message.body is None]
+    if not frames:
+        return None
+    return f"{len(frames)} frame(s) that could not be read arrived (#{frames[0].index}: {frames[0].message.error}; see MSG-1)"  # type: ignore[union-attr]
 
 
 def speech_end(trace: Trace, audio_seconds: float) -> float:

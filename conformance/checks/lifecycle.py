@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.ending import REPLY, ending, reply_window
-from conformance.checks.facts import CHANNEL, RESPONSE, TIME, Facts, ResultRow, facts, speech_end
+from conformance.checks.facts import CHANNEL, RESPONSE, TIME, Facts, ResultRow, facts, speech_end, unreadable_since
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import RECEIVED, SENT, Trace, WireEntry
 from conformance.protocol.messages import TRANSCRIPTION_TYPES
@@ -79,6 +79,9 @@ def closestream_flushes_then_metadata(ctx: CheckContext, trace: Trace, scenario:
     entry, _ = sent
     metadata = _first_metadata(trace, after=entry.index)
     if metadata is None:
+        unread = unreadable_since(trace, entry.index)
+        if unread is not None:
+            raise NotJudged("CS-1", f"no Metadata could be read after CloseStream (#{entry.index} at {entry.t:.3f}s): {unread}")
         raise RuleViolation("CS-1", f"no Metadata after CloseStream (#{entry.index} at {entry.t:.3f}s); {_close_text(trace)}", absence=True)
     found = facts(trace)
     speech = speech_end(trace, entry.audio_seconds)

@@ -6,11 +6,11 @@ from conformance.checks import NOT_APPLICABLE, CheckContext, check
 from conformance.checks.facts import CHANNEL, RESPONSE, SCHEMA, facts
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import Trace
-from conformance.protocol.messages import SERVER_TYPES
+from conformance.protocol.messages import OVERSIZE_FRAME, SERVER_TYPES
 from conformance.protocol.schemas import load_message_schemas
 from conformance.scenario.model import Scenario
 
-__all__ = ["server_messages_valid", "no_binary_frames", "channel_index_consistent", "request_id_header", "request_ids_agree", "upgrade_succeeds"]
+__all__ = ["frames_follow_rfc6455", "server_messages_valid", "no_binary_frames", "channel_index_consistent", "request_id_header", "request_ids_agree", "upgrade_succeeds"]
 
 
 def _raise_first(rule_id: str, problems: list[tuple[int, str]]) -> None:
@@ -32,6 +32,7 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     schema (frames another rule already blamed, such as a reply to KeepAlive, are that rule's)."""
     schemas, found = load_message_schemas(), facts(trace)
     problems: list[tuple[int, str]] = []
+    checked: dict[tuple[str, str | None], list] = {}
     texts = [e for e in trace.received() if e.kind == "text"]
     if not texts:
         return NOT_APPLICABLE
@@ -45,7 +46,11 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         elif message.type not in SERVER_TYPES:
             problems.append((entry.index, f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}"))
         else:
-            schema_problems = schemas.problems(message.type, message.body)
+            # A flood repeats the same few frames: validate each distinct text once.
+            key = (message.type, entry.text)
+            schema_problems = checked.get(key)
+            if schema_problems is None:
+                schema_problems = checked[key] = schemas.problems(message.type, message.body)
             if found.claimed(entry, "MSG-1", (CHANNEL,)):
                 # RES-1 already blamed this frame's channel pair; what else is wrong stays MSG-1's.
                 schema_problems = [p for p in schema_problems if not _channel_pair_path(message.type, p.path)]
@@ -55,6 +60,18 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     for index, _ in problems:
         found.claim(by_index[index], "MSG-1", SCHEMA)
     _raise_first("MSG-1", problems)
+    return None
+
+
+@check("WS-1")
+def frames_follow_rfc6455(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
+    """WS-1 (MUST): the client's WebSocket parser found no server frame breaking RFC 6455 (the
+    client then closes 1002/1007 itself, so the stream rules have nothing to judge past it)."""
+    if trace.handshake.status != 101:
+        return NOT_APPLICABLE
+    close = trace.close
+    if close is not None and close.violation is not None and not close.violation.startswith(OVERSIZE_FRAME):
+        raise RuleViolation("WS-1", f"the server sent {close.violation}: the client closed the connection {close.code or ''} at {close.t:.3f}s")
     return None
 
 
@@ -135,7 +152,9 @@ def request_ids_agree(ctx: CheckContext, trace: Trace, scenario: Scenario) -> ob
 
 @check("HS-1")
 def upgrade_succeeds(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """HS-1 (MUST): the upgrade with valid credentials and params succeeds with 101."""
+    """HS-1 (MUST): the upgrade with valid credentials and params succeeds with a valid 101."""
+    if trace.handshake.invalid is not None:
+        raise RuleViolation("HS-1", f"the server answered the upgrade to {trace.handshake.url}, but not validly: {trace.handshake.invalid}")
     if scenario.connect.expect_rejected is not None or trace.handshake.status is None:
         return NOT_APPLICABLE
     if trace.handshake.status != 101:

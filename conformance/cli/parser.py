@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--client-cert", help="PEM client certificate for mutual TLS")
     run.add_argument("--client-key", help="private key of --client-cert, when not inside it")
     run.add_argument("--auth-scheme", choices=AUTH_SCHEMES, default="token", help="send the key as 'Authorization: Token' (default), 'Bearer', or the 'token' subprotocol")
+    run.add_argument("--follow-redirects", action="store_true", help="follow a 3xx answer to the upgrade (each case says where it led); by default a redirect is reported as the answer")
     run.add_argument("-H", "--header", dest="headers", action="append", default=[], metavar="'NAME: VALUE'", help="extra upgrade header, e.g. for ingress auth (repeatable; values are never printed)")
     run.add_argument("--wait-for-host", metavar="DURATION", help="retry reaching each --host (TCP, and TLS for wss) with backoff for up to DURATION, e.g. 60s")
 

@@ -14,7 +14,8 @@ import urllib.request
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from conformance.cli.reporting import consume, reported
+from conformance.cli.reporting import consume, dispatch, reported
+from conformance.engine.events import FatalError, RunStarted
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.errors import ConnectError, UsageError
 from conformance.mock.server import MockConfig, MockServer
@@ -108,12 +109,18 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
     if args.hosts:
         options = RunOptions(
             timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected, tls=_tls(args),
-            auth_scheme=args.auth_scheme, extra_headers=_headers(args.headers),
+            auth_scheme=args.auth_scheme, extra_headers=_headers(args.headers), follow_redirects=args.follow_redirects,
         )
         if args.wait_for_host:
             budget = parse_duration(args.wait_for_host).resolve(Timing())
             for host in args.hosts:
-                await _wait_for(host, options, budget)
+                try:
+                    await _wait_for(host, options, budget)
+                except ConnectError as exc:
+                    # Every run writes its reports, also one that never got to play.
+                    dispatch(handlers, RunStarted(target=target_url(host), scenario_count=len(scenarios), timing=timing, jobs=args.jobs))
+                    dispatch(handlers, FatalError(message=str(exc), exit_code=EXIT_UNREACHABLE))
+                    return EXIT_UNREACHABLE
         return _worst_exit([await _play(scenarios, target_url(host), options, handlers) for host in args.hosts])
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)

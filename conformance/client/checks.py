@@ -8,7 +8,6 @@ program is never the client's fault."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -18,7 +17,7 @@ from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.engine.trace import SENT, WireEntry
 from conformance.mock.session import NET_0001_REASON
-from conformance.protocol.messages import LISTEN_PATH
+from conformance.protocol.messages import LISTEN_PATH, parse_json
 from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.protocol.schemas import load_message_schemas
 
@@ -67,10 +66,7 @@ def _sent(connection: ClientConnection) -> list[WireEntry]:
 
 def _control(entry: WireEntry) -> dict[str, Any] | None:
     """The JSON object of a text frame, or None when it is not one."""
-    try:
-        body = json.loads(entry.text or "")
-    except ValueError:
-        return None
+    body, _ = parse_json(entry.text or "")
     return body if isinstance(body, dict) else None
 
 
@@ -153,7 +149,7 @@ def controls_are_text(run: ClientRun) -> Any:
     for connection in run.accepted:
         for entry in _sent(connection):
             if entry.kind == "binary" and entry.text is not None:
-                kind = (json.loads(entry.text) or {}).get("type", "a control message")
+                kind = (_control(entry) or {}).get("type", "a control message")
                 raise RuleViolation("C-CTL-1", f"{_label(run, connection)}{kind} sent as a binary frame at {entry.t:.3f}s: the server takes it for audio", _frame(run, connection, entry))
             exercised = exercised or entry.kind == "text"
     return None if exercised else NOT_APPLICABLE

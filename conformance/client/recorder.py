@@ -4,7 +4,6 @@ client sent), so the reporters of ``conformance run`` render client runs unchang
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from urllib.parse import parse_qs, urlsplit
 
@@ -14,6 +13,7 @@ from conformance.audio.wav import wav_format
 from conformance.client.evidence import ClientConnection
 from conformance.engine.trace import Handshake, Trace
 from conformance.mock.server import presented_credentials
+from conformance.protocol.messages import parse_json
 from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, parse_stream_params
 from conformance.scenario.durations import Timing
 
@@ -97,11 +97,8 @@ class _Observer:
 
 def _control_text(payload: bytes, trace: Trace) -> str | None:
     """The text of a binary frame that holds a JSON control message (C-CTL-1), else None."""
-    try:
-        message = json.loads(payload)
-    except ValueError:
-        return None
-    return trace.redact(payload.decode()) if isinstance(message, dict) and "type" in message else None
+    message, _ = parse_json(payload)
+    return trace.redact(payload.decode(errors="replace")) if isinstance(message, dict) and "type" in message else None
 
 
 class Recorder:

@@ -85,7 +85,9 @@ class _ExpectRunner(_Waiting):
             self.outcome(step.rule, HELD, expected, self.found.describe(), now, self.found.index, control=step.control)
             return None
         if self.ctx.closed or now >= self.deadline:
-            same = tuple(e.index for e in self._same_type())
+            # A frame that could not be read may have been the awaited one: whoever blames it owns this absence.
+            unreadable = [e for e in self.seen if e.message is not None and e.message.body is None]
+            same = tuple(e.index for e in [*self._same_type(), *unreadable])
             self.outcome(step.rule, BROKEN, expected, self._observed(), now, absence=True, control=step.control, seen=same)
             return None
         return Wait(self.deadline)

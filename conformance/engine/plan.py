@@ -15,7 +15,6 @@ labelled steps such as ``3.1#2``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -25,6 +24,7 @@ from conformance.engine.expectations import expectation_runner
 from conformance.engine.steps import CLOSE_WAIT_SECONDS, StepContext, StepRunner, acting_runner
 from conformance.engine.trace import BROKEN, HELD, Outcome, Trace
 from conformance.errors import AudioError
+from conformance.protocol.messages import parse_json
 from conformance.scenario import model as m
 from conformance.scenario.durations import Timing
 
@@ -118,7 +118,8 @@ class Player:
     def handshake_accepted(self, status: int, headers: dict[str, str], subprotocol: str | None, now: float) -> None:
         """The upgrade succeeded."""
         hs = self.trace.handshake
-        hs.status, hs.headers, hs.subprotocol, hs.t = status, headers, subprotocol, now
+        hs.status, hs.headers, hs.t = status, self._redacted(headers), now
+        hs.subprotocol = self.trace.redact(subprotocol) if subprotocol else subprotocol
         rejected = self.plan.scenario.connect.expect_rejected
         if rejected is not None:
             expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
@@ -128,12 +129,13 @@ class Player:
     def handshake_rejected(self, status: int, headers: dict[str, str], body: str, now: float) -> None:
         """The upgrade failed with an HTTP status; judged against ``expect_rejected`` if any."""
         hs = self.trace.handshake
-        hs.status, hs.headers, hs.body, hs.t = status, headers, self.trace.redact(body), now
+        headers, body = self._redacted(headers), self.trace.redact(body)
+        hs.status, hs.headers, hs.body, hs.t = status, headers, body, now
         self._finished = True
         self._ctx.closed = True
         rejected = self.plan.scenario.connect.expect_rejected
         detail = headers.get("dg-error") or body[:160]
-        observed = f"HTTP {status}" + (f": {self.trace.redact(detail)}" if detail else "")
+        observed = f"HTTP {status}" + (f": {detail}" if detail else "")
         if rejected is None:
             return
         expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
@@ -142,6 +144,17 @@ class Player:
             problem = _rejection_details_problem(headers, body)
             expected = "dg-error header and JSON body {err_code, err_msg, request_id}"
             self.trace.outcomes.append(Outcome("connect", rejected.error_details_rule, BROKEN if problem else HELD, expected, problem or "present", now))
+
+    def handshake_invalid(self, problem: str, headers: dict[str, str], now: float) -> None:
+        """The server answered the upgrade, but not with a response the client can accept (the
+        connection never opened, so ``status`` stays None)."""
+        hs = self.trace.handshake
+        hs.headers, hs.invalid, hs.t = self._redacted(headers), self.trace.redact(problem), now
+        self._finished = True
+        self._ctx.closed = True
+
+    def _redacted(self, headers: dict[str, str]) -> dict[str, str]:
+        return {self.trace.redact(name): self.trace.redact(value) for name, value in headers.items()}
 
     def next_action(self, now: float) -> Action:
         """What the driver must do next."""
@@ -174,21 +187,27 @@ class Player:
     def frame_received(self, payload: str | bytes, now: float) -> None:
         """Record a server frame and let the current step judge it."""
         entry = self.trace.record_received(payload, now, self._current.label if self._current else None)
+        if entry is None:
+            # Past what a trace may hold: judging what was kept is all that can be done.
+            if self.trace.error is None:
+                self.trace.error = f"{self.trace.overflow}; the suite stopped the stream there and judged only the frames before"
+            self._finished = True
+            return
         if self._current is not None:
             self._current.on_frame(entry, now)
 
-    def connection_closed(self, by: str, code: int | None, reason: str, now: float) -> None:
-        """The connection ended; later sends are skipped, expectations judge what they saw."""
-        self.trace.record_close(by, code, reason, now)
+    def connection_closed(self, by: str, code: int | None, reason: str, now: float, violation: str | None = None) -> None:
+        """The connection ended (``violation``: the client closed it because a server frame broke
+        RFC 6455 or the frame size bound); later sends are skipped, expectations judge what they saw."""
+        self.trace.record_close(by, code, reason, now, violation)
         self._ctx.closed = True
 
 
 def _rejection_details_problem(headers: dict[str, str], body: str) -> str | None:
     if not headers.get("dg-error"):
         return "no dg-error header"
-    try:
-        parsed = json.loads(body)
-    except ValueError:
-        return f"body is not JSON: {body[:80]!r}"
+    parsed, error = parse_json(body)
+    if error is not None:
+        return f"body is {error}: {body[:80]!r}"
     missing = [k for k in ("err_code", "err_msg", "request_id") if not isinstance(parsed, dict) or k not in parsed]
     return f"JSON body lacks {', '.join(missing)}" if missing else None

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from conformance.protocol.messages import ServerMessage, decode_text_frame
+from conformance.redaction import Redactor
 from conformance.scenario.durations import Timing
 
 __all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED", "HELD", "BROKEN", "UNJUDGED", "late_keepalive"]
@@ -29,8 +30,14 @@ SENT = "sent"
 RECEIVED = "received"
 # What a scenario step found about its rule.
 HELD, BROKEN, UNJUDGED = "held", "broken", "not judged"
-_REDACTED = "***"
 _AUDIO_FIELDS = 6  # index, t, due (NaN: unpaced), size, CRC-32, audio seconds so far
+# What one stream may make the suite hold. A real stream sends a few frames a second, a few kB
+# each; a server flooding past these bounds gets its stream ended and the case an ERROR saying so.
+MAX_RECEIVED_FRAMES = 20_000
+MAX_RECEIVED_TEXT = 16 * 2**20
+# What a judged trace keeps for the reports: its head and tail (the evidence is at the start of
+# the stream or at its end); the frames between are counted, not kept.
+KEEP_HEAD, KEEP_TAIL = 2_000, 500
 
 
 @dataclass(slots=True)
@@ -83,7 +90,8 @@ class WireEntry:
 @dataclass
 class Handshake:
     """The upgrade: what we asked for and what came back (``credentials``: how the key was
-    presented, never the key)."""
+    presented, never the key; ``invalid``: why the client refused the server's answer, e.g. a
+    wrong Sec-WebSocket-Accept; ``redirected_to``: where a followed redirect led)."""
 
     url: str
     status: int | None = None
@@ -92,19 +100,25 @@ class Handshake:
     t: float | None = None
     subprotocol: str | None = None
     credentials: str = ""
+    invalid: str | None = None
+    redirected_to: str | None = None
 
 
 @dataclass
 class CloseInfo:
-    """How the connection ended. ``by`` is ``server``, ``client`` or ``transport`` (no close frame)."""
+    """How the connection ended. ``by`` is ``server``, ``client`` or ``transport`` (no close frame);
+    ``violation``: the client closed because a server frame broke RFC 6455 (or the size bound)."""
 
     by: str
     code: int | None
     reason: str
     t: float
+    violation: str | None = None
 
     def describe(self) -> str:
         """e.g. ``server closed 1011 'NET-0001…' at 10.204s``."""
+        if self.violation is not None:
+            return f"the client closed {self.code or 'the connection'} at {self.t:.3f}s because of the server's frame: {self.violation}"
         code = self.code if self.code is not None else "without a close frame"
         reason = f" {self.reason!r}" if self.reason else ""
         return f"{self.by} closed {code}{reason} at {self.t:.3f}s"
@@ -176,6 +190,16 @@ class Trace:
     _audio: array[float] = field(default_factory=lambda: array("d"), init=False, repr=False)
     _audio_steps: list[str | None] = field(default_factory=list, init=False, repr=False)
     _count: int = field(default=0, init=False, repr=False)
+    _redactor: Redactor = field(init=False, repr=False)
+    # Server frames and text bytes received (also those past the bounds), and why recording stopped.
+    received_frames: int = field(default=0, init=False)
+    received_text: int = field(default=0, init=False)
+    overflow: str | None = field(default=None, init=False)
+    # Entries left out of the reports by compact(): (how many, the index of the first of them).
+    omitted: tuple[int, int] | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        self._redactor = Redactor(self.secrets)
 
     @property
     def entries(self) -> list[WireEntry]:
@@ -185,11 +209,8 @@ class Trace:
         return self._entries
 
     def redact(self, text: str) -> str:
-        """Replace every secret in ``text``."""
-        for secret in self.secrets:
-            if secret:
-                text = text.replace(secret, _REDACTED)
-        return text
+        """Replace every secret in ``text``, however the peer spelled it (JSON or URL escapes)."""
+        return self._redactor(text)
 
     def record_sent(self, kind: str, payload: str | bytes, t: float, *, audio: bool, due: float | None, step: str | None) -> WireEntry:
         """Record a frame we sent; binary frames advance the audio clock when ``audio``."""
@@ -211,8 +232,18 @@ class Trace:
         self._audio_steps.append(step)
         self._count += 1
 
-    def record_received(self, payload: str | bytes, t: float, step: str | None) -> WireEntry:
-        """Record a frame from the server, decoding text frames once."""
+    def record_received(self, payload: str | bytes, t: float, step: str | None) -> WireEntry | None:
+        """Record a frame from the server, decoding text frames once; None once the stream went past
+        what one trace may hold (:attr:`overflow` says which bound)."""
+        self.received_frames += 1
+        if isinstance(payload, str):
+            self.received_text += len(payload)
+        if self.overflow is None and self.received_frames > MAX_RECEIVED_FRAMES:
+            self.overflow = f"the server sent more than {MAX_RECEIVED_FRAMES} frames on one stream"
+        elif self.overflow is None and self.received_text > MAX_RECEIVED_TEXT:
+            self.overflow = f"the server sent more than {MAX_RECEIVED_TEXT // 2**20} MiB of text on one stream"
+        if self.overflow is not None:
+            return None
         if isinstance(payload, str):
             text = self.redact(payload)
             entry = WireEntry(self._next_index(), t, RECEIVED, "text", len(payload.encode()), text=text, step=step, audio_seconds=self.audio_seconds)
@@ -241,10 +272,18 @@ class Trace:
         entries[cut:] = heapq.merge(entries[cut:], audio, key=lambda e: e.index)
         self._audio, self._audio_steps = array("d"), []
 
-    def record_close(self, by: str, code: int | None, reason: str, t: float) -> None:
+    def compact(self) -> None:
+        """Once judged: keep the head and tail of a long trace for the reports, count the rest."""
+        entries = self.entries
+        if len(entries) <= KEEP_HEAD + KEEP_TAIL:
+            return
+        self.omitted = (len(entries) - KEEP_HEAD - KEEP_TAIL, entries[KEEP_HEAD].index)
+        self._entries = entries[:KEEP_HEAD] + entries[-KEEP_TAIL:]
+
+    def record_close(self, by: str, code: int | None, reason: str, t: float, violation: str | None = None) -> None:
         """Record the end of the connection (only the first call counts)."""
         if self.close is None:
-            self.close = CloseInfo(by, code, self.redact(reason), t)
+            self.close = CloseInfo(by, code, self.redact(reason), t, violation)
 
     def received(self) -> Iterator[WireEntry]:
         """Frames from the server, in order."""

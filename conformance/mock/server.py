@@ -137,6 +137,13 @@ def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]
     return None
 
 
+def _rsv1_text_frame(payload: bytes) -> bytes:
+    """An unmasked text frame with RSV1 set, which websockets refuses to build (a fault's frame)."""
+    size = len(payload)
+    length = bytes([size]) if size < 126 else bytes([126]) + size.to_bytes(2, "big") if size < 2**16 else bytes([127]) + size.to_bytes(8, "big")
+    return bytes([0x80 | 0x40 | Opcode.TEXT.value]) + length + payload
+
+
 class _Stream(asyncio.Protocol):
     """One TCP connection: the upgrade, then frames in and out of a :class:`ServerSession`."""
 
@@ -268,7 +275,10 @@ class _Stream(asyncio.Protocol):
                 self.loop.call_later(output.seconds, self.emit, outputs[position + 1 :])
                 return
             try:
-                if isinstance(output, SendText):
+                if isinstance(output, SendText) and output.reserved_bit:
+                    self._flush()
+                    self.transport.write(_rsv1_text_frame(output.encode().encode()))  # type: ignore[union-attr]
+                elif isinstance(output, SendText):
                     self.protocol.send_text(output.encode().encode())
                 elif isinstance(output, SendBinary):
                     self.protocol.send_binary(output.data)

@@ -28,6 +28,7 @@ from typing import Any
 from conformance.audio.wav import wav_format
 from conformance.mock.configure import configure_reply
 from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
+from conformance.protocol.messages import parse_json
 from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
 
 __all__ = [
@@ -49,9 +50,11 @@ MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conforman
 
 @dataclass(frozen=True)
 class SendText:
-    """Send ``message`` as a JSON text frame."""
+    """Send ``message`` as a JSON text frame (``reserved_bit``: with RSV1 set, only ever by the
+    ``reserved-bit-set`` fault)."""
 
     message: dict[str, Any]
+    reserved_bit: bool = False
 
     def encode(self) -> str:
         """The frame's text."""
@@ -196,10 +199,7 @@ class ServerSession:
         """A control message from the client."""
         if self.closed:
             return []
-        try:
-            message = json.loads(text)
-        except ValueError:
-            message = None
+        message, _ = parse_json(text)
         kind = message.get("type") if isinstance(message, dict) else None
         if kind not in ("KeepAlive", "Finalize", "CloseStream", "Configure") and "malformed-json-closes" in self.faults:
             self.closed = True
@@ -246,6 +246,8 @@ class ServerSession:
         if outputs and "binary-frame" in self.faults and not self._sent_binary:
             self._sent_binary = True
             outputs.append(SendBinary(b"\x00\x01"))
+        if outputs and "reserved-bit-set" in self.faults and isinstance(outputs[0], SendText):
+            outputs[0] = SendText(outputs[0].message, reserved_bit=True)
         failing_at = self.behaviour.error_after_audio
         if failing_at is not None and self.audio_seconds >= failing_at:
             self.closed = True
@@ -353,6 +355,7 @@ class ServerSession:
                 "confidence": w.confidence, "punctuated_word": w.text.capitalize(),
             }
             for w in segment.words
+            if "never-transcribes" not in self.faults
         ]
         results = {
             "type": "Results",

@@ -19,7 +19,10 @@ __all__ = [
     "SERVER_TYPES",
     "CLIENT_TYPES",
     "TRANSCRIPTION_TYPES",
+    "OVERSIZE_FRAME",
     "ServerMessage",
+    "parse_json",
+    "MAX_JSON_DEPTH",
     "decode_text_frame",
     "control",
 ]
@@ -31,6 +34,8 @@ SERVER_TYPES = ("Results", "Metadata", "UtteranceEnd", "SpeechStarted", "Configu
 CLIENT_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # Messages that carry transcription of audio already sent, as opposed to replies to a control message.
 TRANSCRIPTION_TYPES = ("Results", "UtteranceEnd", "SpeechStarted")
+# How a transport names a server frame it refused to read for its size (the suite's bound, not a rule).
+OVERSIZE_FRAME = "a frame larger than the suite reads"
 
 
 @dataclass(frozen=True)
@@ -47,12 +52,46 @@ class ServerMessage:
         return kind if isinstance(kind, str) else None
 
 
+# Deepgram's messages nest about six levels; deeper input only costs the reader (and schema
+# validation recurses).
+MAX_JSON_DEPTH = 32
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
+
+
+def parse_json(text: str | bytes) -> tuple[Any, str | None]:
+    """(value, None) for strict JSON a peer sent, else (None, why not); never raises. Rejects what
+    Python's reader would let through: NaN and Infinity, and nesting deeper than MAX_JSON_DEPTH
+    (which would otherwise end in a RecursionError)."""
+    try:
+        value = json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    except ValueError as exc:
+        return None, f"not JSON: {exc}"
+    if _too_deep(value):
+        return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
+    return value, None
+
+
 def decode_text_frame(text: str) -> ServerMessage:
     """Decode a server text frame without raising."""
-    try:
-        body = json.loads(text)
-    except ValueError as exc:
-        return ServerMessage(None, f"not JSON: {exc}")
+    body, error = parse_json(text)
+    if error is not None:
+        return ServerMessage(None, error)
     if not isinstance(body, dict):
         return ServerMessage(None, f"JSON {type(body).__name__}, not an object")
     return ServerMessage(body)

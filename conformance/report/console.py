@@ -17,6 +17,7 @@ from typing import TextIO
 from conformance.catalog import load_catalog
 from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
 from conformance.engine.record import CaseRecord, Status
+from conformance.redaction import printable
 from conformance.report.traces import has_finding
 from conformance.verdicts import RuleResult, Verdict
 
@@ -121,15 +122,16 @@ class ConsoleHandler:
         """Nothing to prepare."""
 
     def _print(self, text: str = "") -> None:
+        """One line; whatever a peer put into ``text`` cannot move the cursor or colour the screen."""
         if self.live:
             self.stream.write("\r\033[K")
-        print(text, file=self.stream, flush=True)
+        print(printable(text), file=self.stream, flush=True)
 
     def _status(self) -> None:
         """Redraw the status line (terminal only)."""
         if not self.live or not self.running:
             return
-        line = f"[{self.finished}/{self.total}] running: {', '.join(self.running)}"
+        line = printable(f"[{self.finished}/{self.total}] running: {', '.join(self.running)}")
         self.stream.write("\r\033[K" + line[: self.width - 1])
         self.stream.flush()
 
@@ -166,6 +168,8 @@ class ConsoleHandler:
         self._print(f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
         if record.error:
             self._print(f"      {record.error}")
+        if record.trace is not None and record.trace.handshake.redirected_to:
+            self._print(f"      the upgrade was redirected to {record.trace.handshake.redirected_to} (--follow-redirects)")
         shown = record.results if self.verbose else [r for r in record.results if _shown(r, record)]
         unjudged: dict[str, list[str]] = {}
         repeated: list[str] = []

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conformance.engine.events import Event, RunFinished, RunStarted
+from conformance.engine.events import Event, FatalError, RunFinished, RunStarted
+from conformance.redaction import redact_tree
 from conformance.report.console import rule_summary
 from conformance.report.serialize import record_to_json
 
@@ -47,11 +48,15 @@ class JsonHandler:
             self._started = event
         elif isinstance(event, RunFinished) and self._started is not None:
             self.runs.append(run_document(self._started, event))
+        elif isinstance(event, FatalError):
+            # A run that could not start still leaves a report that says why (CI reads it).
+            target = self._started.target if self._started is not None else None
+            self.runs.append({"target": target, "exit_code": event.exit_code, "error": event.message, "rules": [], "cases": []})
 
     def shutdown(self) -> None:
         """Write the report (nothing when no run finished)."""
         if not self.runs:
             return
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        document = {"tool": "stt-conformance", "runs": self.runs}
+        document = redact_tree({"tool": "stt-conformance", "runs": self.runs})
         self.path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")

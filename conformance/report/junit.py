@@ -7,8 +7,9 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from conformance.engine.events import Event, RunFinished, RunStarted
+from conformance.engine.events import Event, FatalError, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord, Status
+from conformance.redaction import xml_safe
 from conformance.verdicts import Verdict
 
 __all__ = ["JunitWriter", "JunitHandler"]
@@ -70,9 +71,24 @@ class JunitWriter:
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
 
+    def record_fatal(self, message: str) -> None:
+        """A run that could not start: one errored testcase that says why, so CI sees a failure."""
+        if self.suite is None:
+            self.start_suite("(not started)")
+        assert self.suite is not None
+        case = ET.SubElement(self.suite, "testcase", classname="run", name="run", time="0.000")
+        ET.SubElement(case, "error", message=message, type="FATAL")
+        self.counts["tests"] += 1
+        self.counts["errors"] += 1
+
     def close(self) -> None:
-        """Write the file."""
+        """Write the file; peer text in it is redacted and stripped of what XML 1.0 cannot hold, so
+        CI can always parse it."""
         self._finish_suite()
+        for element in self.root.iter():
+            element.attrib.update({name: xml_safe(value) for name, value in element.attrib.items()})
+            if element.text:
+                element.text = xml_safe(element.text)
         tree = ET.ElementTree(self.root)
         ET.indent(tree)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -95,6 +111,8 @@ class JunitHandler:
         elif isinstance(event, RunFinished):
             for record in event.records:
                 self.writer.record_case(record)
+        elif isinstance(event, FatalError):
+            self.writer.record_fatal(event.message)
 
     def shutdown(self) -> None:
         """Write the file, also after an interrupted run (with the cases it has)."""

@@ -11,6 +11,7 @@ from typing import TextIO
 from conformance.catalog import load_catalog
 from conformance.engine.events import Event, RunFinished, RunStarted
 from conformance.engine.record import CaseRecord
+from conformance.redaction import printable, redact
 from conformance.report.console import case_label, rule_summary
 
 __all__ = ["Matrix", "MatrixHandler", "render_text", "render_html"]
@@ -67,7 +68,7 @@ def render_text(matrix: Matrix, stream: TextIO) -> None:
     header = "".join(f"{i + 1:<{width + 2}}" for i in range(len(matrix.targets)))
     print("\nendpoints:", file=stream)
     for index, target in enumerate(matrix.targets, 1):
-        print(f"  {index}  {target}", file=stream)
+        print(f"  {index}  {printable(target)}", file=stream)
     print(f"\n{'rule':34}{header}", file=stream)
     for rule_id in matrix.rule_ids():
         cells = "".join(f"{matrix.rule_cell(t, rule_id)[0]:<{width + 2}}" for t in matrix.targets)
@@ -141,4 +142,4 @@ class MatrixHandler:
             render_text(self.matrix, self.stream)
         if self.html_path is not None:
             self.html_path.parent.mkdir(parents=True, exist_ok=True)
-            self.html_path.write_text(render_html(self.matrix), encoding="utf-8")
+            self.html_path.write_text(redact(render_html(self.matrix)), encoding="utf-8")

@@ -16,13 +16,17 @@ def close_to_json(trace: Trace) -> dict[str, Any] | None:
     close = trace.close
     if close is None:
         return None
-    return {"by": close.by, "code": close.code, "reason": close.reason, "t": round(close.t, 6), "clean": close.code is not None}
+    return {"by": close.by, "code": close.code, "reason": close.reason, "t": round(close.t, 6), "clean": close.code is not None, "violation": close.violation}
 
 
 def _handshake(trace: Trace) -> dict[str, Any]:
     hs = trace.handshake
     shown = {k: v for k, v in hs.headers.items() if k.startswith("dg-") or k in ("content-type", "retry-after", "www-authenticate")}
-    return {"url": hs.url, "status": hs.status, "headers": shown, "body": hs.body or None, "subprotocol": hs.subprotocol}
+    shown.update({k: v for k, v in hs.headers.items() if k == "location"})
+    return {
+        "url": hs.url, "status": hs.status, "headers": shown, "body": hs.body or None, "subprotocol": hs.subprotocol,
+        "invalid": hs.invalid, "redirected_to": hs.redirected_to,
+    }
 
 
 def record_to_json(record: CaseRecord, *, wirelog: bool = True) -> dict[str, Any]:
@@ -48,6 +52,8 @@ def record_to_json(record: CaseRecord, *, wirelog: bool = True) -> dict[str, Any
         data["close"] = close_to_json(trace)
         data["audio_sent_s"] = round(trace.audio_seconds, 6)
         data["outcomes"] = [vars(o) for o in trace.outcomes]
+        if trace.omitted is not None:
+            data["wirelog_omitted"] = {"entries": trace.omitted[0], "from_index": trace.omitted[1]}
         if wirelog:
             data["wirelog"] = [e.to_json() for e in trace.entries]
     return data

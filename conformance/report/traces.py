@@ -10,6 +10,7 @@ from pathlib import Path
 
 from conformance.engine.events import Event, RunStarted, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
+from conformance.redaction import redact_tree
 from conformance.report.serialize import trace_lines
 from conformance.verdicts import Verdict
 
@@ -50,7 +51,7 @@ class TraceHandler:
         path = self._folder / f"{event.record.id}.jsonl"
         with path.open("w", encoding="utf-8") as out:
             for line in trace_lines(event.record):
-                out.write(json.dumps(line, default=str) + "\n")
+                out.write(json.dumps(redact_tree(line), default=str) + "\n")
         self.written.append(path)
 
     def shutdown(self) -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import replace
 
 from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
 from conformance.engine.plan import Plan
 from conformance.engine.record import CaseRecord, Status, status_from_results
 from conformance.engine.trace import Handshake, Trace
+from conformance.protocol.messages import OVERSIZE_FRAME
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.verdicts import RuleResult, Verdict
@@ -72,13 +74,27 @@ def conclude(record: CaseRecord, trace: Trace, scenario: Scenario, check_context
     """Judge ``trace`` into ``record``: verdicts, status, and the reasons a case is ERROR,
     UNIMPLEMENTED, XFAIL or XPASS."""
     record.trace = trace
+    close = trace.close
+    if close is not None and close.violation is not None and close.violation.startswith(OVERSIZE_FRAME) and not trace.error:
+        trace.error = f"the server sent {close.violation}; the stream cannot be judged past a frame the suite did not read"
     record.results = judge(trace, scenario, check_context)
     record.status = status_from_results(record.results)
     _unjudgeable(record, trace, scenario)
     _unimplemented(record, trace, scenario)
     if trace.error:
         record.status, record.error = Status.ERROR, trace.error
+    _redact(record, trace)
+    trace.compact()
     apply_xfail(record, expected)
+
+
+def _redact(record: CaseRecord, trace: Trace) -> None:
+    """Checks quote decoded values (``'Token KEY' is not of type 'number'``): hide the key there too."""
+    record.results = [replace(r, message=trace.redact(r.message)) for r in record.results]
+    for outcome in trace.outcomes:
+        outcome.expected, outcome.observed = trace.redact(outcome.expected), trace.redact(outcome.observed)
+    if record.error:
+        record.error = trace.redact(record.error)
 
 
 def _unimplemented(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
@@ -109,6 +125,12 @@ def _rejection_hint(status: int, credentials: str) -> str:
 
 def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
     status = trace.handshake.status
+    if status is not None and 300 <= status < 400:
+        where = trace.handshake.headers.get("location", "nowhere (no Location header)")
+        record.status = Status.ERROR
+        record.error = f"the endpoint redirected the upgrade (HTTP {status}) to {where}; not followed, since the suite would judge another origin: point --host there, or pass --follow-redirects"
+        record.results = [r for r in record.results if r.rule_id != "HS-1"]
+        return
     if scenario.connect.expect_rejected is not None or status is None or status == 101:
         return
     if status in _NOT_JUDGEABLE or status >= 500:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import urlencode, urlsplit
 
@@ -18,6 +19,7 @@ from conformance.engine.plan import Plan, Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for
 from conformance.engine.trace import Trace
 from conformance.errors import AudioError, ConnectError
+from conformance.redaction import Redactor, hide
 from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
@@ -27,6 +29,9 @@ from conformance.xfail import Expected
 
 __all__ = ["RunOptions", "Runner", "TlsOptions", "scenario_url"]
 
+_JUDGE = ThreadPoolExecutor(max_workers=1, thread_name_prefix="conformance-judge")
+# Traces with fewer server frames are judged on the loop (a real stream sends a few a second).
+_JUDGE_INLINE_FRAMES = 500
 _RATE_LIMIT_ATTEMPTS = 3
 _RETRY_AFTER_CAP_SECONDS = 2.0
 
@@ -54,6 +59,7 @@ class RunOptions:
         tls: Trust and client certificates for wss:// endpoints.
         auth_scheme: ``token`` (Authorization: Token), ``bearer`` or ``subprotocol``.
         extra_headers: Sent on every upgrade (ingress auth); their values are never recorded.
+        follow_redirects: Follow a 3xx answer to the upgrade (reported); else it is the answer.
     """
 
     timing: Timing = Timing()
@@ -66,6 +72,7 @@ class RunOptions:
     tls: TlsOptions = TlsOptions()
     auth_scheme: str = "token"
     extra_headers: tuple[tuple[str, str], ...] = ()
+    follow_redirects: bool = False
 
 
 def scenario_url(base: str, scenario: Scenario) -> str:
@@ -88,6 +95,7 @@ class Runner:
         self.url = url
         self.options = options
         self.ssl_context = client_ssl_context(options.tls) if url.startswith("wss://") else None
+        hide(options.api_key, *(value for _, value in options.extra_headers))
 
     async def execute(self) -> AsyncIterator[Event]:
         """Yield RunStarted, ScenarioStarted/Finished per case, then RunFinished (or FatalError)."""
@@ -135,7 +143,7 @@ class Runner:
                 record = await self.play(scenario)
             except Exception as exc:  # a harness bug must cost one case, never hang the run
                 record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.ERROR)
-                record.error = f"internal error: {type(exc).__name__}: {exc}"
+                record.error = self._redact(f"internal error: {type(exc).__name__}: {exc}")
             queue.put_nowait(ScenarioFinished(record=record))
 
     async def play(self, scenario: Scenario) -> CaseRecord:
@@ -158,11 +166,19 @@ class Runner:
             record.duration = time.monotonic() - started
             return record
         record.duration = time.monotonic() - started
-        conclude(record, trace, scenario, self.options.check_context, self.options.expected_failures)
+        args = (record, trace, scenario, self.options.check_context, self.options.expected_failures)
+        if trace.received_frames < _JUDGE_INLINE_FRAMES:
+            conclude(*args)
+        else:
+            # A flood takes seconds to judge (schema validation of every frame): in a thread, so
+            # the cases still playing keep their handshakes and KeepAlives on time. Not every
+            # trace: a thread competing for the GIL delays each wake-up of the loop by up to a
+            # switch interval, which costs a run of ordinary traces more than judging them inline.
+            await asyncio.get_running_loop().run_in_executor(_JUDGE, conclude, *args)
         return record
 
     def _redact(self, text: str) -> str:
-        return text.replace(self.options.api_key, "***") if self.options.api_key else text
+        return Redactor([self.options.api_key or "", *(value for _, value in self.options.extra_headers)])(text)
 
     async def _play_with_retries(self, scenario: Scenario, plan: Plan, url: str) -> Trace:
         """Play once; a 429 at the handshake is retried after Retry-After (capped), a few times,
@@ -174,7 +190,7 @@ class Runner:
                 Player(plan, trace), url,
                 headers=auth_headers(scenario, options.api_key, options.auth_scheme, dict(options.extra_headers)),
                 subprotocols=auth_subprotocols(scenario, options.api_key, options.auth_scheme),
-                ssl_context=self.ssl_context, timeouts=options.timeouts,
+                ssl_context=self.ssl_context, timeouts=options.timeouts, follow_redirects=options.follow_redirects,
             )
             if trace.handshake.status != 429 or attempt == _RATE_LIMIT_ATTEMPTS or scenario.connect.expect_rejected is not None:
                 return trace

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import re
 import ssl
 from dataclasses import dataclass
 
+from websockets.exceptions import PayloadTooBig
 from websockets.http11 import Response
 from websockets.protocol import Protocol
 
 from conformance.engine.trace import Trace
+from conformance.protocol.messages import OVERSIZE_FRAME
 
-__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "closestream_sent", "response_headers"]
+__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "describe_violation", "closestream_sent", "response_headers"]
 
-# Server messages are small JSON; a bound keeps a hostile server from exhausting memory.
-MAX_SERVER_FRAME = 16 * 2**20
+# Server messages are small JSON (a long final is tens of kB); a bound keeps a hostile server from
+# exhausting memory with a few huge frames.
+MAX_SERVER_FRAME = 2**20
 
 
 @dataclass(frozen=True)
@@ -67,18 +71,43 @@ def describe_connect_error(exc: BaseException) -> str:
         return "timed out during the opening handshake"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(exc, EOFError):
+        return "the connection was closed before the server answered the upgrade"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc) or type(exc).__name__
     return str(exc) or type(exc).__name__
 
 
-def close_details(protocol: Protocol) -> tuple[str, int | None, str]:
-    """(who closed: server, client or transport; the server's code; its reason)."""
+# Codes this client only sends when it fails the connection for what the server sent (websockets
+# decodes text, and counts fragments, outside its frame parser, so parser_exc does not say).
+_FAILING_CODES = {1002: "a frame that breaks the protocol ({})", 1007: "a text frame that is not valid UTF-8 ({})", 1009: "a message too big to read ({})"}
+
+
+def close_details(protocol: Protocol) -> tuple[str, int | None, str, str | None]:
+    """(who closed: server, client or transport; the code; the reason; the server's violation of
+    RFC 6455 or of the frame size bound that made the client close, if that is what happened)."""
     received, sent = protocol.close_rcvd, protocol.close_sent
+    problem = protocol.parser_exc
+    if received is None and sent is not None and (problem is not None or sent.code in _FAILING_CODES):
+        return "client", sent.code, "", describe_violation(problem) if problem is not None else _FAILING_CODES[sent.code].format(sent.reason)
     if received is None:
-        return "transport", None, ""
+        return "transport", None, "", None
     by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"
-    return by, received.code, received.reason
+    return by, received.code, received.reason, None
+
+
+def describe_violation(problem: BaseException) -> str:
+    """What was wrong with the server's frame, e.g. ``reserved bits must be 0``."""
+    if isinstance(problem, PayloadTooBig):
+        size = re.search(r"\d+", str(problem))
+        if size is not None and int(size.group()) >= 2**63:
+            return f"a frame length of {size.group()} bytes (the top bit of a 64-bit length must be 0)"
+        return f"{OVERSIZE_FRAME} ({MAX_SERVER_FRAME} B): {problem}"
+    if isinstance(problem, UnicodeDecodeError):
+        return f"a text frame that is not valid UTF-8 ({problem.reason} at byte {problem.start})"
+    if str(problem) == "invalid status code":
+        return "a close frame with a code that must not be sent (RFC 6455 §7.4)"
+    return f"a frame that breaks the protocol ({problem or type(problem).__name__})"
 
 
 def closestream_sent(trace: Trace) -> bool:

@@ -46,7 +46,9 @@ _START_SPREAD = 0.02
 
 
 class _HandBack(Exception):
-    """Thrown into a stream's reader blocked in ``recv``: the pacer is done with its player."""
+    """Thrown into a stream's reader, only while it waits on its socket's read watcher (never
+    ``gevent.kill``, which lands wherever the greenlet is next, and on a locust user's own
+    greenlet makes locust lose track of the user): the pacer is done with its player."""
 
 
 class _Stream:
@@ -56,12 +58,16 @@ class _Stream:
         self.connection, self.player, self.t0 = connection, player, t0
         self.deadline = player.plan.max_seconds()
         self.generation = 0
-        self.handed_back: Action | None = None
+        self.handed_back: Action | _Flush | None = None
         self.released = Event()
         self.finished = False
-        self.reader = gevent.getcurrent()
+        self.hub = gevent.get_hub()
+        self.readable = self.hub.loop.io(connection.fd, 1)
         self.in_recv = False
         self.sending = Semaphore()
+        # Bytes of a frame the socket did not take: the pacer never waits on one stream's socket,
+        # so it hands the stream back and its own greenlet writes them.
+        self.unsent = b""
 
     def now(self) -> float:
         return time.monotonic() - self.t0
@@ -156,6 +162,10 @@ class Pacer:
                 if not _send(stream, action):
                     self._hand_back(stream, action)
                     return
+                if stream.unsent:
+                    # The server is not reading as fast as we send: that stream's greenlet waits for it.
+                    self._hand_back(stream, _Flush())
+                    return
                 if action.then is not None:
                     self._push(stream, action.then)
                     return
@@ -167,11 +177,16 @@ class Pacer:
                 return
 
     @staticmethod
-    def _hand_back(stream: _Stream, action: Action) -> None:
+    def _hand_back(stream: _Stream, action: Action | _Flush) -> None:
         stream.handed_back = action
         stream.released.set()
         if stream.in_recv:
-            gevent.kill(stream.reader, _HandBack)
+            # Thrown only if the reader is still waiting on this watcher when the hub runs it.
+            stream.hub.cancel_wait(stream.readable, _HandBack())
+
+
+class _Flush:
+    """Handed back when a frame was only partly written: its stream's greenlet finishes it."""
 
 
 def _send(stream: _Stream, action: Send) -> bool:
@@ -184,31 +199,28 @@ def _send(stream: _Stream, action: Send) -> bool:
     try:
         if isinstance(payload, str):
             protocol.send_text(payload.encode())
-            for data in protocol.data_to_send():
-                _write(connection, data, stream.sending)
+            data = b"".join(protocol.data_to_send())
         else:
             # No extension is ever offered, so a binary message is one plain masked frame.
-            _write(connection, _FRAMES.binary(payload), stream.sending)
+            data = _FRAMES.binary(payload)
+        stream.unsent = _write(connection, data, stream.sending)
     except (OSError, InvalidState):
         return False
     stream.player.frame_sent(action, sent_at)
     return True
 
 
-def _write(connection: _Connection, data: bytes, sending: Semaphore) -> None:
-    """Write ``data``: straight to the non-blocking descriptor when it takes it all (one system
-    call, no gevent wrapper, no lock: nothing can come between), else through the cooperative
-    socket, holding ``sending`` so that the reader's pongs cannot cut into the frame."""
-    if data and not connection.tls and not sending.locked():
-        try:
-            written = os.write(connection.fd, data)
-        except BlockingIOError:
-            written = 0
-        if written == len(data):
-            return
-        data = data[written:]
-    with sending:
-        connection.flush_one(data)
+def _write(connection: _Connection, data: bytes, sending: Semaphore) -> bytes:
+    """Write what the socket takes at once (one system call, no gevent wrapper, no lock: nothing
+    can come between); the rest, if any, is returned for the stream's own greenlet to write. Over
+    TLS, or while the reader writes pongs (``sending``), nothing is written here."""
+    if not data or connection.tls or sending.locked():
+        return data
+    try:
+        written = os.write(connection.fd, data)
+    except BlockingIOError:
+        written = 0
+    return data[written:]
 
 
 _FRAMES = FrameEncoder()
@@ -228,14 +240,17 @@ def _read(stream: _Stream) -> list[object]:
     connection = stream.connection
     if connection.eof:
         return []
+    if not (connection.tls and connection.sock.pending()):
+        stream.in_recv = True
+        try:
+            stream.hub.wait(stream.readable)
+        finally:
+            stream.in_recv = False
     connection.sock.settimeout(None)
-    stream.in_recv = True
     try:
         data = connection.sock.recv(_READ_SIZE)
     except (OSError, ssl.SSLError):
         data = b""
-    finally:
-        stream.in_recv = False
     if data:
         connection.protocol.receive_data(data)
     else:
@@ -243,7 +258,12 @@ def _read(stream: _Stream) -> list[object]:
         connection.protocol.receive_eof()
     try:
         with stream.sending:
+            # Pongs and the close: a server that stops reading cannot hold them past the deadline.
+            connection.sock.settimeout(max(0.001, stream.deadline - stream.now()))
             connection.flush()
+    except TimeoutError:
+        stream.player.trace.error = f"scenario exceeded its hard deadline of {stream.player.plan.max_seconds():.0f}s: the server stopped reading"
+        connection.eof = True
     except OSError:
         pass
     return connection.protocol.events_received()
@@ -291,7 +311,9 @@ def run_paced(
         _read_until_handed_back(stream, pace, now)
         pace.serve_due()
         action = stream.handed_back
-        if isinstance(action, CloseSocket):
+        if isinstance(action, _Flush):
+            _flush_unsent(stream, player, now)
+        elif isinstance(action, CloseSocket):
             _close(connection, player, action.code, "", now, 5.0)
         elif isinstance(action, Send):
             _deliver(connection, player, [], now)
@@ -303,6 +325,23 @@ def run_paced(
     finally:
         connection.sock.close()
         pace.serve_due()
+
+
+def _flush_unsent(stream: _Stream, player: Player, now: Callable[[], float]) -> None:
+    """Write the rest of a frame the socket did not take, by the plan's hard deadline; the sync
+    driver then plays the rest of the plan from this greenlet."""
+    connection = stream.connection
+    connection.sock.settimeout(max(0.001, stream.deadline - now()))
+    try:
+        with stream.sending:
+            connection.flush_one(stream.unsent)
+    except TimeoutError:
+        player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+    except OSError:
+        _deliver(connection, player, [], now)
+        if player.trace.close is None:
+            player.connection_closed("transport", None, "", now())
+    stream.unsent = b""
 
 
 def _read_until_handed_back(stream: _Stream, pacer: Pacer, now: Callable[[], float]) -> None:
@@ -321,3 +360,4 @@ def _read_until_handed_back(stream: _Stream, pacer: Pacer, now: Callable[[], flo
         pass
     finally:
         stream.finished = True
+        stream.readable.close()

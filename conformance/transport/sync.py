@@ -41,6 +41,7 @@ class _Connection:
         self.tls = isinstance(sock, ssl.SSLSocket)
         self.fragments: list[bytes] = []
         self.opcode: Opcode | None = None
+        self.size = 0
         self.eof = False
 
     def flush(self) -> None:
@@ -80,14 +81,27 @@ class _Connection:
         return self.protocol.events_received()
 
     def message(self, frame: Frame) -> str | bytes | None:
-        """The complete message a data frame finishes, if any."""
+        """The complete message a data frame finishes, if any. A message over MAX_SERVER_FRAME
+        (in fragments) or text that is not UTF-8 fails the connection (1009, 1007), as the
+        asyncio client does."""
         if frame.opcode is not Opcode.CONT:
-            self.opcode, self.fragments = frame.opcode, []
+            self.opcode, self.fragments, self.size = frame.opcode, [], 0
         self.fragments.append(bytes(frame.data))
+        self.size += len(frame.data)
+        if self.size > MAX_SERVER_FRAME:
+            self.fragments = []
+            self.protocol.fail(1009, f"message over {MAX_SERVER_FRAME} bytes")
+            return None
         if not frame.fin:
             return None
         payload, self.fragments = b"".join(self.fragments), []
-        return payload.decode("utf-8", "replace") if self.opcode is Opcode.TEXT else payload
+        if self.opcode is not Opcode.TEXT:
+            return payload
+        try:
+            return payload.decode()
+        except UnicodeDecodeError as exc:
+            self.protocol.fail(1007, f"{exc.reason} at position {exc.start}")
+            return None
 
 
 def _open(url: str, ssl_context: ssl.SSLContext | None, timeouts: Timeouts, subprotocols: Sequence[str]) -> _Connection:
@@ -182,11 +196,12 @@ def _deliver(connection: _Connection, player: Player, events: list[object], now:
             if message is not None:
                 player.frame_received(message, now())
     if player.trace.close is None and (connection.protocol.close_rcvd is not None or connection.eof):
-        by, code, reason = close_details(connection.protocol)
-        player.connection_closed(by, code, reason, now())
+        by, code, reason, violation = close_details(connection.protocol)
+        player.connection_closed(by, code, reason, now(), violation)
 
 
-def _send(connection: _Connection, player: Player, action: Send, now: Clock) -> None:
+def _send(connection: _Connection, player: Player, action: Send, now: Clock, budget: float) -> None:
+    """Send one frame, waiting at most ``budget`` seconds for a server that does not read."""
     protocol = connection.protocol
     if protocol.state is not OPEN:
         return
@@ -196,7 +211,11 @@ def _send(connection: _Connection, player: Player, action: Send, now: Clock) -> 
             protocol.send_text(action.payload.encode())
         else:
             protocol.send_binary(action.payload)
+        connection.sock.settimeout(max(budget, 0.001))
         connection.flush()
+    except TimeoutError:
+        player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+        return
     except (OSError, InvalidState):
         _deliver(connection, player, connection.read(0.0), now)
         if player.trace.close is None:
@@ -212,7 +231,9 @@ def _drive(connection: _Connection, player: Player, now: Clock) -> None:
             player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s"
             return
         if isinstance(action, Send):
-            _send(connection, player, action, now)
+            _send(connection, player, action, now, deadline - now())
+            if player.trace.error is not None:
+                return
         elif isinstance(action, Wait):
             _deliver(connection, player, connection.read(action.until - now()), now)
         elif isinstance(action, CloseSocket):
@@ -224,6 +245,7 @@ def _close(connection: _Connection, player: Player, code: int, reason: str, now:
     if connection.protocol.state is OPEN:
         connection.protocol.send_close(code, reason)
         try:
+            connection.sock.settimeout(timeout)  # a server that stopped reading cannot hold the close
             connection.flush()
         except OSError:
             pass
