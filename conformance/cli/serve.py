@@ -20,6 +20,7 @@ from conformance.errors import UsageError
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
+from conformance.redaction import hide
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
 from conformance.report.json_report import JsonHandler
@@ -67,7 +68,10 @@ def cmd_mock(args: argparse.Namespace) -> int:
             print(f"{fault.name:30} breaks {fault.rule:6} {fault.description}")
         return 0
     faults = parse_faults(args.faults)
+    if args.api_key is not None and not args.api_key.strip():
+        raise UsageError("--api-key is empty: give the key the mock should require, or leave the option out for no auth")
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
+    hide(api_key)
     if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
         raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
     hold_flush = args.hold_flush if args.hold_flush is not None else DEFAULT_FLUSH_DELAY if args.judge_clients else 0.0

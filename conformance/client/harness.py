@@ -34,6 +34,7 @@ from conformance.engine.trace import Trace
 from conformance.errors import UsageError
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
+from conformance.redaction import hide
 from conformance.scenario.durations import Timing
 from conformance.verdicts import Verdict
 
@@ -113,6 +114,7 @@ class ClientHarness:
         """Run the program once under ``scenario`` and judge what it sent."""
         timing, loop = self.options.timing, asyncio.get_running_loop()
         key = self.options.api_key or secrets.token_hex(16)
+        hide(key)  # the program may print it; its output reaches the reports
         recorder = Recorder(scenario.id, key, timing, loop.time)
         behaviour = Behaviour(scenario.server.flush_delay, scenario.server.metadata_delay, scenario.server.error_after_audio)
         config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout, behaviour=behaviour)

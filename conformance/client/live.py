@@ -14,7 +14,7 @@ from conformance.client.evidence import ClientConnection, ClientRun
 from conformance.client.judge import judge_client
 from conformance.client.scenario import ClientScenario
 from conformance.engine.events import Event, RunFinished, RunStarted, ScenarioFinished
-from conformance.engine.record import CaseRecord, exit_code_for, status_from_results
+from conformance.engine.record import CaseRecord, Status, exit_code_for, status_from_results
 from conformance.scenario.durations import Timing
 
 __all__ = ["LiveJudge", "LIVE_SCENARIO"]
@@ -61,6 +61,11 @@ class LiveJudge:
         record.duration = connection.trace.close.t if connection.trace.close else 0.0
         self.records.append(record)
         self.emit(ScenarioFinished(record=record))
+        # The reporters have its trace now; the summary needs the verdicts, the final JSON report
+        # the evidence of findings only: a mock judging clients for days keeps a few kB each.
+        connection.trace.compact()
+        if record.status is Status.SUCCESS and not any(r.verdict.broken for r in record.results):
+            record.trace = None
 
     def finish(self) -> int:
         """Emit RunFinished; the exit code of the connections judged so far (2 when there were none)."""

@@ -110,7 +110,8 @@ class Recorder:
             mock requires none.
         timing: The mock's clock (idle timeout and time scale).
         clock: The event loop's clock, so connection times share the frames' origin.
-        on_finished: Called with each connection once its TCP connection has ended.
+        on_finished: Called with each connection once its TCP connection has ended; the
+            recorder then lets go of it.
     """
 
     def __init__(
@@ -130,7 +131,15 @@ class Recorder:
         trace = Trace(self.scenario_id, self.timing, 1, 1, 0, Handshake(""), secrets=[self.api_key or ""])
         connection = ClientConnection(trace, origin=self.clock())
         self.connections.append(connection)
-        return _Observer(connection, self.api_key, self.on_finished)
+        return _Observer(connection, self.api_key, self._finished if self.on_finished is not None else None)
+
+    def _finished(self, connection: ClientConnection) -> None:
+        """A long-running mock judges each connection as it ends and then forgets it: memory
+        stays bounded however many clients come."""
+        assert self.on_finished is not None
+        self.on_finished(connection)
+        if connection in self.connections:
+            self.connections.remove(connection)
 
     def start_offset(self, connection: ClientConnection) -> float:
         """Seconds from the program's start to this connection's first byte."""

@@ -31,13 +31,15 @@ RECEIVED = "received"
 # What a scenario step found about its rule.
 HELD, BROKEN, UNJUDGED = "held", "broken", "not judged"
 _AUDIO_FIELDS = 6  # index, t, due (NaN: unpaced), size, CRC-32, audio seconds so far
-# What one stream may make the suite hold. A real stream sends a few frames a second, a few kB
-# each; a server flooding past these bounds gets its stream ended and the case an ERROR saying so.
-MAX_RECEIVED_FRAMES = 20_000
+# What one stream may make the suite hold. A real stream sends a few frames a second (a minute of
+# audio with interim results: about 600), a few kB each; a server flooding past these bounds gets
+# its stream ended and the case an ERROR saying so. Each frame kept costs ~3 kB decoded, so 16
+# cases at once hold at most ~250 MB.
+MAX_RECEIVED_FRAMES = 5_000
 MAX_RECEIVED_TEXT = 16 * 2**20
 # What a judged trace keeps for the reports: its head and tail (the evidence is at the start of
 # the stream or at its end); the frames between are counted, not kept.
-KEEP_HEAD, KEEP_TAIL = 2_000, 500
+KEEP_HEAD, KEEP_TAIL = 1_000, 200
 
 
 @dataclass(slots=True)

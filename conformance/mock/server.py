@@ -4,41 +4,48 @@
 websockets parses and writes frames, answers pings and runs the closing handshake; the session
 decides what to say. Driving the sans-I/O protocol straight from ``data_received`` (no task, no
 message queue per stream) is what lets one process hold many hundreds of real-time streams.
-The handshake follows contract.md §4: ``dg-request-id`` on every response, 400/401/404/429 with
-``dg-error`` and a JSON body ``{err_code, err_msg, request_id}``.
+The handshake policy is :mod:`conformance.mock.handshake`. Nothing one connection sends can touch
+another: an internal error closes that connection alone, upgrades time out, and connections are
+capped below the descriptor limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
+import resource
 import ssl
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 from websockets.exceptions import InvalidState
 from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
-from websockets.protocol import CLOSED, OPEN, State
+from websockets.protocol import CLOSED, CONNECTING, OPEN, State
 from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
+from conformance.mock.handshake import DeepgramServerProtocol, Rejection, check_request, presented_credentials, rejection_response
 from conformance.mock.session import Behaviour, CloseConnection, Hold, Output, SendBinary, SendText, ServerSession
 from conformance.protocol.messages import LISTEN_PATH, STATUS_PATH
-from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
+from conformance.protocol.params import StreamFormat
 
-__all__ = ["MockConfig", "MockServer", "StreamObserver", "presented_credentials", "LISTEN_PATH"]
+__all__ = ["MockConfig", "MockServer", "StreamObserver", "presented_credentials", "LISTEN_PATH", "HANDSHAKE_TIMEOUT_SECONDS"]
 
 DEFAULT_IDLE_TIMEOUT = 10.0
 # Above Deepgram's recommended 250 ms frames by far, yet bounded so a hostile frame cannot exhaust memory.
 MAX_FRAME_BYTES = 4 * 2**20
 _SWEEP_SECONDS = 0.1
 _CLOSE_TIMEOUT_SECONDS = 5.0
+# A connection that has not completed its upgrade by then is dropped (slowloris, silent sockets).
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
+# Descriptors kept free for the listening socket, logs and files: at the limit asyncio cannot
+# even accept, and every client is locked out.
+_SPARE_DESCRIPTORS = 64
 logger = logging.getLogger("conformance.mock")
 
 
@@ -58,6 +65,9 @@ class MockConfig:
         tls_key: Its private key, when not inside ``tls_cert``.
         tls_client_ca: Require client certificates signed by this CA (mutual TLS).
         behaviour: Provocations of client scenarios (slow Metadata, a server-side 1011 close).
+        handshake_timeout: Seconds a connection may take to complete its upgrade (not scaled).
+        max_connections: TCP connections held at once; more are dropped on arrival (None: the
+            descriptor limit less a reserve).
     """
 
     host: str = "127.0.0.1"
@@ -71,6 +81,8 @@ class MockConfig:
     tls_key: str | None = None
     tls_client_ca: str | None = None
     behaviour: Behaviour = Behaviour()
+    handshake_timeout: float = HANDSHAKE_TIMEOUT_SECONDS
+    max_connections: int | None = None
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The server-side TLS context, or None for plain ws://.
@@ -105,28 +117,11 @@ class StreamObserver(Protocol):
         """A close frame from ``client`` or ``server``, or the TCP connection ending (``transport``)."""
 
 
-class _Rejection(Exception):
-    def __init__(self, status: int, err_code: str, err_msg: str) -> None:
-        super().__init__(err_msg)
-        self.status, self.err_code, self.err_msg = status, err_code, err_msg
-
-
-def presented_credentials(request: Request) -> list[tuple[str, str]]:
-    """Every (how, value) credential of an upgrade (contract.md §4.1): ``Authorization: Token|Bearer``
-    and the ``token``/``bearer`` subprotocol followed by the key, as browsers send it."""
-    found = []
-    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() in ("token", "bearer") and value.strip():
-        found.append((f"Authorization: {scheme.capitalize()}", value.strip()))
-    offered = [p.strip() for p in request.headers.get("Sec-WebSocket-Protocol", "").split(",")]
-    for name in ("token", "bearer"):
-        if name in offered and offered.index(name) + 1 < len(offered):
-            found.append((f"subprotocol {name}", offered[offered.index(name) + 1]))
-    return found
-
-
-def _credentials_ok(request: Request, api_key: str) -> bool:
-    return any(hmac.compare_digest(value.encode(), api_key.encode()) for _, value in presented_credentials(request))
+def _target_path(target: str) -> str:
+    try:
+        return urlsplit(target).path
+    except ValueError:  # judged (400) with the rest of the request in check_request
+        return target
 
 
 def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]) -> Subprotocol | None:
@@ -150,7 +145,7 @@ class _Stream(asyncio.Protocol):
     def __init__(self, server: MockServer) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
-        self.protocol = ServerProtocol(select_subprotocol=_select_subprotocol, max_size=MAX_FRAME_BYTES, logger=logger)
+        self.protocol = DeepgramServerProtocol(select_subprotocol=_select_subprotocol, max_size=MAX_FRAME_BYTES, logger=logger)
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.fragments: list[bytes] = []
@@ -160,15 +155,44 @@ class _Stream(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        if not self.server.connect(self):
+            transport.abort()  # over the connection cap: refusing now keeps the mock reachable for others
+            return
+        self.handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(self.server.config.handshake_timeout, self._handshake_expired)
+
+    def _handshake_expired(self) -> None:
+        if self.protocol.state is CONNECTING and self.transport is not None:
+            self.transport.abort()
 
     def data_received(self, data: bytes) -> None:
-        self.protocol.receive_data(data)
-        for event in self.protocol.events_received():
-            if isinstance(event, Request):
-                self._upgrade(event)
-            elif isinstance(event, Frame):
-                self._frame(event)
-        self._flush()
+        try:
+            self.protocol.receive_data(data)
+            for event in self.protocol.events_received():
+                if isinstance(event, Request):
+                    self._upgrade(event)
+                elif isinstance(event, Frame):
+                    self._frame(event)
+            if self.protocol.handshake_exc is not None and not self.protocol.answered:
+                self._unreadable_request(self.protocol.handshake_exc)
+            self._flush()
+        except Exception as exc:  # whatever one client sent, it must not reach another connection
+            logger.warning("mock: dropped a connection after an internal error: %s: %s", type(exc).__name__, exc)
+            self._fail()
+
+    def _fail(self) -> None:
+        """Close this connection 1011 (or just drop it before the upgrade); its slot is freed."""
+        if self.session is not None:
+            self.session.closed = True
+        try:
+            if self.protocol.state is OPEN:
+                self.protocol.send_close(1011, "internal error")
+            self._flush()
+        except Exception:
+            pass
+        if self.transport is not None and self.abort_handle is None:
+            self.abort_handle = self.loop.call_later(_CLOSE_TIMEOUT_SECONDS, self.transport.abort)
+        if self.protocol.state is not OPEN and self.transport is not None:
+            self.transport.abort()
 
     def eof_received(self) -> bool | None:
         self.protocol.receive_eof()
@@ -181,18 +205,21 @@ class _Stream(asyncio.Protocol):
         self.server.forget(self)
         if self.abort_handle is not None:
             self.abort_handle.cancel()
+        timer = getattr(self, "handshake_timer", None)
+        if timer is not None:
+            timer.cancel()
 
     # -- handshake ---------------------------------------------------------------------------
 
     def _upgrade(self, request: Request) -> None:
         request_id = str(uuid.uuid4())
-        if urlsplit(request.path).path.rstrip("/") == STATUS_PATH:
+        if _target_path(request.path).rstrip("/") == STATUS_PATH:
             self.protocol.send_response(self._status(request_id))
             return
         try:
             fmt = self.server.check(request)
-        except _Rejection as rejection:
-            response = self._reject(request_id, rejection)
+        except Rejection as rejection:
+            response = rejection_response(self.protocol, request_id, rejection)
             self.protocol.send_response(response)
             if self.observer is not None:
                 self.observer.upgraded(request, response, self.loop.time())
@@ -208,6 +235,14 @@ class _Stream(asyncio.Protocol):
         if self.observer is not None:
             self.observer.upgraded(request, response, self.loop.time())
 
+    def _unreadable_request(self, problem: Exception) -> None:
+        """websockets closes on bytes that are no HTTP request at all, without an answer: give one."""
+        assert self.transport is not None
+        rejection = Rejection(400, "Bad Request", f"Not an HTTP upgrade request: {problem}")
+        response = rejection_response(self.protocol, str(uuid.uuid4()), rejection)
+        self.protocol.answered = True
+        self.transport.write(response.serialize())
+
     def _status(self, request_id: str) -> Response:
         """Self-hosted health (contract.md §7): ``GET /v1/status``, answered without an upgrade."""
         body = json.dumps({"system_health": "Healthy", "active_requests": self.server.active_streams})
@@ -215,19 +250,6 @@ class _Stream(asyncio.Protocol):
         del response.headers["Content-Type"]
         response.headers["Content-Type"] = "application/json"
         response.headers["dg-request-id"] = request_id
-        return response
-
-    def _reject(self, request_id: str, rejection: _Rejection) -> Response:
-        body = json.dumps({"err_code": rejection.err_code, "err_msg": rejection.err_msg, "request_id": request_id})
-        response = self.protocol.reject(rejection.status, body)
-        del response.headers["Content-Type"]
-        response.headers["Content-Type"] = "application/json"
-        response.headers["dg-error"] = rejection.err_msg
-        response.headers["dg-request-id"] = request_id
-        if rejection.status == 401:
-            response.headers["WWW-Authenticate"] = 'Token realm="Deepgram"'
-        if rejection.status == 429:
-            response.headers["Retry-After"] = "1"
         return response
 
     # -- streaming ---------------------------------------------------------------------------
@@ -302,11 +324,12 @@ class _Stream(asyncio.Protocol):
 
     def _flush(self) -> None:
         assert self.transport is not None, "data arrives only after connection_made"
-        for data in self.protocol.data_to_send():
-            if data:
-                self.transport.write(data)
-            else:
-                self.transport.close()  # websockets' SEND_EOF: the server ends the TCP connection
+        chunks = self.protocol.data_to_send()
+        # An EOF may be queued before a response (pipelined requests): the answer goes out first.
+        if any(chunks):
+            self.transport.write(b"".join(chunks))
+        if b"" in chunks:
+            self.transport.close()  # websockets' SEND_EOF: the server ends the TCP connection
         if self.protocol.close_expected() and self.abort_handle is None:
             self.abort_handle = self.loop.call_later(_CLOSE_TIMEOUT_SECONDS, self.transport.abort)
 
@@ -330,7 +353,11 @@ class MockServer:
         self.observe = observe
         self._server: asyncio.Server | None = None
         self._streams: set[_Stream] = set()
+        self._connections: set[_Stream] = set()
         self._sweeper: asyncio.Task[None] | None = None
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        by_descriptors = max(16, soft - _SPARE_DESCRIPTORS) if soft != resource.RLIM_INFINITY else 1_000_000
+        self.max_connections = config.max_connections or by_descriptors
 
     @property
     def port(self) -> int:
@@ -362,7 +389,7 @@ class MockServer:
             self._sweeper.cancel()
         if self._server is not None:
             self._server.close()
-            for stream in list(self._streams):
+            for stream in list(self._connections):
                 if stream.transport is not None:
                     stream.transport.abort()
             await self._server.wait_closed()
@@ -373,6 +400,13 @@ class MockServer:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
+    def connect(self, stream: _Stream) -> bool:
+        """Count a TCP connection; False when the mock holds as many as it can."""
+        if len(self._connections) >= self.max_connections:
+            return False
+        self._connections.add(stream)
+        return True
+
     def admit(self, stream: _Stream) -> None:
         """Count an accepted stream."""
         self._streams.add(stream)
@@ -380,26 +414,12 @@ class MockServer:
     def forget(self, stream: _Stream) -> None:
         """Drop a finished stream."""
         self._streams.discard(stream)
+        self._connections.discard(stream)
 
     def check(self, request: Request) -> StreamFormat:
-        """Judge an upgrade request: the stream format, or a rejection."""
-        url = urlsplit(request.path)
-        faults = self.config.faults
-        if url.path.rstrip("/") != LISTEN_PATH:
-            raise _Rejection(404, "NOT_FOUND", f"No such endpoint: {url.path}")
-        if self.config.api_key is not None and "accept-any-key" not in faults and not _credentials_ok(request, self.config.api_key):
-            raise _Rejection(401, "INVALID_AUTH", "Invalid credentials.")
-        try:
-            fmt = parse_stream_params(parse_qs(url.query, keep_blank_values=True))
-        except ParamError as exc:
-            if "accept-invalid-params" not in faults:
-                raise _Rejection(400, "Bad Request", str(exc)) from None
-            fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
-        if fmt.encoding is not None and fmt.encoding not in RAW_SAMPLE_BYTES:
-            raise _Rejection(400, "Bad Request", f"The mock decodes only {', '.join(RAW_SAMPLE_BYTES)} (or WAV without 'encoding'); got '{fmt.encoding}'.")
-        if "reject-429" in faults or (self.config.max_streams is not None and self.active_streams >= self.config.max_streams):
-            raise _Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
-        return fmt
+        """Judge an upgrade request: the stream format, or raise :class:`Rejection`."""
+        full = self.config.max_streams is not None and self.active_streams >= self.config.max_streams
+        return check_request(request, self.config.api_key, self.config.faults, full)
 
     async def _sweep_idle(self) -> None:
         """Close idle streams. One timer for all streams is far cheaper than one per stream;
@@ -411,4 +431,8 @@ class MockServer:
             now = loop.time()
             for stream in list(self._streams):
                 if stream.session is not None and now >= stream.session.deadline:
-                    stream.emit(stream.session.tick(now))
+                    try:
+                        stream.emit(stream.session.tick(now))
+                    except Exception as exc:  # the sweeper serves every stream: one failing must not stop it
+                        logger.warning("mock: an idle close failed: %s: %s", type(exc).__name__, exc)
+                        stream._fail()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ENCODINGS", "StreamFormat", "ParamError", "parse_stream_params"]
+__all__ = ["ENCODINGS", "StreamFormat", "ParamError", "parse_stream_params", "MAX_CHANNELS", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE"]
 
 ENCODINGS = ("linear16", "linear32", "flac", "alaw", "mulaw", "amr-nb", "amr-wb", "opus", "ogg-opus", "speex", "g729")
 # Bytes per sample of the raw encodings whose duration follows from the byte count.
@@ -14,7 +14,10 @@ _BOOLEANS = (
     "multichannel", "interim_results", "vad_events", "punctuate", "smart_format", "profanity_filter",
     "numerals", "dictation", "diarize", "detect_entities", "filler_words", "mip_opt_out", "no_delay",
 )
-_MAX_CHANNELS = 32
+MAX_CHANNELS = 32
+# Telephony's 8 kHz up to studio rates. Below it a stream claims more audio seconds per byte than
+# any real one (sample_rate=1 made one 1 MiB frame 6 days of audio for the mock to transcribe).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 384_000
 
 
 class ParamError(ValueError):
@@ -86,13 +89,13 @@ def parse_stream_params(query: Mapping[str, Sequence[str]]) -> StreamFormat:
         raise ParamError(f"Invalid 'encoding' value of '{encoding}'.")
     for name in _BOOLEANS:
         _flag(query, name)
-    sample_rate = _integer(query, "sample_rate", 1, 384_000)
+    sample_rate = _integer(query, "sample_rate", MIN_SAMPLE_RATE, MAX_SAMPLE_RATE)
     if encoding is not None and sample_rate is None:
         raise ParamError("The 'sample_rate' parameter is required when 'encoding' is set.")
     return StreamFormat(
         encoding=encoding,
         sample_rate=sample_rate,
-        channels=_integer(query, "channels", 1, _MAX_CHANNELS) or 1,
+        channels=_integer(query, "channels", 1, MAX_CHANNELS) or 1,
         multichannel=_flag(query, "multichannel"),
         interim_results=_flag(query, "interim_results"),
         vad_events=_flag(query, "vad_events"),

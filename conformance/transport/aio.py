@@ -17,6 +17,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidMes
 from websockets.typing import Subprotocol
 
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
+from conformance.engine.trace import Trace
 from conformance.errors import ConnectError
 from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, closestream_sent, describe_connect_error, response_headers
 
@@ -39,14 +40,19 @@ Clock = Callable[[], float]
 _Queue = asyncio.Queue[tuple[float, "str | bytes | _Closed"]]
 
 
-async def _read(ws: ClientConnection, queue: _Queue, now: Clock) -> None:
+# Frames read ahead of the player at most: a flooding server then waits on TCP, not in our memory.
+_READ_AHEAD = 1024
+
+
+async def _read(ws: ClientConnection, queue: _Queue, now: Clock, trace: Trace) -> None:
     try:
         async for message in ws:
-            queue.put_nowait((now(), message))
+            if trace.overflow is None:  # past the trace's bounds frames are only drained
+                await queue.put((now(), message))
     except ConnectionClosed:
         pass
     finally:
-        queue.put_nowait((now(), _Closed()))
+        await queue.put((now(), _Closed()))
 
 
 async def run_player(
@@ -117,8 +123,8 @@ async def run_player(
 
 
 async def _drive(player: Player, ws: ClientConnection, now: Clock, timeouts: Timeouts) -> None:
-    queue: _Queue = asyncio.Queue()
-    reader = asyncio.create_task(_read(ws, queue, now))
+    queue: _Queue = asyncio.Queue(_READ_AHEAD)
+    reader = asyncio.create_task(_read(ws, queue, now, player.trace))
     closing: asyncio.Task[None] | None = None
     sending_since: float | None = None
     try:

@@ -6,6 +6,7 @@ import asyncio
 import json
 import struct
 from collections.abc import Callable
+from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from hostile.peers import BINARY, CLOSE, PING, TEXT, Behaviour, Peer, frame
 
@@ -76,12 +77,14 @@ VIOLATIONS: dict[str, bytes] = {
 }
 
 
-def violation(name: str) -> Behaviour:
-    """Point 6: a normal start, then one frame that breaks RFC 6455."""
+def violation(name: str | None = None) -> Behaviour:
+    """Point 6: a normal start, then one frame that breaks RFC 6455: ``name``, or (None) the one
+    the request names in its ``violation`` query parameter (one server for many scenarios)."""
     async def behave(peer: Peer) -> None:
+        chosen = name or unquote_plus(parse_qs(urlsplit(peer.target).query)["violation"][0])
         await peer.accept()
         await peer.next_frame(5)
-        await peer.send(VIOLATIONS[name])
+        await peer.send(VIOLATIONS[chosen])
         while (item := await peer.next_frame(10)) is not None and item[0] != CLOSE:
             pass
     return behave
@@ -154,7 +157,7 @@ def broken_upgrade(kind: str) -> Behaviour:
             await peer.accept(subprotocol="chat")
         elif kind == "oversize header":
             await peer.accept(extra=f"X-Big: {'a' * 200_000}\r\n")
-        await asyncio.sleep(5)
+        await asyncio.sleep(0.5)
     return behave
 
 
