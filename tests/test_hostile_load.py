@@ -83,3 +83,4 @@ def test_a_server_echoing_the_key_never_gets_it_into_locusts_reports(tmp_path: P
         _, output, prefix = _run(server.url, tmp_path, seconds=3)
     written = output + "".join(Path(f"{prefix}_{kind}.csv").read_text() for kind in ("stats", "failures", "exceptions"))
     assert KEY not in written
+

@@ -10,6 +10,9 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from websockets.client import ClientProtocol
+from websockets.uri import parse_uri
+from websockets.utils import accept_key
 
 from conformance._resources import data_path
 from conformance.cli import main
@@ -17,7 +20,7 @@ from conformance.engine.record import Status
 from conformance.engine.trace import MAX_RECEIVED_FRAMES
 from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios
-from conformance.transport._common import Timeouts
+from conformance.transport._common import Timeouts, close_details
 
 from conftest import TIME_SCALE
 from hostile import behaviours
@@ -197,3 +200,17 @@ def test_a_run_that_cannot_reach_its_host_still_writes_its_reports(capsys: pytes
         run = json.loads(result.json_text)["runs"][0]
         assert run["exit_code"] == 3 and "127.0.0.1" in run["error"] and run["cases"] == []
         assert ET.fromstring(result.junit_text).find(".//error") is not None
+
+
+def test_a_connection_that_ends_without_a_close_frame_is_no_protocol_violation() -> None:
+    """An EOF after our close frame is the transport ending (websockets records it as its parser's
+    EOFError): never WS-1's finding or a ``protocol_violation``."""
+    protocol = ClientProtocol(parse_uri("ws://127.0.0.1/v1/listen"))
+    request = protocol.connect()
+    protocol.send_request(request)
+    accept = accept_key(request.headers["Sec-WebSocket-Key"])
+    protocol.receive_data(f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n".encode())
+    protocol.events_received()
+    protocol.send_close(1000, "scenario finished")
+    protocol.receive_eof()
+    assert close_details(protocol) == ("transport", None, "", None)

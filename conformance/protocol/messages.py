@@ -61,14 +61,19 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
 
 
-def _too_deep(value: Any) -> bool:
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > MAX_JSON_DEPTH:
-                return True
-            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+def _too_deep(text: str | bytes, value: Any) -> bool:
+    if isinstance(text, str):
+        brackets = text.count("[") + text.count("{")
+    else:
+        brackets = text.count(b"[") + text.count(b"{")
+    if brackets <= MAX_JSON_DEPTH:
+        return False  # cannot nest deeper than it has brackets (the common case: no walk at all)
+    level, depth = [value] if isinstance(value, (dict, list)) else [], 1
+    while level:
+        if depth > MAX_JSON_DEPTH:
+            return True
+        level = [c for item in level for c in (item.values() if isinstance(item, dict) else item) if isinstance(c, (dict, list))]
+        depth += 1
     return False
 
 
@@ -82,7 +87,7 @@ def parse_json(text: str | bytes) -> tuple[Any, str | None]:
         return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     except ValueError as exc:
         return None, f"not JSON: {exc}"
-    if _too_deep(value):
+    if _too_deep(text, value):
         return None, f"JSON nested deeper than {MAX_JSON_DEPTH} levels"
     return value, None
 

@@ -87,7 +87,8 @@ def close_details(protocol: Protocol) -> tuple[str, int | None, str, str | None]
     """(who closed: server, client or transport; the code; the reason; the server's violation of
     RFC 6455 or of the frame size bound that made the client close, if that is what happened)."""
     received, sent = protocol.close_rcvd, protocol.close_sent
-    problem = protocol.parser_exc
+    # An EOF before the close frame is the transport ending, not a frame breaking the protocol.
+    problem = None if isinstance(protocol.parser_exc, EOFError) else protocol.parser_exc
     if received is None and sent is not None and (problem is not None or sent.code in _FAILING_CODES):
         return "client", sent.code, "", describe_violation(problem) if problem is not None else _FAILING_CODES[sent.code].format(sent.reason)
     if received is None:

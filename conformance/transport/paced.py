@@ -212,10 +212,15 @@ def _send(stream: _Stream, action: Send) -> bool:
 
 def _write(connection: _Connection, data: bytes, sending: Semaphore) -> bytes:
     """Write what the socket takes at once (one system call, no gevent wrapper, no lock: nothing
-    can come between); the rest, if any, is returned for the stream's own greenlet to write. Over
-    TLS, or while the reader writes pongs (``sending``), nothing is written here."""
-    if not data or connection.tls or sending.locked():
+    can come between); the rest, if any, is returned for the stream's own greenlet to write, as
+    is the whole frame while the reader writes pongs (``sending``). TLS records cannot be cut at
+    a byte: over TLS the frame is written through the cooperative socket, as before."""
+    if not data or sending.locked():
         return data
+    if connection.tls:
+        with sending:
+            connection.flush_one(data)
+        return b""
     try:
         written = os.write(connection.fd, data)
     except BlockingIOError:
