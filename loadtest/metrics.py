@@ -55,8 +55,9 @@ def _latency_samples(trace: Trace) -> Iterator[Sample]:
     first_audio = _first(e for e in trace.entries if e.direction == SENT and e.kind == "binary")
     results = [(e, body) for e, body in trace.messages("Results")]
     if first_audio is not None:
-        first = next((e for e, _ in results), None)
-        final = next((e for e, body in results if body.get("is_final") is True), None)
+        # A Results before any audio answers nothing we sent: it is no latency (it would be negative).
+        first = next((e for e, _ in results if e.t >= first_audio.t), None)
+        final = next((e for e, body in results if body.get("is_final") is True and e.t >= first_audio.t), None)
         if first is not None:
             yield Sample("first_result", _ms(first.t - first_audio.t))
         if final is not None:
