@@ -71,7 +71,8 @@ def frames_follow_rfc6455(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         return NOT_APPLICABLE
     close = trace.close
     if close is not None and close.violation is not None and not close.violation.startswith(OVERSIZE_FRAME):
-        raise RuleViolation("WS-1", f"the server sent {close.violation}: the client closed the connection {close.code or ''} at {close.t:.3f}s")
+        code = f" with {close.code}" if close.code is not None else ""
+        raise RuleViolation("WS-1", f"the server sent {close.violation}: the client closed the connection{code} at {close.t:.3f}s")
     return None
 
 

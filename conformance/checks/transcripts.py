@@ -19,7 +19,8 @@ _SPEECH_OVERLAP_SECONDS = 0.3
 
 
 def _transcript(body: dict[str, Any]) -> str:
-    alternatives = (body.get("channel") or {}).get("alternatives") if isinstance(body.get("channel"), dict) else None
+    channel = body.get("channel")
+    alternatives = channel.get("alternatives") if isinstance(channel, dict) else None
     first = alternatives[0] if isinstance(alternatives, list) and alternatives and isinstance(alternatives[0], dict) else {}
     text = first.get("transcript")
     return text.strip() if isinstance(text, str) else ""
