@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from conformance.mock import MockConfig, MockServer
+from conformance.mock.server import StreamObserver
 
 pytest_plugins = ["pytester"]
 
@@ -32,15 +33,16 @@ class RunningMock:
         return self.server.url
 
 
-def start_mock(config: MockConfig) -> tuple[RunningMock, threading.Thread]:
-    """Start a mock in a thread with its own loop; stop it with :func:`stop_mock`."""
+def start_mock(config: MockConfig, observe: Callable[[], StreamObserver] | None = None) -> tuple[RunningMock, threading.Thread]:
+    """Start a mock in a thread with its own loop (``observe``: record-and-judge mode); stop it
+    with :func:`stop_mock`."""
     loop = asyncio.new_event_loop()
     ready = threading.Event()
     holder: dict[str, MockServer] = {}
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        holder["server"] = loop.run_until_complete(MockServer(config).start())
+        holder["server"] = loop.run_until_complete(MockServer(config, observe=observe).start())
         ready.set()
         loop.run_forever()
 

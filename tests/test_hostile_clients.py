@@ -3,7 +3,6 @@ or a close frame, nothing one connection sends reaches another, and every wait i
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import struct
@@ -14,10 +13,10 @@ from websockets.sync.client import connect
 
 from conformance.cli import main
 from conformance.client.recorder import Recorder
-from conformance.mock import MockConfig, MockServer
+from conformance.mock import MockConfig
 from conformance.scenario import Timing
 
-from conftest import MS, TIME_SCALE, stop_mock
+from conftest import MS, TIME_SCALE, start_mock, stop_mock
 
 KEY = "mock-key-0123456789"
 PARAMS = "encoding=linear16&sample_rate=16000"
@@ -114,21 +113,12 @@ def test_a_wav_header_no_stream_can_have_is_undecodable_audio(mock_factory, rate
         assert ws.close_code == 1008 and "DATA-0000" in (ws.close_reason or "")
 
 
-def _frame(opcode: int, payload: bytes) -> bytes:
-    head = bytes([0x80 | opcode])
-    size = len(payload)
-    head += bytes([0x80 | size]) if size < 126 else bytes([0x80 | 126]) + struct.pack("!H", size) if size < 2**16 else bytes([0x80 | 127]) + struct.pack("!Q", size)
-    return head + b"\0\0\0\0" + payload
-
-
 def test_deep_json_under_judge_clients_frees_its_slot_and_spares_the_sweeper() -> None:
     """Point 12: with --max-streams 1 the next upgrade still gets in, and idle streams are still
     closed (the sweeper survived)."""
     recorder = Recorder("client.live", None, Timing(scale=TIME_SCALE), time.monotonic)
-    config = MockConfig(time_scale=TIME_SCALE, max_streams=1)
-    loop = asyncio.new_event_loop()
-    server = MockServer(config, observe=recorder.connection)
-    running, thread = start_mock_with(server, loop)
+    running, thread = start_mock(MockConfig(time_scale=TIME_SCALE, max_streams=1), observe=recorder.connection)
+    server = running.server
     try:
         with connect(server.url + f"?{PARAMS}") as ws:
             ws.send("[" * 50_000 + "]" * 50_000)
@@ -142,25 +132,6 @@ def test_deep_json_under_judge_clients_frees_its_slot_and_spares_the_sweeper() -
             assert ws.close_code == 1011 and "net0001" in (ws.close_reason or "").lower()
     finally:
         stop_mock(running, thread)
-
-
-def start_mock_with(server: MockServer, loop: asyncio.AbstractEventLoop):  # type: ignore[no-untyped-def]
-    import threading
-
-    from conftest import RunningMock
-
-    ready = threading.Event()
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(server.start())
-        ready.set()
-        loop.run_forever()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert ready.wait(5000 * MS)
-    return RunningMock(server, loop), thread
 
 
 def test_silent_and_slow_connections_are_dropped_and_capped(mock_factory) -> None:  # type: ignore[no-untyped-def]

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from hypothesis import strategies as st
 
+from hostile.peers import frame
+
 __all__ = ["Attack", "attacks", "play", "Answer"]
 
 _QUERY_VALUES = st.sampled_from(["linear16", "16000", "1", "0", "-5", "true", "2", "32", "65536", "", "%0d%0aX-A: b", "%E2%82%AC", "%ff", "a" * 300])
@@ -48,19 +50,7 @@ class Frame:
     lie_length: int | None = None
 
     def encode(self) -> bytes:
-        size = len(self.payload) if self.lie_length is None else self.lie_length
-        head = bytes([(0x80 if self.fin else 0) | (self.rsv << 4) | self.opcode])
-        mask = 0 if self.unmasked else 0x80
-        if size < 126:
-            head += bytes([mask | size])
-        elif size < 2**16:
-            head += bytes([mask | 126]) + struct.pack("!H", size)
-        else:
-            head += bytes([mask | 127]) + struct.pack("!Q", size)
-        if self.unmasked:
-            return head + self.payload
-        key = b"\x37\xfa\x21\x3d"
-        return head + key + bytes(b ^ key[i % 4] for i, b in enumerate(self.payload))
+        return frame(self.opcode, self.payload, fin=self.fin, rsv=self.rsv, mask=not self.unmasked, length=self.lie_length)
 
 
 _FRAMES = st.one_of(
