@@ -34,7 +34,7 @@ class Script:
     def audio(self, seconds: float, *, speech: bool = True) -> "Script":
         """Send ``seconds`` of audio; with ``speech`` the trace counts it as speech (a flush owes finals for it)."""
         before = self.trace.audio_seconds
-        self.trace.record_sent("binary", b"\x00\x00" * int(16000 * seconds * self.trace.channels), self.t, audio=True, due=None, step=None)
+        self.trace.record_sent("binary", b"\x00\x00" * int(16000 * seconds * self.trace.channels), self.t, audio=True, due=None, step=None, seconds=seconds)
         if speech:
             self.trace.speech.append((before, self.trace.audio_seconds))
         return self

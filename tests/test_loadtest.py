@@ -139,7 +139,7 @@ def test_threshold_parsing() -> None:
 def test_metrics_classify_idle_timeout_and_latencies() -> None:
     """Pure metrics: first_result from the first audio frame; a NET-0001 close is idle_timeout."""
     trace = Trace("t", Timing(), 1, 1, 16000, Handshake("ws://x", status=101, t=0.05))
-    trace.record_sent("binary", bytes(640), 0.1, audio=True, due=0.1, step="1")
+    trace.record_sent("binary", bytes(640), 0.1, audio=True, due=0.1, step="1", seconds=0.02)
     trace.record_received(json.dumps({"type": "Results", "is_final": True, "start": 0, "duration": 0.02}), 0.4, "1")
     trace.record_close("server", 1011, "See https://dpgr.am/net0001", 10.2)
     scenario = m.Scenario(id="t", title="t", rules=("CS-1",), steps=())

@@ -17,14 +17,14 @@ def _trace() -> Trace:
 
 
 def _record(trace: Trace, read_midway: bool) -> None:
-    trace.record_audio(FRAME, 0.10, 0.1, "1")
-    trace.record_audio(FRAME, 0.12, 0.12, "1")
+    trace.record_audio(FRAME, 0.10, 0.1, "1", 0.02)
+    trace.record_audio(FRAME, 0.12, 0.12, "1", 0.02)
     if read_midway:
         assert [e.index for e in trace.entries] == [0, 1]
     trace.record_received(RESULT, 0.125, "1")
-    trace.record_audio(FRAME, 0.15, 0.14, "1")
+    trace.record_audio(FRAME, 0.15, 0.14, "1", 0.02)
     trace.record_sent("binary", b"\x00", 0.16, audio=False, due=None, step="2")
-    trace.record_audio(FRAME[:320], 0.17, None, "3")
+    trace.record_audio(FRAME[:320], 0.17, None, "3", 0.01)
     trace.record_sent("text", '{"type":"CloseStream"}', 0.18, audio=False, due=None, step="4")
 
 
@@ -54,5 +54,5 @@ def test_reading_the_entries_midway_changes_nothing() -> None:
 
 def test_record_sent_of_audio_returns_its_entry() -> None:
     trace = _trace()
-    entry = trace.record_sent("binary", FRAME, 0.2, audio=True, due=0.2, step="1")
+    entry = trace.record_sent("binary", FRAME, 0.2, audio=True, due=0.2, step="1", seconds=0.02)
     assert (entry.index, entry.size, entry.due, round(entry.audio_seconds, 6)) == (0, 640, 0.2, 0.02)

@@ -69,7 +69,7 @@ def check(rule_id: str) -> Callable[[CheckFunction], CheckFunction]:
 def registered_checks() -> list[tuple[str, CheckFunction]]:
     """Every registered (rule id, check), the frame-blaming ones first, importing the built-in
     check modules first."""
-    from conformance.checks import closes, lifecycle, messages, timing, transcripts  # noqa: F401  (registration side effect)
+    from conformance.checks import closes, encodings, lifecycle, messages, timing, transcripts  # noqa: F401  (registration side effect)
 
     first = {rule: position for position, rule in enumerate(_CLAIMING_FIRST)}
     return sorted(_REGISTRY, key=lambda item: first.get(item[0], len(first)))

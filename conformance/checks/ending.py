@@ -11,7 +11,9 @@ refusal, instead of failing one by one.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 from conformance.engine.trace import RECEIVED, SENT, CloseInfo, Trace, WireEntry, late_keepalive
 from conformance.protocol.messages import parse_json
@@ -22,6 +24,7 @@ OPEN, CLIENT, REQUESTED, IDLE, REPLY, REFUSED, UNPROVOKED, SUITE_LATE = "open", 
 # Real servers close at 10-12 s; a close after 90 % of the timeout is the idle close, not an early one.
 IDLE_FRACTION = 0.9
 _REPLY_WINDOW_SECONDS = 1.0
+_DATA_0000 = re.compile(r"DATA-0000|dpgr\.am/data0000", re.IGNORECASE)
 # A Configure left without ConfigureSuccess, ConfigureFailure or Error this long (wall-clock, so
 # scaled with the run), on a stream that stayed open, was ignored: the endpoint predates Configure.
 CONFIGURE_WAIT_SECONDS = 2.0
@@ -228,6 +231,9 @@ def _classify(trace: Trace, feature: str | None, rules: tuple[str, ...]) -> Endi
         return Ending(REQUESTED, close, request)
     last = sent[-1] if sent else None
     gap = close.t - (last.t if last is not None else trace.handshake.t or 0.0)
+    undecoded = _undecoded(trace, close, sent)
+    if undecoded is not None:
+        return Ending(UNPROVOKED, close, gap=gap, rule=undecoded)
     if gap >= IDLE_FRACTION * trace.timing.idle_timeout * trace.timing.scale:
         return Ending(IDLE, close, gap=gap)
     window = reply_window(trace)
@@ -247,6 +253,18 @@ def _classify(trace: Trace, feature: str | None, rules: tuple[str, ...]) -> Endi
         if keepalive is not None:
             return Ending(REPLY, close, keepalive, gap, _reply_rule(trace, keepalive))
     return Ending(UNPROVOKED, close, gap=gap, rule="TO-3")
+
+
+def _undecoded(trace: Trace, close: CloseInfo, sent: list[WireEntry]) -> str | None:
+    """ENC-1 (ENC-2 without ``encoding``) when the server said it could not decode audio the
+    suite sent well-formed in the declared format; None when a probe of the scenario's own
+    (undecodable bytes on purpose) explains it, or when it is no such close."""
+    if close.code != 1008 and not _DATA_0000.search(close.reason):
+        return None
+    audio = [e for e in sent if e.kind == "binary" and e.size]
+    if not audio or any(e.index in trace.probes for e in audio):
+        return None
+    return "ENC-1" if "encoding" in parse_qs(urlsplit(trace.handshake.url).query) else "ENC-2"
 
 
 def _reply_rule(trace: Trace, trigger: WireEntry) -> str | None:

@@ -11,14 +11,14 @@ from conformance.checks.violations import RuleViolation
 from conformance.engine.trace import Trace
 from conformance.scenario.model import Scenario
 
-__all__ = ["speech_is_transcribed"]
+__all__ = ["speech_is_transcribed", "transcript"]
 
 # A final counts as one over speech when this much of its window is speech we sent (audio seconds):
 # enough for a word, so a final that only grazes a word's edge is not asked to name it.
 _SPEECH_OVERLAP_SECONDS = 0.3
 
 
-def _transcript(body: dict[str, Any]) -> str:
+def transcript(body: dict[str, Any]) -> str:
     channel = body.get("channel")
     alternatives = channel.get("alternatives") if isinstance(channel, dict) else None
     first = alternatives[0] if isinstance(alternatives, list) and alternatives and isinstance(alternatives[0], dict) else {}
@@ -38,7 +38,7 @@ def speech_is_transcribed(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     over_speech = [r for r in facts(trace).rows("TR-1", (SCHEMA,), final_only=True) if _speech_in(r, trace.speech) >= _SPEECH_OVERLAP_SECONDS]
     if not over_speech:
         return NOT_APPLICABLE
-    if any(_transcript(r.body) for r in over_speech):
+    if any(transcript(r.body) for r in over_speech):
         return None
     speech = sum(_speech_in(r, trace.speech) for r in over_speech)
     first = over_speech[0]

@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.http11 import Request, Response
 
-from conformance.audio.wav import wav_format
+from conformance.audio.wav import SAMPLE_BYTES, wav_format
 from conformance.client.evidence import ClientConnection
 from conformance.engine.trace import Handshake, Trace
 from conformance.mock.server import presented_credentials
@@ -82,9 +82,9 @@ class _Observer:
         connection.container = next((name for magic, name in CONTAINER_MAGIC.items() if payload.startswith(magic)), None)
         found = wav_format(payload)
         if found is not None:
-            rate, channels, sample_bytes, connection.header_bytes = found
+            rate, channels, encoding, connection.header_bytes = found
             if connection.fmt is not None and connection.fmt.encoding is None:
-                connection.bytes_per_second = float(rate * channels * sample_bytes)
+                connection.bytes_per_second = float(rate * channels * SAMPLE_BYTES[encoding])
 
     def server_frame(self, payload: str | bytes, t: float) -> None:
         self.connection.trace.record_received(payload, self._t(t), step=None)

@@ -18,13 +18,15 @@ class Send:
     ``then`` is when the player will next have something to send if no frame arrives meanwhile:
     a driver may sleep until then without asking again (None: ask right away). Drivers that
     always ask lose nothing but a question per frame. ``probe``: a frame the scenario sends raw on
-    purpose (a binary KeepAlive, undecodable bytes); the checks judge what it provokes apart."""
+    purpose (a binary KeepAlive, undecodable bytes); the checks judge what it provokes apart.
+    ``seconds``: the audio time an audio frame carries, decoded (a container's header: none)."""
 
     payload: str | bytes
     audio: bool = False
     due: float | None = None
     then: float | None = None
     probe: bool = False
+    seconds: float = 0.0
 
 
 @dataclass(slots=True)

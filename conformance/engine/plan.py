@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from conformance.audio.encode import Unit, encoded_container, encoded_raw, wav_header
+from conformance.audio.formats import AudioFormat, declared_format
 from conformance.audio.source import Pcm, load_source
 from conformance.engine.actions import Action, CloseSocket, Done, Send, Wait
 from conformance.engine.expectations import expectation_runner
@@ -31,6 +33,7 @@ from conformance.scenario.durations import Timing
 __all__ = ["Plan", "Player", "Send", "Wait", "CloseSocket", "Done", "Action", "build_plan"]
 
 _DEADLINE_MARGIN_SECONDS = 15.0
+_PROBE_SAMPLE_BYTES = {"linear32": 4, "mulaw": 1, "alaw": 1}
 
 
 @dataclass(frozen=True)
@@ -40,9 +43,16 @@ class Plan:
     scenario: m.Scenario
     timing: Timing
     steps: tuple[tuple[str, m.Step], ...]
-    sample_rate: int
-    channels: int
+    fmt: AudioFormat
     audio_speed: float = 1.0
+
+    @property
+    def sample_rate(self) -> int:
+        return self.fmt.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.fmt.channels
 
     @property
     def lanes(self) -> int:
@@ -50,8 +60,37 @@ class Plan:
         return self.channels if self.scenario.connect.multichannel else 1
 
     def audio(self, source: str) -> Pcm:
-        """The source as linear16 in this plan's format."""
+        """The source as linear16 at this plan's rate and channels (where its speech is)."""
         return load_source(source, self.sample_rate, self.channels)
+
+    @property
+    def audio_is_probe(self) -> bool:
+        """The scenario names a format its declaration contradicts on purpose: its audio frames
+        are probes (what they provoke is judged by the scenario's steps, not as a server's fault)."""
+        return self.scenario.audio.format is not None and self.fmt.contradicts
+
+    def raw(self, source: str) -> Pcm:
+        """The source as the headerless samples this plan sends."""
+        return encoded_raw(source, self.fmt)
+
+    def header(self) -> bytes:
+        """What precedes the first headerless frame (a WAV header; nothing for raw encodings)."""
+        return wav_header(self.fmt) if self.fmt.name == "wav" else b""
+
+    def container(self, source: str) -> tuple[Unit, ...]:
+        """The one container stream of everything this plan streams from ``source``."""
+        return encoded_container(source, self.fmt, self._frames(source))
+
+    def last_stream(self, source: str) -> str | None:
+        """The label of the plan's last stream step of ``source``."""
+        return next((label for label, step in reversed(self.steps) if isinstance(step, m.Stream) and step.source == source), None)
+
+    def _frames(self, source: str) -> int:
+        pcm, total = self.audio(source), 0
+        for _, step in self.steps:
+            if isinstance(step, m.Stream) and step.source == source:
+                total += round(step.seconds * pcm.sample_rate) if step.seconds else pcm.frames - total % pcm.frames
+        return total
 
     def max_seconds(self) -> float:
         """An upper bound on the wall time the plan can take, used as the run's hard deadline."""
@@ -84,15 +123,22 @@ def build_plan(scenario: m.Scenario, timing: Timing, audio_speed: float = 1.0) -
     against the mock only: real endpoints get the scenario's own pace).
 
     Raises:
-        AudioError: the declared encoding is not linear16, or an audio source cannot be loaded.
+        AudioError: the suite cannot produce the audio declared, or an audio source cannot be loaded.
     """
-    encoding = scenario.connect.params.get("encoding", "linear16")
-    streams = [s for _, s in _unroll(scenario.steps) if isinstance(s, m.Stream)]
-    if streams and encoding != "linear16":
-        raise AudioError(f"{scenario.id}: audio is generated as linear16 only, but the scenario declares encoding={encoding}")
-    plan = Plan(scenario, timing, tuple(_unroll(scenario.steps)), scenario.connect.sample_rate, scenario.connect.channels, audio_speed)
+    steps = tuple(_unroll(scenario.steps))
+    streams = [s for _, s in steps if isinstance(s, m.Stream)]
+    try:
+        # A plan that streams nothing still declares its channels (CS-4 compares Metadata with them).
+        connect = scenario.connect
+        fmt = declared_format(connect.params, scenario.audio.overrides()) if streams else AudioFormat("linear16", connect.sample_rate, connect.channels, None)
+    except AudioError as exc:
+        raise AudioError(f"{scenario.id}: {exc}") from None
+    plan = Plan(scenario, timing, steps, fmt, audio_speed)
     for step in streams:
-        plan.audio(step.source)
+        if fmt.raw or fmt.name == "wav":
+            plan.raw(step.source)
+        else:
+            plan.container(step.source)
     return plan
 
 
@@ -178,9 +224,12 @@ class Player:
         payload = action.payload
         label = self._current.label if self._current else None
         if action.audio and isinstance(payload, bytes) and not action.probe:
-            self.trace.record_audio(payload, now, action.due, label)
+            self.trace.record_audio(payload, now, action.due, label, action.seconds)
             return
-        entry = self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label)
+        # A raw probe counts as the audio time its bytes would be in the declared format.
+        fmt = self.plan.fmt
+        seconds = action.seconds or len(payload) / (fmt.sample_rate * fmt.channels * _PROBE_SAMPLE_BYTES.get(fmt.name, 2))
+        entry = self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label, seconds=seconds)
         if action.probe:
             self.trace.probes.add(entry.index)
 

@@ -13,6 +13,7 @@ finding (see :meth:`StepContext.skip`).
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,11 @@ class StepContext:
     closed: bool = False
     step_starts: list[float] = field(default_factory=list)
     cut: str | None = None
+    # How far the stream's audio has got: a WAV header sent; a container's writes sent, and the
+    # audio seconds they carry.
+    header_sent: bool = False
+    container_unit: int = 0
+    container_seconds: float = 0.0
 
     @property
     def timing(self) -> Timing:
@@ -74,27 +80,34 @@ class StepRunner:
 
 
 class _StreamRunner(StepRunner):
+    """Headerless audio (and WAV, its header on the stream's first frame): ``chunk`` of audio
+    per frame, frame ``i`` due at ``i × chunk`` of audio time from the step's start."""
+
     def __init__(self, label: str, ctx: StepContext, now: float, step: m.Stream) -> None:
         super().__init__(label, ctx, now)
-        self.pcm = ctx.plan.audio(step.source)
-        self.chunk_frames = max(1, round(step.chunk.audio_seconds() * self.pcm.sample_rate))
+        pcm = ctx.plan.audio(step.source)
+        self.encoded = ctx.plan.raw(step.source)
+        self.rate = pcm.sample_rate
+        self.chunk_frames = max(1, round(step.chunk.audio_seconds() * self.rate))
         start = ctx.cursors.get(step.source, 0)
-        total = round(step.seconds * self.pcm.sample_rate) if step.seconds else self.pcm.frames - start % self.pcm.frames
+        total = round(step.seconds * self.rate) if step.seconds else pcm.frames - start % pcm.frames
         self.chunks = -(-total // self.chunk_frames)
         self.last_frames = total - (self.chunks - 1) * self.chunk_frames
-        self.schedule = Schedule(now, self.chunk_frames / self.pcm.sample_rate / (step.realtime * ctx.plan.audio_speed))
+        self.schedule = Schedule(now, self.chunk_frames / self.rate / (step.realtime * ctx.plan.audio_speed))
         self.source = step.source
-        self.seconds = total / self.pcm.sample_rate
+        self.seconds = total / self.rate
         self.index = 0
         offset = ctx.trace.audio_seconds
-        ctx.trace.speech.extend((offset + a, offset + b) for a, b in self.pcm.speech_between(start, total))
+        ctx.trace.speech.extend((offset + a, offset + b) for a, b in pcm.speech_between(start, total))
 
     def poll(self, now: float) -> Action | None:
         index = self.index
         if index >= self.chunks:
             return None
         if self.ctx.closed:
-            self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {index} of {self.chunks} frames sent")
+            # Audio that contradicts its declaration is a probe: ending the stream is the answer.
+            if not self.ctx.plan.audio_is_probe:
+                self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {index} of {self.chunks} frames sent")
             return None
         due = self.schedule.due(index)
         if now < due:
@@ -105,7 +118,73 @@ class _StreamRunner(StepRunner):
         start = cursors.get(self.source, 0)
         cursors[self.source] = start + frames
         self.index = index + 1
-        return Send(self.pcm.slice_frames(start, frames), True, due, None if last else self.schedule.due(index + 1))
+        payload = self.encoded.slice_frames(start, frames)
+        if not self.ctx.header_sent:
+            self.ctx.header_sent = True
+            payload = self.ctx.plan.header() + payload
+        return Send(payload, True, due, None if last else self.schedule.due(index + 1), self.ctx.plan.audio_is_probe, frames / self.rate)
+
+
+class _ContainerRunner(StepRunner):
+    """A container stream (FLAC, Ogg/Opus, WebM/Opus): the plan's one encoded stream, continued
+    across stream steps, its writes grouped into frames of at least ``chunk`` of audio; a frame
+    is due when the audio before it is due, so the pace follows decoded audio time."""
+
+    def __init__(self, label: str, ctx: StepContext, now: float, step: m.Stream) -> None:
+        super().__init__(label, ctx, now)
+        plan = ctx.plan
+        pcm = plan.audio(step.source)
+        self.units = plan.container(step.source)
+        self.chunk = step.chunk.audio_seconds()
+        self.pace = step.realtime * plan.audio_speed
+        self.source = step.source
+        start = ctx.cursors.get(step.source, 0)
+        frames = round(step.seconds * pcm.sample_rate) if step.seconds else pcm.frames - start % pcm.frames
+        ctx.cursors[step.source] = start + frames
+        self.seconds = frames / pcm.sample_rate
+        # The last stream step of a source also sends what the muxer writes at the end.
+        self.target = math.inf if plan.last_stream(step.source) == label else ctx.container_seconds + self.seconds
+        self.sent = 0.0
+        self.frames = 0
+        offset = ctx.trace.audio_seconds
+        ctx.trace.speech.extend((offset + a, offset + b) for a, b in pcm.speech_between(start, frames))
+
+    def _next_chunk(self) -> tuple[bytes, float] | None:
+        ctx, units = self.ctx, self.units
+        taken, seconds = [], 0.0
+        goal = min(self.target, ctx.container_seconds + self.chunk - 1e-9)
+        while ctx.container_unit < len(units) and (ctx.container_seconds < goal or not seconds):
+            unit = units[ctx.container_unit]
+            if ctx.container_seconds >= self.target - 1e-9 and unit.seconds:
+                break
+            ctx.container_unit += 1
+            ctx.container_seconds += unit.seconds
+            taken.append(unit.data)
+            seconds += unit.seconds
+        return (b"".join(taken), seconds) if taken else None
+
+    def poll(self, now: float) -> Action | None:
+        if self.ctx.closed:
+            if not self.ctx.plan.audio_is_probe:
+                self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {self.sent:.3f}s sent in {self.frames} frames")
+            return None
+        due = self.started + self.sent / self.pace
+        if now < due:
+            return Wait(due)
+        chunk = self._next_chunk()
+        if chunk is None:
+            return None
+        payload, seconds = chunk
+        self.sent += seconds
+        self.frames += 1
+        then = self.started + self.sent / self.pace if self._more() else None
+        return Send(payload, True, due, then, self.ctx.plan.audio_is_probe, seconds)
+
+    def _more(self) -> bool:
+        ctx = self.ctx
+        if ctx.container_unit >= len(self.units):
+            return False
+        return ctx.container_seconds < self.target - 1e-9 or not self.units[ctx.container_unit].seconds
 
 
 class _SendRunner(StepRunner):
@@ -198,7 +277,7 @@ class _CloseRunner(StepRunner):
 def acting_runner(label: str, step: m.Step, ctx: StepContext, now: float) -> StepRunner:
     """The runner of a step that acts (stream, send, pause, KeepAlive, close)."""
     if isinstance(step, m.Stream):
-        return _StreamRunner(label, ctx, now, step)
+        return _StreamRunner(label, ctx, now, step) if ctx.plan.fmt.raw or ctx.plan.fmt.name == "wav" else _ContainerRunner(label, ctx, now, step)
     if isinstance(step, m.SendJson):
         return _SendRunner(label, ctx, now, json.dumps(step.message, separators=(",", ":")), probe=False)
     if isinstance(step, m.SendRaw):

@@ -214,10 +214,10 @@ class Trace:
         """Replace every secret in ``text``, however the peer spelled it (JSON or URL escapes)."""
         return self._redactor(text)
 
-    def record_sent(self, kind: str, payload: str | bytes, t: float, *, audio: bool, due: float | None, step: str | None) -> WireEntry:
-        """Record a frame we sent; binary frames advance the audio clock when ``audio``."""
+    def record_sent(self, kind: str, payload: str | bytes, t: float, *, audio: bool, due: float | None, step: str | None, seconds: float = 0.0) -> WireEntry:
+        """Record a frame we sent; binary frames advance the audio clock by ``seconds`` when ``audio``."""
         if audio and isinstance(payload, bytes):
-            self.record_audio(payload, t, due, step)
+            self.record_audio(payload, t, due, step, seconds)
             return self.entries[-1]
         entry = WireEntry(self._next_index(), t, SENT, kind, len(payload.encode() if isinstance(payload, str) else payload), step=step, due=due, audio_seconds=self.audio_seconds)
         if isinstance(payload, str):
@@ -227,9 +227,10 @@ class Trace:
         self._entries.append(entry)
         return entry
 
-    def record_audio(self, payload: bytes, t: float, due: float | None, step: str | None) -> None:
-        """Record an audio frame we sent (the load generator's hot path: a few numbers, no object)."""
-        self.audio_seconds += len(payload) / (2 * self.channels * self.sample_rate)
+    def record_audio(self, payload: bytes, t: float, due: float | None, step: str | None, seconds: float) -> None:
+        """Record an audio frame we sent, carrying ``seconds`` of decoded audio (the load
+        generator's hot path: a few numbers, no object)."""
+        self.audio_seconds += seconds
         self._audio.extend((self._count, t, math.nan if due is None else due, len(payload), zlib.crc32(payload), self.audio_seconds))
         self._audio_steps.append(step)
         self._count += 1

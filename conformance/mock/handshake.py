@@ -19,7 +19,8 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from conformance.protocol.messages import LISTEN_PATH
-from conformance.protocol.params import RAW_SAMPLE_BYTES, ParamError, StreamFormat, parse_stream_params
+from conformance.audio.decode import DECODED_ENCODINGS
+from conformance.protocol.params import ParamError, StreamFormat, parse_stream_params
 
 __all__ = ["Rejection", "DeepgramServerProtocol", "presented_credentials", "credentials_ok", "check_request", "rejection_response", "header_value"]
 
@@ -81,8 +82,8 @@ def check_request(request: Request, api_key: str | None, faults: frozenset[str],
         if "accept-invalid-params" not in faults:
             raise Rejection(400, "Bad Request", str(exc)) from None
         fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
-    if fmt.encoding is not None and fmt.encoding not in RAW_SAMPLE_BYTES:
-        raise Rejection(400, "Bad Request", f"The mock decodes only {', '.join(RAW_SAMPLE_BYTES)} (or WAV without 'encoding'); got '{fmt.encoding}'.")
+    if fmt.encoding is not None and fmt.encoding not in DECODED_ENCODINGS:
+        raise Rejection(400, "Bad Request", f"The mock decodes only {', '.join(DECODED_ENCODINGS)} (or a WAV, FLAC, Ogg or WebM container without 'encoding'); got '{fmt.encoding}'.")
     if "reject-429" in faults or full:
         raise Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
     return fmt

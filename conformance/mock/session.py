@@ -12,24 +12,26 @@ Implements the documented contract (contract.md §0–§3):
 - ``CloseStream`` or a legacy empty binary frame: flush, ``Metadata``, close 1000;
 - no frame for the idle timeout: flush, ``Metadata``, close 1011 with the NET-0001 sentence;
 - malformed or unknown control text is ignored (ERR-1 allows "SchemaError or ignored");
-- containerised audio without ``encoding`` must be WAV; anything else closes 1008 DATA-0000.
+- audio is decoded for real (:mod:`conformance.audio.decode`): headerless under ``encoding``, a
+  container (WAV, FLAC, Ogg/Opus, WebM/Opus) without it; bytes that contradict the declaration or
+  do not decode close 1008 DATA-0000.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from array import array
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from conformance.audio.wav import wav_format
+from conformance.audio.containers import sniff
+from conformance.audio.decode import DecodeError, Decoder, open_decoder
 from conformance.mock.configure import configure_reply
 from conformance.mock.transcriber import ChannelTranscriber, Event, Segment, SpeechStarted, UtteranceEnd
 from conformance.protocol.messages import parse_json
-from conformance.protocol.params import RAW_SAMPLE_BYTES, StreamFormat
+from conformance.protocol.params import StreamFormat
 
 __all__ = [
     "SendText", "SendBinary", "CloseConnection", "Hold", "Output", "Behaviour", "ServerSession",
@@ -133,14 +135,10 @@ class ServerSession:
         self._sent_binary = False
         self._sha = hashlib.sha256()
         self._frames = 0
-        self._partial = b""
-        self._sample_bytes = RAW_SAMPLE_BYTES.get(fmt.encoding or "", 0)
         self._rate = fmt.sample_rate or 0
         self._channels = fmt.channels
-        self._container_pending = fmt.encoding is None
+        self._decoder: Decoder | None = None
         self._transcribers: list[ChannelTranscriber] = []
-        if not self._container_pending:
-            self._start_transcribers()
 
     @property
     def deadline(self) -> float:
@@ -183,17 +181,24 @@ class ServerSession:
         if not data:
             return self._finish(1000, "")
         self._sha.update(data)
-        if self._container_pending:
-            found = wav_format(data)
-            if found is None and "undecodable-audio-accepted" in self.faults:
-                found = (16000, 1, 2, 0)
-            if found is None:
+        try:
+            if self._decoder is None:
+                self._decoder = open_decoder(self.fmt.encoding, self.fmt.sample_rate, self.fmt.channels, data)
+                self._refuse_by_fault(data)
+            samples = self._decoder.feed(data)
+        except DecodeError:
+            if "undecodable-audio-accepted" not in self.faults:
                 return self._finish(1008, DATA_0000_REASON)
-            self._rate, self._channels, self._sample_bytes, offset = found
-            self._container_pending = False
-            self._start_transcribers()
-            data = data[offset:]
-        return self._audio(data)
+            self._decoder = open_decoder("linear16", 16000, 1, b"")
+            samples = self._decoder.feed(data)
+        return self._audio(samples)
+
+    def _refuse_by_fault(self, head: bytes) -> None:
+        encoding = self.fmt.encoding
+        if "codec-refused" in self.faults and encoding not in (None, "linear16"):
+            raise DecodeError(f"fault codec-refused: {encoding}")
+        if "container-refused" in self.faults and encoding is None and sniff(head) != "wav":
+            raise DecodeError("fault container-refused")
 
     def receive_text(self, text: str, now: float) -> list[Output]:
         """A control message from the client."""
@@ -224,23 +229,18 @@ class ServerSession:
 
     # -- behaviour ---------------------------------------------------------------------------
 
-    def _audio(self, data: bytes) -> list[Output]:
-        if self._partial:
-            data = self._partial + data
-        frame_bytes = self._sample_bytes * self._channels
-        usable = len(data) - len(data) % frame_bytes
-        if usable < len(data):
-            data, self._partial = data[:usable], data[usable:]
-        else:
-            self._partial = b""
-        frames = usable // frame_bytes
-        self._frames += frames
-        if not frames:
+    def _audio(self, samples: array) -> list[Output]:
+        decoder = self._decoder
+        if decoder is None or not decoder.ready or not samples:
             return []
-        lanes = self._lanes(data, frames)
+        if not self._transcribers:
+            self._rate, self._channels = decoder.sample_rate, decoder.channels
+            self._start_transcribers()
+        frames = len(samples) // self._channels
+        self._frames += frames
         outputs: list[Output] = []
-        for index, (transcriber, samples) in enumerate(zip(self._transcribers, lanes)):
-            events = transcriber.feed(samples)
+        for index, (transcriber, lane) in enumerate(zip(self._transcribers, self._lanes(samples, frames))):
+            events = transcriber.feed(lane)
             if events:
                 outputs.extend(self._render(index, event) for event in events)
         if outputs and "binary-frame" in self.faults and not self._sent_binary:
@@ -254,25 +254,20 @@ class ServerSession:
             outputs.append(CloseConnection(1011, NET_0000_REASON))
         return outputs
 
-    def _lanes(self, data: bytes, frames: int) -> list[Any]:
-        if self._sample_bytes == 2:
-            samples = array("h", data)
-            if sys.byteorder == "big":
-                samples.byteswap()
-        elif self._sample_bytes == 4:
-            wide = array("i", data)
-            if sys.byteorder == "big":
-                wide.byteswap()
-            samples = array("h", (v >> 16 for v in wide))
-        else:
-            # mulaw/alaw are not decoded: they count as audio time with no detectable speech.
-            samples = array("h", bytes(2 * frames * self._channels))
+    def _lanes(self, samples: array, frames: int) -> list[Any]:
         n = self._channels
         if n == 1:
             return [samples]
         if self.fmt.multichannel:
             return [samples[c::n] for c in range(n)]
         return [array("h", (sum(samples[i * n : (i + 1) * n]) // n for i in range(frames)))]
+
+    def _drain(self) -> list[Output]:
+        """What the decoder held for the end of the stream (FLAC's last frame)."""
+        try:
+            return self._audio(self._decoder.finish()) if self._decoder is not None else []
+        except DecodeError:
+            return []
 
     def _on_finalize(self, channel: Any) -> list[Output]:
         if "finalize-ignored" in self.faults:
@@ -303,8 +298,8 @@ class ServerSession:
         return outputs
 
     def _finish(self, code: int, reason: str) -> list[Output]:
-        outputs: list[Output] = []
         requested = code == 1000
+        outputs: list[Output] = self._drain() if requested else []
         if requested and self.behaviour.flush_delay > 0:
             outputs.append(Hold(self.behaviour.flush_delay))
         if not (requested and "closestream-drops-audio" in self.faults):

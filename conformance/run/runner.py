@@ -106,6 +106,7 @@ class Runner:
         if problem:
             yield FatalError(message=problem, exit_code=EXIT_UNREACHABLE)
             return
+        self._prepare_audio()
         queue: asyncio.Queue[Event] = asyncio.Queue()
         gate = asyncio.Semaphore(max(1, self.options.jobs))
         tasks = [asyncio.create_task(self._case(s, gate, queue)) for s in self.scenarios]
@@ -121,6 +122,15 @@ class Runner:
                 task.cancel()
         records.sort(key=lambda r: r.id)
         yield RunFinished(records=tuple(records), exit_code=exit_code_for(records), duration=time.monotonic() - started)
+
+    def _prepare_audio(self) -> None:
+        """Encode every scenario's audio before any case plays: encoding a container takes
+        CPU seconds that would otherwise delay the frames of the cases already playing."""
+        for scenario in self.scenarios:
+            try:
+                build_plan(scenario, self.options.timing, self.options.audio_speed)
+            except AudioError:
+                pass  # play() reports it as the case's ERROR
 
     async def unreachable(self) -> str | None:
         """A one-line reason when nothing listens at the target, checked once before any case."""

@@ -19,8 +19,9 @@ import jsonschema
 import yaml
 
 from conformance._resources import data_path
+from conformance.audio.formats import declared_format
 from conformance.catalog import load_catalog
-from conformance.errors import ScenarioError, SchemaLoadError
+from conformance.errors import AudioError, ScenarioError, SchemaLoadError
 from conformance.scenario import model as m
 from conformance.scenario.durations import parse_duration
 
@@ -219,16 +220,22 @@ class _Builder:
         connect = self.connect(doc.get("connect", {}))
         if connect.expect_rejected is None and not doc["steps"]:
             raise self.fail("$.steps", "a scenario that expects the handshake to succeed needs at least one step")
+        audio = m.AudioSpec(**doc.get("audio", {}))
         if any("stream" in step for step in doc["steps"]):
             for name in ("sample_rate", "channels"):
                 if not connect.integer_param_valid(name):
                     raise self.fail(f"$.connect.params.{name}", f"must be a positive integer in a scenario that streams audio (got {connect.params[name]!r})")
+            try:
+                declared_format(connect.params, audio.overrides())
+            except AudioError as exc:
+                raise self.fail("$.audio" if doc.get("audio") else "$.connect.params.encoding", str(exc)) from None
         return m.Scenario(
             id=doc["id"],
             title=doc["title"],
             rules=rules,
             steps=self.steps(doc["steps"], "$.steps"),
             connect=connect,
+            audio=audio,
             description=doc.get("description", ""),
             tags=tuple(doc.get("tags", ())),
             requires=tuple(doc.get("requires", ())),

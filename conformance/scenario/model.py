@@ -26,6 +26,7 @@ __all__ = [
     "ExpectClose",
     "Close",
     "Repeat",
+    "AudioSpec",
 ]
 
 
@@ -179,6 +180,19 @@ class Connect:
 
 
 @dataclass(frozen=True)
+class AudioSpec:
+    """A scenario's ``audio`` block: what its stream steps send, over what ``connect`` declares."""
+
+    format: str | None = None
+    sample_rate: int | None = None
+    channels: int | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The fields given, by name."""
+        return {k: v for k, v in (("format", self.format), ("sample_rate", self.sample_rate), ("channels", self.channels)) if v is not None}
+
+
+@dataclass(frozen=True)
 class Scenario:
     """One playable scenario, loaded from ``path`` (line ``line`` of the file)."""
 
@@ -187,6 +201,7 @@ class Scenario:
     rules: tuple[str, ...]
     steps: tuple[Step, ...]
     connect: Connect = Connect()
+    audio: AudioSpec = AudioSpec()
     description: str = ""
     tags: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()
