@@ -104,6 +104,7 @@ class WebmReader:
     def __init__(self) -> None:
         self._buffer = bytearray()
         self._consumed = 0
+        self._position = 0
         self.doc_type: str | None = None
         self.codec_id: str | None = None
         self.codec_private = b""
@@ -128,6 +129,7 @@ class WebmReader:
                 raise ContainerError(f"a WebM stream starts with the EBML header (1A45DFA3), not {bytes(buffer[:4]).hex().upper()}")
             unknown = length == (1 << (7 * size_length)) - 1
             body = at + id_length + size_length
+            self._position = self._consumed + at
             if element in _ENTERED:
                 self._enter(element)
                 at = body
@@ -147,7 +149,7 @@ class WebmReader:
     def _enter(self, element: int) -> None:
         if element == _CLUSTER:
             if self.codec_id is None:
-                raise ContainerError(f"a WebM Cluster at byte {self._consumed} before any audio track was declared")
+                raise ContainerError(f"a WebM Cluster at byte {self._position} before any audio track was declared")
             self.clusters += 1
         elif element == _TRACK_ENTRY:
             self._entry = {}
@@ -163,7 +165,7 @@ class WebmReader:
             self._settle_track()
         elif element in (_SIMPLE_BLOCK, _BLOCK):
             if self.clusters == 0:
-                raise ContainerError(f"a WebM block at byte {self._consumed} outside any Cluster")
+                raise ContainerError(f"a WebM block at byte {self._position} outside any Cluster")
             frames.extend(self._block(body))
 
     def _settle_track(self) -> None:
@@ -180,7 +182,7 @@ class WebmReader:
     def _block(self, body: bytes) -> list[bytes]:
         track = _vint(bytearray(body), 0, keep_marker=False)
         if track is None or len(body) < track[1] + 3:
-            raise ContainerError(f"a truncated WebM block near byte {self._consumed}")
+            raise ContainerError(f"a truncated WebM block at byte {self._position}")
         if track[0] != self._track:
             return []
         at = track[1] + 3

@@ -5,8 +5,9 @@ completes, interleaved; what a frame cannot complete (half a sample, a packet cu
 for the next. The codecs are FFmpeg's, through PyAV (its wheels carry FFmpeg with libopus, so a
 fresh machine needs no system package); the containers are read by :mod:`~.containers`.
 :func:`open_decoder` picks the decoder the way Deepgram does: the declared ``encoding`` says how
-to read headerless audio, and without one the stream's first bytes must be a container.
-Anything else raises :class:`DecodeError`, which a server answers with 1008 DATA-0000.
+to read headerless audio, and without one (or with flac, ogg-opus, opus) the stream's first bytes
+must be that container. Anything else raises :class:`DecodeError`, which a server answers with
+1008 DATA-0000.
 """
 
 from __future__ import annotations
@@ -215,6 +216,41 @@ class _Flac(Decoder):
 
 
 _ENCODING_CONTAINERS = {"flac": ("flac",), "ogg-opus": ("ogg",), "opus": ("ogg", "webm")}
+_SIGNATURE_BYTES = 4
+
+
+class _Sniffing(Decoder):
+    """Holds a container stream's first bytes until its signature can be read (a client may cut
+    even those into several frames), then hands everything to the decoder it names."""
+
+    def __init__(self, encoding: str | None, sample_rate: int | None, channels: int) -> None:
+        self._args = (encoding, sample_rate, channels)
+        self._head = b""
+        self._inner: Decoder | None = None
+
+    @property
+    def ready(self) -> bool:
+        return self._inner is not None and self._inner.ready
+
+    @property
+    def sample_rate(self) -> int:  # type: ignore[override]
+        return self._inner.sample_rate if self._inner is not None else 0
+
+    @property
+    def channels(self) -> int:  # type: ignore[override]
+        return self._inner.channels if self._inner is not None else 0
+
+    def feed(self, data: bytes) -> array:
+        if self._inner is not None:
+            return self._inner.feed(data)
+        self._head += data
+        if len(self._head) < _SIGNATURE_BYTES:
+            return array("h")
+        self._inner = open_decoder(*self._args, self._head)
+        return self._inner.feed(self._head)
+
+    def finish(self) -> array:
+        return self._inner.finish() if self._inner is not None else array("h")
 
 
 def open_decoder(encoding: str | None, sample_rate: int | None, channels: int, head: bytes) -> Decoder:
@@ -224,6 +260,8 @@ def open_decoder(encoding: str | None, sample_rate: int | None, channels: int, h
     Raises:
         DecodeError: the first bytes contradict the declaration, or declare nothing decodable.
     """
+    if encoding not in _RAW_CODECS and len(head) < _SIGNATURE_BYTES:
+        return _Sniffing(encoding, sample_rate, channels)
     container = sniff(head)
     if encoding is None:
         if container == "wav":
@@ -234,8 +272,8 @@ def open_decoder(encoding: str | None, sample_rate: int | None, channels: int, h
             return _Flac()
         raise DecodeError(f"no encoding was declared, and the stream starts with no known container header ({bytes(head[:8]).hex()})")
     if encoding in _RAW_CODECS:
-        if container is not None:
-            raise DecodeError(f"encoding={encoding} declares headerless audio, but the stream starts with a {container.upper()} header")
+        # Raw is raw: a header sent anyway decodes as a click of noise. Deepgram's own streaming
+        # test suite sends WAV files under encoding=linear16 (contract.md §8.1), so it is no error.
         return _Raw(encoding, sample_rate or 0, channels)
     expected = _ENCODING_CONTAINERS.get(encoding)
     if expected is None:

@@ -293,19 +293,28 @@ def waits_for_metadata(run: ClientRun) -> Any:
 
 @client_check("C-AUD-1")
 def audio_matches_encoding(run: ClientRun) -> Any:
-    """Raw encodings get whole samples and no container header."""
+    """The audio decodes as declared: under a raw encoding whole samples and no container header;
+    under flac, ogg-opus or opus, or a container sent without encoding, a well-formed stream
+    (``fLaC`` and its frames, Ogg pages, the EBML header before any Cluster). Raw audio without
+    encoding is C-AUD-3's finding."""
     exercised = False
     for connection in run.accepted:
         fmt, audio = connection.fmt, _audio(connection)
-        if fmt is None or fmt.encoding not in RAW_SAMPLE_BYTES or not audio:
+        if fmt is None or not audio or (fmt.encoding is None and connection.container is None):
             continue
         exercised = True
-        if connection.container:
-            raise RuleViolation("C-AUD-1", f"{_label(run, connection)}the audio starts with a {connection.container} header while encoding={fmt.encoding} declares raw samples", _frame(run, connection, audio[0]))
-        frame_bytes = RAW_SAMPLE_BYTES[fmt.encoding] * fmt.channels
-        broken = [e for e in audio if e.size % frame_bytes]
-        if broken:
-            raise RuleViolation("C-AUD-1", f"{_label(run, connection)}{len(broken)} of {len(audio)} audio frames are not whole {fmt.encoding} frames of {frame_bytes} B (the first: {broken[0].size} B at {broken[0].t:.3f}s)", _frame(run, connection, broken[0]))
+        if fmt.encoding in RAW_SAMPLE_BYTES:
+            if connection.container:
+                raise RuleViolation("C-AUD-1", f"{_label(run, connection)}the audio starts with a {connection.container} header while encoding={fmt.encoding} declares raw samples", _frame(run, connection, audio[0]))
+            frame_bytes = RAW_SAMPLE_BYTES[fmt.encoding] * fmt.channels
+            broken = [e for e in audio if e.size % frame_bytes]
+            if broken:
+                raise RuleViolation("C-AUD-1", f"{_label(run, connection)}{len(broken)} of {len(audio)} audio frames are not whole {fmt.encoding} frames of {frame_bytes} B (the first: {broken[0].size} B at {broken[0].t:.3f}s)", _frame(run, connection, broken[0]))
+        if connection.undecodable is not None:
+            index, why = connection.undecodable
+            entry = next((e for e in audio if e.index == index), audio[0])
+            declared = f"encoding={fmt.encoding}" if fmt.encoding else f"a {connection.container} container without encoding"
+            raise RuleViolation("C-AUD-1", f"{_label(run, connection)}the audio does not decode as {declared}: frame at {entry.t:.3f}s: {why}", _frame(run, connection, entry))
     return None if exercised else NOT_APPLICABLE
 
 

@@ -28,6 +28,9 @@ class ClientConnection:
         bytes_per_second: Audio bytes per second of the declared (or sniffed WAV) format.
         origin: The event loop's clock at the connection's first byte.
         header_bytes: How much of the first audio frame is a WAV header rather than audio.
+        decoded: Whether the audio was decoded as sent (then ``trace.audio_seconds`` is decoded
+            audio time, for containers too).
+        undecodable: (entry index, why) of the first frame the declared format cannot decode.
     """
 
     trace: Trace
@@ -39,6 +42,8 @@ class ClientConnection:
     bytes_per_second: float | None = None
     origin: float = 0.0
     header_bytes: int = 0
+    decoded: bool = False
+    undecodable: tuple[int, str] | None = None
 
     @property
     def accepted(self) -> bool:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from websockets.http11 import Request, Response
 
+from conformance.audio.decode import DecodeError, Decoder, open_decoder
 from conformance.audio.wav import SAMPLE_BYTES, wav_format
 from conformance.client.evidence import ClientConnection
 from conformance.engine.trace import Handshake, Trace
@@ -33,6 +34,7 @@ class _Observer:
         self.api_key = api_key
         self.on_finished = on_finished
         self.first_audio = True
+        self.decoder: Decoder | None = None
 
     def _t(self, t: float) -> float:
         return t - self.connection.origin
@@ -70,11 +72,30 @@ class _Observer:
             self.first_audio = False
             self._sniff(payload)
         entry = trace.record_sent("binary", payload, self._t(t), audio=False, due=None, step=None)
-        if connection.bytes_per_second:
-            trace.audio_seconds += len(payload) / connection.bytes_per_second
+        seconds = self._decode(payload, entry.index)
+        if seconds is None and connection.bytes_per_second:
+            seconds = len(payload) / connection.bytes_per_second
+        if seconds is not None:
+            trace.audio_seconds += seconds
             entry.audio_seconds = trace.audio_seconds
         if 0 < len(payload) <= _CONTROL_SIZE_LIMIT and payload.lstrip()[:1] == b"{":
             entry.text = _control_text(payload, trace)
+
+    def _decode(self, payload: bytes, index: int) -> float | None:
+        """The audio seconds ``payload`` completes, decoded as the client declared it; None once
+        the stream cannot be decoded (the first such frame is kept as evidence)."""
+        connection, fmt = self.connection, self.connection.fmt
+        if fmt is None or connection.undecodable is not None or not payload:
+            return None
+        try:
+            if self.decoder is None:
+                self.decoder = open_decoder(fmt.encoding, fmt.sample_rate, fmt.channels, payload)
+            samples = len(self.decoder.feed(payload))
+        except DecodeError as exc:
+            connection.undecodable, connection.decoded = (index, str(exc)), False
+            return None
+        connection.decoded = True
+        return samples / (self.decoder.sample_rate * self.decoder.channels) if self.decoder.ready else 0.0
 
     def _sniff(self, payload: bytes) -> None:
         """The container of the first audio frame; for WAV without ``encoding``, its byte rate."""

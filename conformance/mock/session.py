@@ -12,9 +12,10 @@ Implements the documented contract (contract.md §0–§3):
 - ``CloseStream`` or a legacy empty binary frame: flush, ``Metadata``, close 1000;
 - no frame for the idle timeout: flush, ``Metadata``, close 1011 with the NET-0001 sentence;
 - malformed or unknown control text is ignored (ERR-1 allows "SchemaError or ignored");
-- audio is decoded for real (:mod:`conformance.audio.decode`): headerless under ``encoding``, a
-  container (WAV, FLAC, Ogg/Opus, WebM/Opus) without it; bytes that contradict the declaration or
-  do not decode close 1008 DATA-0000.
+- audio is decoded for real (:mod:`conformance.audio.decode`): headerless under a raw
+  ``encoding`` (a header sent anyway is decoded as noise, as Deepgram does), a container (WAV,
+  FLAC, Ogg/Opus, WebM/Opus) without one or under flac/ogg-opus/opus; bytes that are not the
+  container declared, or do not decode, close 1008 DATA-0000.
 """
 
 from __future__ import annotations
