@@ -5,6 +5,7 @@ locust request event with a real time."""
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import time
 from functools import lru_cache
@@ -15,6 +16,8 @@ from gevent import GreenletExit
 from locust import User, constant, events, task
 from locust.env import Environment
 
+from conformance.audio.source import check_wav
+from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, FORMAT_OF_ENCODING, FORMATS, declared_format
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
 from conformance.redaction import hide, printable
@@ -29,6 +32,7 @@ from conformance.transport.sync import Timeouts
 from loadtest.metrics import Sample, ends_by_server, interrupted_samples, stream_samples
 from loadtest.thresholds import REQUEST_TYPE
 
+logger = logging.getLogger("loadtest.users")
 __all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
 
 DEFAULT_SCENARIO = str(Path(__file__).parent / "scenarios" / "stream_finalize_close.yaml")
@@ -58,31 +62,73 @@ def _scenario_file(name: str) -> m.Scenario:
     return matches[0]
 
 
-def _override_streams(scenario: m.Scenario, audio: str, chunk: str, realtime: float) -> m.Scenario:
+@dataclasses.dataclass(frozen=True)
+class AudioOptions:
+    """What the command line changes in the scenario's audio (empty: the scenario's own)."""
+
+    audio: str = ""
+    chunk: str = ""
+    realtime: float = 0.0
+    encoding: str = ""
+    sample_rate: int = 0
+    channels: int = 0
+    audio_format: str = ""
+
+    @classmethod
+    def parse(cls, options: object) -> "AudioOptions":
+        return cls(*(getattr(options, field.name, field.default) or field.default for field in dataclasses.fields(cls)))
+
+
+def _override_audio(scenario: m.Scenario, options: AudioOptions) -> m.Scenario:
+    """The scenario with the audio the options ask for: another WAV, encoding, rate, channels, or
+    a container sent without ``encoding`` (``--audio-format`` alone), framed the way that format's
+    real clients frame it unless ``--chunk`` says otherwise."""
+    params = dict(scenario.connect.params)
+    for name, value in (("encoding", options.encoding), ("sample_rate", options.sample_rate), ("channels", options.channels)):
+        if value:
+            params[name] = value
+    audio = scenario.audio
+    if options.audio_format:
+        if not options.encoding:
+            for name in ("encoding", "sample_rate", "channels"):
+                params.pop(name, None)
+        audio = m.AudioSpec(options.audio_format, options.sample_rate or None, options.channels or None)
+    chunk = options.chunk
+    if not chunk and (options.encoding or options.audio_format):
+        name = options.audio_format or declared_format(params).name
+        chunk = f"{DEFAULT_CHUNK_SECONDS.get(name, 0.02)}s"
+
     def adjust(step: m.Step) -> m.Step:
         if isinstance(step, m.Repeat):
             return dataclasses.replace(step, steps=tuple(adjust(s) for s in step.steps))
         if not isinstance(step, m.Stream):
             return step
         changes: dict[str, object] = {}
-        if audio:
-            changes["source"] = str(Path(audio).resolve())
+        if options.audio:
+            check_wav(options.audio)
+            changes["source"] = str(Path(options.audio).resolve())
         if chunk:
             changes["chunk"] = parse_duration(chunk)
-        if realtime:
-            changes["realtime"] = realtime
+        if options.realtime:
+            changes["realtime"] = options.realtime
         return dataclasses.replace(step, **changes)
 
-    return dataclasses.replace(scenario, steps=tuple(adjust(s) for s in scenario.steps))
+    connect = dataclasses.replace(scenario.connect, params=params)
+    return dataclasses.replace(scenario, connect=connect, audio=audio, steps=tuple(adjust(s) for s in scenario.steps))
 
 
 @lru_cache(maxsize=8)
-def _plan(name: str, audio: str, chunk: str, realtime: float, scale: float) -> Plan:
-    """One plan per option set, shared by every user of the process (the audio is loaded once).
+def _plan(name: str, options: AudioOptions, scale: float) -> Plan:
+    """One plan per option set, shared by every user of the process (the audio is loaded and
+    encoded once).
 
     Judging an empty trace once here imports the checks and compiles the message schemas, which
-    would otherwise stall every running stream (~40 ms) when the first stream ends."""
-    scenario = _override_streams(_scenario_file(name), audio, chunk, realtime)
+    would otherwise stall every running stream (~40 ms) when the first stream ends.
+
+    Raises:
+        ConformanceError: the scenario or the audio asked for cannot be played (one line).
+    """
+    scenario = _override_audio(_scenario_file(name), options)
     plan = build_plan(scenario, Timing(scale=scale))
     conclude(new_record(scenario), new_trace(scenario, plan, "ws://warm-up/v1/listen", plan.timing, None), scenario)
     return plan
@@ -103,7 +149,7 @@ class StreamingUser(User):
         super().__init__(environment)
         options = environment.parsed_options
         name = self.scenario or getattr(options, "scenario", None) or DEFAULT_SCENARIO
-        self.plan = _plan(name, getattr(options, "audio", ""), getattr(options, "chunk", ""), getattr(options, "realtime", 0.0), getattr(options, "time_scale", 1.0))
+        self.plan = _plan(name, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
         self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
         hide(self.api_key)
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
@@ -165,11 +211,31 @@ class StreamingUser(User):
             gevent.sleep(_REJECTED_BACKOFF_SECONDS)
 
 
+@events.test_start.add_listener
+def _check_audio(environment: Environment, **_: object) -> None:
+    """A scenario or audio that cannot be played is one line and exit 2 before any stream, never
+    a traceback per user or a run that streams nothing."""
+    options = environment.parsed_options
+    if options is None:
+        return
+    try:
+        _plan(getattr(options, "scenario", None) or DEFAULT_SCENARIO, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
+    except ConformanceError as exc:
+        logger.error("%s", exc)
+        environment.process_exit_code = 2
+        if environment.runner is not None:
+            environment.runner.quit()
+
+
 @events.init_command_line_parser.add_listener
 def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario YAML path or bundled id to play per stream")
     parser.add_argument("--audio", default="", help="16-bit PCM WAV to stream instead of the scenario's audio sources")
-    parser.add_argument("--chunk", default="", help="audio per binary frame, e.g. 20ms (default: the scenario's)")
+    parser.add_argument("--encoding", default="", help=f"declare and stream this encoding: {', '.join(FORMAT_OF_ENCODING)}")
+    parser.add_argument("--sample-rate", type=int, default=0, help="declare and stream at this rate, e.g. 8000 (default: the scenario's)")
+    parser.add_argument("--channels", type=int, default=0, help="declare and stream this many channels (default: the scenario's)")
+    parser.add_argument("--audio-format", default="", help=f"stream this format; without --encoding a container sent as browsers do, undeclared: {', '.join(FORMATS)}")
+    parser.add_argument("--chunk", default="", help="audio per binary frame, e.g. 20ms (default: the scenario's; 250ms for webm-opus)")
     parser.add_argument("--realtime", type=float, default=0.0, help="pace as a multiple of real time (default: the scenario's, 1.0)")
     parser.add_argument("--time-scale", type=float, default=1.0, help="scale of endpoint-timed durations (for a mock run with --time-scale)")
     parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")

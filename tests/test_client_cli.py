@@ -172,6 +172,8 @@ def _drivers(build_dir: Path) -> dict[str, tuple[list[str] | None, str]]:
     go_dir, no_go = _go_binaries(build_dir)
     return {
         "python-websockets": ([sys.executable, str(PYTHON / "websockets_client.py")], ""),
+        "python-telephony": ([sys.executable, str(PYTHON / "websockets_client.py"), "--telephony"], ""),
+        "python-browser": ([sys.executable, str(PYTHON / "browser_client.py")], ""),
         "python-sdk": ([sys.executable, str(PYTHON / "sdk_client.py")], "") if importlib.util.find_spec("deepgram") else (None, "deepgram-sdk is not installed (pip install -e '.[test]')"),
         "javascript-ws": ([node, str(CLIENTS / "javascript" / "ws_client.mjs")], "") if node and (modules / "ws").is_dir() else (None, no_node if not node else "ws is not installed: npm ci --prefix clients/javascript"),
         "javascript-sdk": ([node, str(CLIENTS / "javascript" / "sdk_client.mjs")], "") if node and (modules / "@deepgram" / "sdk").is_dir() else (None, no_node if not node else "@deepgram/sdk is not installed: npm ci --prefix clients/javascript"),
@@ -214,7 +216,7 @@ def test_the_websockets_client_is_judged_in_every_report(driver_runs) -> None:  
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("driver", ["python-websockets", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"])
+@pytest.mark.parametrize("driver", ["python-websockets", "python-telephony", "python-browser", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"])
 def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str) -> None:  # type: ignore[no-untyped-def]
     process, reason, report = driver_runs[driver]
     if reason.startswith(BUILD_FAILED):
@@ -228,6 +230,21 @@ def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str)
     broken = {(case, rule) for case, rules in verdicts.items() for rule, verdict in rules.items() if verdict in ("FAILED", "NON-STRICT", "UNIMPLEMENTED")}
     assert not broken, output[-3000:]
     assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK"
+
+
+@pytest.mark.parametrize(("driver", "declared", "frame_ms"), [("python-telephony", "encoding=mulaw&sample_rate=8000", 20), ("python-browser", None, 240)])
+def test_format_drivers_are_judged_in_decoded_audio(driver_runs, driver: str, declared: str | None, frame_ms: int) -> None:  # type: ignore[no-untyped-def]
+    """The telephony driver declares mulaw at 8 kHz and sends 20 ms frames; the browser-style
+    driver declares nothing and sends WebM in 250 ms slices (each completes 240 ms of Opus, the
+    rest waits for the next block): C-AUD-1 holds on the bytes, C-AUD-2 reads decoded audio."""
+    process, _, report = driver_runs[driver]
+    output = _finished(process)
+    case = next(c for c in json.loads(report.read_text())["runs"][0]["cases"] if c["id"] == "client.stream")
+    url = case["handshake"]["url"]
+    assert (declared in url) if declared else ("encoding=" not in url), url
+    verdicts = {v["rule"]: v for v in case["verdicts"]}
+    assert verdicts["C-AUD-1"]["verdict"] == "OK", output[-2000:]
+    assert f"frames of {frame_ms} ms (median)" in verdicts["C-AUD-2"]["message"], verdicts["C-AUD-2"]
 
 
 # -- clients that connect by themselves: conformance mock --judge-clients -------------------------

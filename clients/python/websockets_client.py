@@ -1,8 +1,9 @@
 """The canonical client job over the raw `websockets` library (asyncio): stream a WAV in real time,
 pause with KeepAlive, Finalize, CloseStream, then wait for Metadata and the server's close.
 Prints one JSON line per event; exits 0 after Metadata and a 1000 close, 1 otherwise.
+``--telephony`` streams what a contact-centre bridge does: mu-law at 8 kHz in 20 ms frames.
 
-    conformance client -- python clients/python/websockets_client.py
+    conformance client -- python clients/python/websockets_client.py [--telephony]
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import time
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from job import CHUNK_SECONDS, Audio, Job, listen_url, parse_job, read_audio, report
+from job import Audio, Job, listen_url, parse_job, read_audio, report, telephony
 
 WAIT_FOR_METADATA_SECONDS = 10.0
 
@@ -50,13 +51,13 @@ async def send_audio(ws: ClientConnection, job: Job, audio: Audio) -> None:
         if job.pause and index == len(chunks) // 2:
             await pause(ws, job)
             start += job.pause
-        await asyncio.sleep(max(0.0, start + index * CHUNK_SECONDS - time.monotonic()))
+        await asyncio.sleep(max(0.0, start + index * audio.chunk_seconds - time.monotonic()))
         await ws.send(chunk)
 
 
 async def main() -> int:
-    job, _ = parse_job(__doc__ or "")
-    audio = read_audio(job)
+    job, args = parse_job(__doc__ or "")
+    audio = telephony(read_audio(job)) if args.telephony else read_audio(job)
     headers = {"Authorization": f"Token {job.api_key}"}
     async with connect(listen_url(job, audio), additional_headers=headers, open_timeout=10, close_timeout=10) as ws:
         receiver = asyncio.create_task(receive(ws))

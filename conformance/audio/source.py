@@ -22,7 +22,7 @@ from conformance._resources import data_path
 from conformance.audio.speech import find_speech
 from conformance.errors import AudioError
 
-__all__ = ["Pcm", "load_source", "SAMPLE_WIDTH"]
+__all__ = ["Pcm", "load_source", "check_wav", "SAMPLE_WIDTH"]
 
 SAMPLE_WIDTH = 2
 _GENERATED_SECONDS = 60.0
@@ -89,15 +89,20 @@ class Pcm:
         return bytes(out)
 
 
-def _read_wav(path: Path) -> tuple[array, int, int]:
+def _read_wav(path: Path, *, header_only: bool = False) -> tuple[array, int, int]:
     try:
         with wave.open(str(path), "rb") as wav:
             if wav.getsampwidth() != SAMPLE_WIDTH or wav.getcomptype() != "NONE":
                 raise AudioError(f"{path}: only 16-bit PCM WAV is supported (got {wav.getsampwidth() * 8}-bit {wav.getcomptype()})")
-            samples = array("h", wav.readframes(wav.getnframes()))
+            samples = array("h", b"" if header_only else wav.readframes(wav.getnframes()))
             return samples, wav.getframerate(), wav.getnchannels()
     except (OSError, EOFError, wave.Error) as exc:
-        raise AudioError(f"{path}: not a readable WAV file: {exc}") from exc
+        raise AudioError(f"{path}: not a readable 16-bit PCM WAV file: {exc}") from exc
+
+
+def check_wav(path: str) -> None:
+    """Raise :class:`AudioError` (one line) unless ``path`` is a 16-bit PCM WAV file; reads the header only."""
+    _read_wav(Path(path), header_only=True)
 
 
 def _to_mono(samples: array, channels: int) -> array:

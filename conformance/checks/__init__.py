@@ -232,6 +232,9 @@ def grade(evidence: Evidence, catalog: Catalog | None = None, *, claims: Mapping
     return _in_catalog_order(_demote_needing(graded, absent_only, catalog).values(), catalog)
 
 
+_DECODING = ("ENC-1", "ENC-2")
+
+
 def _demote_needing(graded: dict[str, RuleResult], absent_only: set[str], catalog: Catalog) -> dict[str, RuleResult]:
     """Absence findings of rules whose prerequisites broke become NOT JUDGED (``needs`` lists a
     rule's prerequisites transitively, so one pass over the original verdicts suffices)."""
@@ -241,7 +244,9 @@ def _demote_needing(graded: dict[str, RuleResult], absent_only: set[str], catalo
         # Every server rule needs the frames to be readable: after a WS-1 break the client closed.
         needs = (*catalog[rule_id].needs, *(("WS-1",) if rule_id != "WS-1" else ()))
         need = next((failing[n] for n in needs if n in failing), None)
-        if result.verdict.broken and rule_id in absent_only and need is not None:
+        # Audio the server did not decode explains every finding on it, not only what never came.
+        undecoded = need is not None and need.rule_id in _DECODING and need.verdict.broken
+        if result.verdict.broken and (rule_id in absent_only or undecoded) and need is not None:
             reason = f"not judged: it needs {need.rule_id}, which is {need.verdict.value} here; on its own it found: {result.message}"
             demoted[rule_id] = RuleResult(rule_id, result.level, Verdict.NOT_JUDGED, reason, result.frame_index)
     return demoted

@@ -11,6 +11,7 @@ import math
 from dataclasses import dataclass
 
 from conformance.checks import NOT_APPLICABLE, CheckContext, check
+from conformance.checks.encodings import read_as_linear16
 from conformance.checks.ending import REPLY, ending, reply_window
 from conformance.checks.facts import CHANNEL, RESPONSE, TIME, Facts, ResultRow, facts, speech_end, unreadable_since
 from conformance.checks.violations import NotJudged, RuleViolation
@@ -151,6 +152,9 @@ def metadata_matches_audio(ctx: CheckContext, trace: Trace, scenario: Scenario) 
         return NOT_APPLICABLE
     body = entry.message.body if entry.message is not None and entry.message.body is not None else {}
     duration, channels = body.get("duration"), body.get("channels")
+    misread = read_as_linear16(trace, body, ctx.duration_slack)
+    if misread is not None:
+        raise NotJudged("CS-4", f"{misread[0]}'s finding, not a count of the audio: {misread[1]}")
     if not isinstance(duration, (int, float)) or isinstance(duration, bool) or abs(duration - entry.audio_seconds) > ctx.duration_slack:
         raise RuleViolation("CS-4", f"Metadata.duration is {duration!r} but {entry.audio_seconds:.3f}s of audio was sent", entry.index)
     if channels != trace.channels:

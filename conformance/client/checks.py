@@ -318,9 +318,16 @@ def audio_matches_encoding(run: ClientRun) -> Any:
     return None if exercised else NOT_APPLICABLE
 
 
-def _frame_seconds(connection: ClientConnection, audio: list[WireEntry], rate: float) -> list[tuple[WireEntry, float]]:
-    """Audio seconds per frame; a WAV header is no audio (a frame that is only a header drops out)."""
-    seconds = [(e, (e.size - (connection.header_bytes if i == 0 else 0)) / rate) for i, e in enumerate(audio)]
+def _frame_seconds(connection: ClientConnection, audio: list[WireEntry], rate: float | None) -> list[tuple[WireEntry, float]]:
+    """Audio seconds per frame: by the byte rate of raw audio (a WAV header is no audio), else as
+    decoded (a container's frame carries the audio it completes); frames with none drop out."""
+    if rate:
+        seconds = [(e, (e.size - (connection.header_bytes if i == 0 else 0)) / rate) for i, e in enumerate(audio)]
+    elif connection.decoded:
+        before = [0.0, *(e.audio_seconds for e in audio[:-1])]
+        seconds = [(e, e.audio_seconds - previous) for e, previous in zip(audio, before)]
+    else:
+        seconds = []
     return [(e, s) for e, s in seconds if s > 0]
 
 
@@ -332,7 +339,7 @@ def frame_sizes_and_pace(run: ClientRun) -> Any:
     for connection in run.accepted:
         end = end_request(connection)
         audio, rate = [e for e in _audio(connection) if end is None or e.index < end.index], connection.bytes_per_second
-        timed = _frame_seconds(connection, audio, rate) if audio and rate else []
+        timed = _frame_seconds(connection, audio, rate) if audio else []
         if not timed:
             continue
         seconds = [s for _, s in timed]

@@ -21,9 +21,9 @@ _STREAMED_FRACTION = 0.9
 
 
 def _streamed(connection: ClientConnection) -> float:
-    """Audio seconds sent: by the declared format, else the span of the binary frames."""
+    """Audio seconds sent: decoded (or by the declared format), else the span of the binary frames."""
     trace = connection.trace
-    if connection.bytes_per_second:
+    if connection.bytes_per_second or connection.decoded:
         return trace.audio_seconds
     times = [e.t for e in trace.entries if e.direction == SENT and e.kind == "binary" and e.size and e.text is None]
     return times[-1] - times[0] if len(times) > 1 else 0.0

@@ -20,6 +20,7 @@ import yaml
 
 from conformance._resources import data_path
 from conformance.audio.formats import declared_format
+from conformance.audio.source import check_wav
 from conformance.catalog import load_catalog
 from conformance.errors import AudioError, ScenarioError, SchemaLoadError
 from conformance.scenario import model as m
@@ -111,6 +112,10 @@ class _Builder:
             hint = difflib.get_close_matches(name, BUILTIN_SOURCES, n=1)
             extra = f" Did you mean {hint[0]!r}?" if hint else f" Use one of {', '.join(BUILTIN_SOURCES)} or a WAV path."
             raise self.fail(location, f"audio source {name!r} not found.{extra}")
+        try:
+            check_wav(str(candidate))
+        except AudioError as exc:
+            raise self.fail(location, str(exc)) from None
         return str(candidate.resolve())
 
     def steps(self, items: list[dict[str, Any]], location: str) -> tuple[m.Step, ...]:
