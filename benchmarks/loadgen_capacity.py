@@ -12,6 +12,7 @@ nanoseconds per step: runs on a slower moment of a shared machine compare by it)
 lateness <= 20 ms.
 
     python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--repeat K] [--server sink|sleeping-sink|mock]
+        [--encoding mulaw --sample-rate 8000]    # telephony: 160-byte mu-law frames every 20 ms
 """
 
 from __future__ import annotations
@@ -41,14 +42,14 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _step(users: int, port: int, folder: Path, scenario: Path) -> str:
+def _step(users: int, port: int, folder: Path, scenario: Path, audio: list[str]) -> str:
     prefix = folder / f"u{users}"
     # Every user finishes one whole stream: the ramp, one stream, and a margin to close.
     run_seconds = users // SPAWN_RATE + STREAM_SECONDS + 3
     command = [
         "taskset", "-c", "1", sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless", "--only-summary",
         "--host", f"ws://127.0.0.1:{port}", "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{run_seconds}s", "--stop-timeout", "20",
-        "--scenario", str(scenario), "--csv", str(prefix), "--csv-full-history",
+        "--scenario", str(scenario), "--csv", str(prefix), "--csv-full-history", *audio,
     ]
     speed = _core_speed()
     started = time.monotonic()
@@ -86,14 +87,17 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="sink")
     parser.add_argument("--port", type=int, default=18766)
     parser.add_argument("--repeat", type=int, default=1, help="runs per user count (the tail varies from run to run)")
+    parser.add_argument("--encoding", default="", help="stream this encoding instead of linear16 (the load users' --encoding)")
+    parser.add_argument("--sample-rate", type=int, default=0, help="with --encoding: its rate")
     args = parser.parse_args()
+    audio = ["--encoding", args.encoding, "--sample-rate", str(args.sample_rate or 16000)] if args.encoding else []
     server = subprocess.Popen(["taskset", "-c", "0", *SERVERS[args.server], "--port", str(args.port)], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None and "listening" in server.stdout.readline()
         with tempfile.TemporaryDirectory() as folder:
             for users in (int(n) for n in args.users.split(",")):
                 for _ in range(args.repeat):
-                    print(_step(users, args.port, Path(folder), SCENARIOS[args.server]), flush=True)
+                    print(_step(users, args.port, Path(folder), SCENARIOS[args.server], audio), flush=True)
     finally:
         server.terminate()
         server.wait(10)
