@@ -54,13 +54,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'format':<22} {'frames':>6} {'encode once':>12} {'mock CPU per audio s':>21} {'streams/core (decode+transcribe only)':>38}")
+    print(f"{'format':<31} {'frames':>6} {'encode once':>12} {'mock CPU per audio s':>21} {'streams/core (decode+transcribe only)':>38}")
     for name, rate, encoding in FORMATS:
         frames, seconds, encode = _frames(name, rate, encoding)
         query = {"encoding": [encoding], "sample_rate": [str(rate)]} if encoding else {}
         cost = min(_stream(frames, query) for _ in range(args.repeat)) / seconds
         label = f"{name} {rate // 1000} kHz" + ("" if encoding else " (no encoding)")
-        print(f"{label:<22} {len(frames):>6} {encode:>10.2f} s {1000 * cost:>18.2f} ms {1 / cost:>38.0f}", flush=True)
+        print(f"{label:<31} {len(frames):>6} {encode:>10.2f} s {1000 * cost:>18.2f} ms {1 / cost:>38.0f}", flush=True)
 
 
 if __name__ == "__main__":

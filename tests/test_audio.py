@@ -46,7 +46,7 @@ def test_user_wav_must_be_16_bit(tmp_path: Path) -> None:
 def test_not_a_wav(tmp_path: Path) -> None:
     path = tmp_path / "x.wav"
     path.write_bytes(b"nope")
-    with pytest.raises(AudioError, match="not a readable WAV"):
+    with pytest.raises(AudioError, match="not a readable 16-bit PCM WAV file"):
         load_source(str(path), 16000, 1)
 
 
