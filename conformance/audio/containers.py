@@ -36,7 +36,6 @@ class OggReader:
         self._serial: int | None = None
         self._consumed = 0
         self.pages = 0
-        self.granule = -1
 
     def feed(self, data: bytes) -> list[bytes]:
         self._buffer += data
@@ -58,7 +57,6 @@ class OggReader:
             if self._serial is None:
                 self._serial = serial
             if serial == self._serial:
-                self.granule = int.from_bytes(buffer[6:14], "little", signed=True)
                 self._collect(buffer, 27 + segments, lacing, packets)
             del buffer[:end]
             self._consumed += end
