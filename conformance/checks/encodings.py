@@ -29,8 +29,6 @@ _BREACH = {
 }
 # Metadata that counts at least this share of the audio sent shows the audio was decoded.
 _DECODED_SHARE = 0.5
-
-
 # Rates a server that ignores a container may assume for the bytes when none is declared.
 _ASSUMED_RATES = (8000, 16000, 24000, 44100, 48000)
 

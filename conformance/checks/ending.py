@@ -259,7 +259,8 @@ def _undecoded(trace: Trace, close: CloseInfo, sent: list[WireEntry]) -> str | N
     """ENC-1 (ENC-2 without ``encoding``) when the server said it could not decode audio the
     suite sent well-formed in the declared format; None when a probe of the scenario's own
     (undecodable bytes on purpose) explains it, or when it is no such close."""
-    if close.code != 1008 and not _DATA_0000.search(close.reason):
+    # 1008 is any policy violation: only DATA-0000, or a bare 1008, says "undecodable".
+    if not (_DATA_0000.search(close.reason) or (close.code == 1008 and not close.reason.strip())):
         return None
     audio = [e for e in sent if e.kind == "binary" and e.size]
     if not audio or any(e.index in trace.probes for e in audio):
