@@ -16,8 +16,8 @@ from gevent import GreenletExit
 from locust import User, constant, events, task
 from locust.env import Environment
 
-from conformance.audio.source import check_wav
 from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, FORMAT_OF_ENCODING, FORMATS, declared_format
+from conformance.audio.source import check_wav
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
 from conformance.redaction import hide, printable
