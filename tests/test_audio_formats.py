@@ -69,7 +69,7 @@ def test_containers_decode_to_their_length_however_the_frames_are_cut(name: str,
     results = {_decode_all(encoding, data, step, rate) for step in (1, 777, len(data))}
     assert len(results) == 1
     samples, decoded_rate, channels = results.pop()
-    assert decoded_rate == fmt.codec_rate and channels == 1
+    assert decoded_rate == (48000 if name.endswith("opus") else rate) and channels == 1
     assert 3.0 <= samples / decoded_rate <= 3.02
     assert sum(u.seconds for u in units) == pytest.approx(samples / decoded_rate)
 

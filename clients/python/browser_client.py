@@ -17,11 +17,10 @@ import time
 from urllib.parse import urlencode
 
 import av
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.asyncio.client import ClientConnection
 
-from job import Audio, Job, parse_job, read_audio, report
-from websockets_client import WAIT_FOR_METADATA_SECONDS, pause, receive
+from job import Audio, Job, parse_job, read_audio
+from websockets_client import pause, run_stream
 
 TIMESLICE_SECONDS = 0.25
 OPUS_RATE, OPUS_FRAME = 48_000, 960
@@ -89,20 +88,7 @@ async def main() -> int:
     job, _ = parse_job(__doc__ or "")
     audio = read_audio(job)
     query = urlencode({"model": "nova-3", **job.params})
-    url = f"{job.url}{'&' if '?' in job.url else '?'}{query}"
-    async with connect(url, additional_headers={"Authorization": f"Token {job.api_key}"}, open_timeout=10, close_timeout=10) as ws:
-        receiver = asyncio.create_task(receive(ws))
-        try:
-            await record(ws, job, audio)
-            await ws.send(json.dumps({"type": "Finalize"}))
-            await ws.send(json.dumps({"type": "CloseStream"}))
-        except ConnectionClosed:
-            pass
-        done, _ = await asyncio.wait([receiver], timeout=WAIT_FOR_METADATA_SECONDS)
-        metadata = receiver.result() if done else False
-    report(event="close", code=ws.close_code, reason=ws.close_reason)
-    report(event="finished", metadata_received=metadata)
-    return 0 if metadata and ws.close_code == 1000 else 1
+    return await run_stream(f"{job.url}{'&' if '?' in job.url else '?'}{query}", job, lambda ws: record(ws, job, audio))
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -55,14 +56,14 @@ async def send_audio(ws: ClientConnection, job: Job, audio: Audio) -> None:
         await ws.send(chunk)
 
 
-async def main() -> int:
-    job, args = parse_job(__doc__ or "")
-    audio = telephony(read_audio(job)) if args.telephony else read_audio(job)
+async def run_stream(url: str, job: Job, play: Callable[[ClientConnection], Awaitable[None]]) -> int:
+    """Connect, ``play`` the audio, Finalize, CloseStream, then wait for Metadata and the close;
+    the exit status (0 after Metadata and a 1000 close)."""
     headers = {"Authorization": f"Token {job.api_key}"}
-    async with connect(listen_url(job, audio), additional_headers=headers, open_timeout=10, close_timeout=10) as ws:
+    async with connect(url, additional_headers=headers, open_timeout=10, close_timeout=10) as ws:
         receiver = asyncio.create_task(receive(ws))
         try:
-            await send_audio(ws, job, audio)
+            await play(ws)
             await ws.send(json.dumps({"type": "Finalize"}))
             await ws.send(json.dumps({"type": "CloseStream"}))
         except ConnectionClosed:
@@ -75,6 +76,12 @@ async def main() -> int:
         print(f"error: the server closed the stream {ws.close_code} {ws.close_reason}", file=sys.stderr)
     report(event="finished", metadata_received=metadata)
     return 0 if metadata and ws.close_code == 1000 else 1
+
+
+async def main() -> int:
+    job, args = parse_job(__doc__ or "")
+    audio = telephony(read_audio(job)) if args.telephony else read_audio(job)
+    return await run_stream(listen_url(job, audio), job, lambda ws: send_audio(ws, job, audio))
 
 
 if __name__ == "__main__":

@@ -53,11 +53,6 @@ class AudioFormat:
             return self.raw
         return self.name not in _STREAMS_OF_ENCODING.get(self.encoding, ())
 
-    @property
-    def codec_rate(self) -> int:
-        """The rate the audio decodes at (Opus: always 48 kHz)."""
-        return 48000 if self.name.endswith("opus") else self.sample_rate
-
     def describe(self) -> str:
         declared = f"encoding={self.encoding}" if self.encoding else "no encoding"
         return f"{self.name} {self.sample_rate} Hz × {self.channels} ({declared})"

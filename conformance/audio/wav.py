@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from conformance.protocol.params import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
+from conformance.protocol.params import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, RAW_SAMPLE_BYTES
 
 __all__ = ["wav_format", "SAMPLE_BYTES"]
 
 # (format tag, bits per sample) to the encoding of the samples that follow; "pcm32" is integer
 # PCM, which no `encoding` value names (Deepgram's linear32 is float).
 _ENCODINGS = {(1, 16): "linear16", (1, 32): "pcm32", (3, 32): "linear32", (6, 8): "alaw", (7, 8): "mulaw"}
-SAMPLE_BYTES = {"linear16": 2, "pcm32": 4, "linear32": 4, "alaw": 1, "mulaw": 1}
+SAMPLE_BYTES = {**RAW_SAMPLE_BYTES, "pcm32": 4}
 _EXTENSIBLE = 0xFFFE
 
 

@@ -27,13 +27,13 @@ from conformance.engine.steps import CLOSE_WAIT_SECONDS, StepContext, StepRunner
 from conformance.engine.trace import BROKEN, HELD, Outcome, Trace
 from conformance.errors import AudioError
 from conformance.protocol.messages import parse_json
+from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.scenario import model as m
 from conformance.scenario.durations import Timing
 
 __all__ = ["Plan", "Player", "Send", "Wait", "CloseSocket", "Done", "Action", "build_plan"]
 
 _DEADLINE_MARGIN_SECONDS = 15.0
-_PROBE_SAMPLE_BYTES = {"linear32": 4, "mulaw": 1, "alaw": 1}
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class Player:
             return
         # A raw probe counts as the audio time its bytes would be in the declared format.
         fmt = self.plan.fmt
-        seconds = action.seconds or len(payload) / (fmt.sample_rate * fmt.channels * _PROBE_SAMPLE_BYTES.get(fmt.name, 2))
+        seconds = action.seconds or len(payload) / (fmt.sample_rate * fmt.channels * RAW_SAMPLE_BYTES.get(fmt.name, 2))
         entry = self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label, seconds=seconds)
         if action.probe:
             self.trace.probes.add(entry.index)

@@ -97,6 +97,7 @@ class _StreamRunner(StepRunner):
         self.source = step.source
         self.seconds = total / self.rate
         self.index = 0
+        self.probe = ctx.plan.audio_is_probe
         offset = ctx.trace.audio_seconds
         ctx.trace.speech.extend((offset + a, offset + b) for a, b in pcm.speech_between(start, total))
 
@@ -106,7 +107,7 @@ class _StreamRunner(StepRunner):
             return None
         if self.ctx.closed:
             # Audio that contradicts its declaration is a probe: ending the stream is the answer.
-            if not self.ctx.plan.audio_is_probe:
+            if not self.probe:
                 self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {index} of {self.chunks} frames sent")
             return None
         due = self.schedule.due(index)
@@ -122,7 +123,7 @@ class _StreamRunner(StepRunner):
         if not self.ctx.header_sent:
             self.ctx.header_sent = True
             payload = self.ctx.plan.header() + payload
-        return Send(payload, True, due, None if last else self.schedule.due(index + 1), self.ctx.plan.audio_is_probe, frames / self.rate)
+        return Send(payload, True, due, None if last else self.schedule.due(index + 1), self.probe, frames / self.rate)
 
 
 class _ContainerRunner(StepRunner):
@@ -138,6 +139,7 @@ class _ContainerRunner(StepRunner):
         self.chunk = step.chunk.audio_seconds()
         self.pace = step.realtime * plan.audio_speed
         self.source = step.source
+        self.probe = plan.audio_is_probe
         start = ctx.cursors.get(step.source, 0)
         frames = round(step.seconds * pcm.sample_rate) if step.seconds else pcm.frames - start % pcm.frames
         ctx.cursors[step.source] = start + frames
@@ -165,7 +167,7 @@ class _ContainerRunner(StepRunner):
 
     def poll(self, now: float) -> Action | None:
         if self.ctx.closed:
-            if not self.ctx.plan.audio_is_probe:
+            if not self.probe:
                 self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {self.sent:.3f}s sent in {self.frames} frames")
             return None
         due = self.started + self.sent / self.pace
@@ -178,7 +180,7 @@ class _ContainerRunner(StepRunner):
         self.sent += seconds
         self.frames += 1
         then = self.started + self.sent / self.pace if self._more() else None
-        return Send(payload, True, due, then, self.ctx.plan.audio_is_probe, seconds)
+        return Send(payload, True, due, then, self.probe, seconds)
 
     def _more(self) -> bool:
         ctx = self.ctx
