@@ -46,7 +46,7 @@ def test_cli_whole_suite_passes_and_judges_every_claimed_rule(capsys: pytest.Cap
     """`conformance run` with no host plays every scenario against the bundled mock: exit 0, every
     rule a scenario claims gets a verdict, the reports are written and no trace is left."""
     report, junit, traces = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "traces"
-    code, out, err = run_cli(capsys, "run", *SCALE, "--json", str(report), "--junit", str(junit), "--trace-dir", str(traces))
+    code, out, err = run_cli(capsys, "run", *SCALE, "--jobs", "48", "--json", str(report), "--junit", str(junit), "--trace-dir", str(traces))
     assert code == 0, out + err
     document = json.loads(report.read_text())["runs"][0]
     assert {c["status"] for c in document["cases"]} == {"SUCCESS"}

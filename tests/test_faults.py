@@ -29,7 +29,7 @@ def test_every_fault_is_caught_on_the_rule_it_breaks() -> None:
     run exit 1."""
     scenarios = [s for s in load_scenarios() if "encoding" not in s.tags]
     faults = [name for name in FAULTS if not FAULTS[name].rule.startswith("ENC-")]
-    _assert_caught_alone(asyncio.run(run_selftest(scenarios, Timing(scale=TIME_SCALE), faults)), faults)
+    _assert_caught_alone(asyncio.run(run_selftest(scenarios, Timing(scale=TIME_SCALE), faults, audio_speed=3.0)), faults)
 
 
 def test_format_scenarios_catch_their_faults_in_decoded_audio_time() -> None:

@@ -5,12 +5,14 @@
 # Replace the "deployment" step with your own rollout and point HOST at it.
 #
 # Environment: OUT (reports, default ./conformance-out), SKIP_INSTALL=1 (tool already installed),
-# TIME_SCALE (1 against a real deployment; the stand-in may run faster), LOAD_USERS, LOAD_TIME.
+# TIME_SCALE (1 against a real deployment; the stand-in may run faster), JOBS (scenarios played at
+# once, default 16), LOAD_USERS, LOAD_TIME.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 OUT=${OUT:-conformance-out}
 TIME_SCALE=${TIME_SCALE:-1}
+JOBS=${JOBS:-16}
 LOAD_USERS=${LOAD_USERS:-5}
 LOAD_TIME=${LOAD_TIME:-20s}
 PORT=${PORT:-8443}
@@ -31,7 +33,7 @@ HOST=${HOST:-wss://127.0.0.1:$PORT}
 
 # 2. Wait for it, then gate on the conformance suite (exit 1 on a broken MUST rule).
 python3 -m conformance run --host "$HOST" --cafile "$OUT/pki/client.pem" --wait-for-host 60s \
-  --time-scale "$TIME_SCALE" --junit "$OUT/conformance.xml" --json "$OUT/conformance.json" \
+  --time-scale "$TIME_SCALE" --jobs "$JOBS" --junit "$OUT/conformance.xml" --json "$OUT/conformance.json" \
   --trace-dir "$OUT/traces"
 
 # 3. A short load gate: thresholds decide the exit code. --stop-timeout lets streams in flight
