@@ -1,13 +1,6 @@
-"""Load test live STT streams: ``locust -f loadtest/locustfile.py --host ws://HOST:PORT``.
+"""``locust -f loadtest/locustfile.py`` in a checkout: the locustfile that ``conformance load`` runs
+from the installed package (:mod:`conformance.load.locustfile`)."""
 
-Each user plays the scenario (default: real-time speech, Finalize, CloseStream) through the
-conformance engine and reports connect, first_result, first_final, finalize_ack, close_metadata,
-stream and send_lateness; failures are classified (see loadtest/metrics.py).
-"""
+from conformance.load.locustfile import SpeechStream
 
-from loadtest import gate, gc_pacing  # noqa: F401  (register the threshold gate and the GC pacing)
-from loadtest.users import StreamingUser
-
-
-class SpeechStream(StreamingUser):
-    """A real-time speech stream per iteration."""
+__all__ = ["SpeechStream"]

@@ -10,7 +10,7 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
+PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
     # Layers, bottom up: verdicts/catalog, scenario/protocol/audio, engine, checks, transport,
@@ -61,13 +61,18 @@ def test_layer_imports_point_downstream(relative: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-def test_conformance_never_imports_loadtest() -> None:
+def test_nothing_imports_the_load_layer() -> None:
+    """Importing locust monkey-patches the process with gevent: only the load layer itself (and
+    the checkout's ``loadtest/`` locustfiles) may import it; ``conformance load`` runs locust apart."""
     for path in ROOT.rglob("*.py"):
-        assert not {n for n in _imports(path) if n.split(".")[0] == "loadtest"}, path
+        if ROOT / "load" in path.parents:
+            continue
+        bad = {n for n in _imports(path) if n.split(".")[0] == "loadtest" or n == "conformance.load" or n.startswith("conformance.load.")}
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
-def test_loadtest_stays_off_the_cli_and_asyncio() -> None:
-    """loadtest imports conformance's engine and sync transport, never its CLI or asyncio."""
-    for path in (Path(__file__).resolve().parents[1] / "loadtest").rglob("*.py"):
+def test_load_layer_stays_off_the_cli_and_asyncio() -> None:
+    """The load layer imports conformance's engine and sync transport, never its CLI or asyncio."""
+    for path in [*(ROOT / "load").rglob("*.py"), *(ROOT.parent / "loadtest").rglob("*.py")]:
         bad = {n for n in _imports(path) if n == "asyncio" or n.startswith("conformance.cli") or n.startswith("conformance.transport.aio")}
         assert not bad, f"{path.name} imports {sorted(bad)}"

@@ -16,8 +16,8 @@ from conformance.engine.trace import Handshake, Trace
 from conformance.run.case import conclude, new_record
 from conformance.scenario import Timing
 from conformance.scenario import model as m
-from loadtest.metrics import stream_samples
-from loadtest.thresholds import parse_threshold
+from conformance.load.metrics import measure, stream_samples
+from conformance.load.thresholds import parse_threshold
 
 from conftest import MS
 
@@ -36,7 +36,7 @@ steps:
   - expect: {type: Metadata, within: 3s, rule: CS-1}
   - expect_close: {within: 2s, rule: CS-1}
 """
-ENTRIES = {"connect", "first_result", "first_final", "finalize_ack", "close_metadata", "stream", "send_lateness"}
+ENTRIES = {"connect", "first_result", "first_final", "finalize_ack", "close_metadata", "stream", "send_lateness", "final_latency", "interim_latency"}
 
 
 def locust(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -57,21 +57,26 @@ def _stats(prefix: Path) -> dict[str, dict[str, str]]:
 
 
 def test_locust_measures_every_streaming_latency(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Headless locust reports each latency entry with real (non-zero) times and passes a met
-    threshold, here for telephony audio (--encoding mulaw --sample-rate 8000: 160-byte frames of
-    mu-law every 20 ms, which the mock decodes and transcribes)."""
+    """``conformance load`` (the installed locustfile) reports each latency entry with real times,
+    a latency per result, and passes the README's gate against the bundled mock, here for
+    telephony audio (--encoding mulaw --sample-rate 8000: 160-byte frames of mu-law every 20 ms,
+    which the mock decodes and transcribes)."""
     mock = mock_factory()
     prefix = tmp_path / "run"
-    done = locust("-f", "loadtest/locustfile.py", "--host", mock.url, "-u", "3", "-r", "3", "-t", "8s", "--scenario", str(short_scenario),
-                  "--time-scale", "0.1", "--csv", str(prefix), "--threshold", "p95(close_metadata) < 3000ms", "--threshold", "rate(rate_limited) < 1%",
-                  "--encoding", "mulaw", "--sample-rate", "8000")
+    command = [sys.executable, "-m", "conformance", "load", "--headless", "--only-summary", "--host", mock.url, "-u", "3", "-r", "3", "-t", "8s",
+               "--scenario", str(short_scenario), "--time-scale", "0.1", "--csv", str(prefix), "--encoding", "mulaw", "--sample-rate", "8000",
+               "--slo", "p95(final_latency) < 800ms", "--threshold", "rate(failures) < 1%", "--threshold", "p95(close_metadata) < 3000ms"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     stats = _stats(prefix)
     assert ENTRIES <= set(stats), sorted(stats)
-    for name in ENTRIES - {"send_lateness", "finalize_ack", "close_metadata", "connect"}:
+    for name in ENTRIES - {"send_lateness", "finalize_ack", "close_metadata", "connect", "final_latency", "interim_latency"}:
         assert int(stats[name]["Request Count"]) >= 3 and float(stats[name]["Median Response Time"]) > 0, stats[name]
+    # One per result, not per stream: the short stream's interims and finals, each timed.
+    assert int(stats["interim_latency"]["Request Count"]) > int(stats["stream"]["Request Count"]), stats["interim_latency"]
+    assert int(stats["final_latency"]["Request Count"]) >= int(stats["stream"]["Request Count"]), stats["final_latency"]
     assert int(stats["stream"]["Failure Count"]) == 0
-    assert "PASS    p95(close_metadata) < 3000ms" in done.stdout
+    assert "PASS    p95(final_latency) < 800ms" in done.stdout and "PASS    rate(failures) < 1%" in done.stdout
 
 
 def test_locust_threshold_breach_sets_exit_code(mock_factory, short_scenario: Path) -> None:  # type: ignore[no-untyped-def]
@@ -102,40 +107,64 @@ def test_locust_classifies_rate_limiting(mock_factory, short_scenario: Path, tmp
     assert "FAIL    rate(rate_limited) < 1%" in done.stdout
 
 
-def test_find_limit_reports_exactly_the_mock_limit(mock_factory) -> None:  # type: ignore[no-untyped-def]
-    mock = mock_factory(max_streams=4)
-    done = locust("-f", "loadtest/find_limit.py", "--host", mock.url, "--limit-step", "0.2", "-t", "30s")
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "rate limit: the first 429 came with 4 concurrent streams open" in done.stdout
-
-
 def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def test_distributed_master_and_two_workers(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    """Locust's own master/worker mode: two workers on 127.0.0.1 feed one master's stats."""
-    mock = mock_factory()
-    port, prefix = _free_port(), tmp_path / "dist"
-    common = ["-f", "loadtest/locustfile.py", "--scenario", str(short_scenario), "--time-scale", "0.1"]
+def _discovery(command: list[str], host: str, scenario: Path, report: Path, *steps: str) -> list[str]:
+    return [*command, "--headless", "--only-summary", "--host", host, "--scenario", str(scenario), "--time-scale", "0.1",
+            "--discover-report", str(report), "--discover-rate", "20", *steps]
+
+
+def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Three discoveries at once, each against its own mock, with the default SLOs:
+    - ``conformance load --discover``, one process, against a deployment modelled at capacity 4
+      (steps of 2): 4 met every SLO, 6 broke p95(final_latency) (results fall behind at 4/6 of
+      real time: seconds behind by the end of a stream);
+    - locust master and two workers, the same model: the master's shape judges the workers' stats;
+    - one process against ``--max-streams 3`` (steps of 1): capacity 3, the next step broke
+      rate(failures) on rate_limited, and the first 429 came with exactly 3 streams open."""
+    modelled, modelled_too, limited = mock_factory(capacity=4), mock_factory(capacity=4), mock_factory(max_streams=3)
+    steps = ("--discover-step", "2", "--discover-max", "8", "--discover-hold", "6", "--discover-settle", "2")
+    port = _free_port()
+    locustfile = ["-f", "loadtest/discover.py", "--scenario", str(short_scenario), "--time-scale", "0.1"]
+    runs = {
+        "cli": [sys.executable, "-m", "conformance", "load", "--discover", *_discovery([], modelled.url, short_scenario, tmp_path / "cli", *steps)],
+        "master": [sys.executable, "-m", "locust", *_discovery(locustfile, modelled_too.url, short_scenario, tmp_path / "master", *steps),
+                   "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "30"],
+        "limited": [sys.executable, "-m", "locust", *_discovery(locustfile, limited.url, short_scenario, tmp_path / "limited",
+                    "--discover-start", "1", "--discover-step", "1", "--discover-max", "5", "--discover-hold", "5", "--discover-settle", "2")],
+    }
     workers = [
-        subprocess.Popen([sys.executable, "-m", "locust", *common, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+        subprocess.Popen([sys.executable, "-m", "locust", *locustfile, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
                          cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(2)
     ]
+    started = {name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name, command in runs.items()}
     try:
-        done = locust(*common, "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2",
-                      "--expect-workers-max-wait", "30", "--host", mock.url, "-u", "4", "-r", "4", "-t", "8s", "--csv", str(prefix))
+        done = {name: process.communicate(timeout=120_000 * MS) for name, process in started.items()}
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.terminate()
-            worker.wait(30000 * MS)
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "2 workers connected" in done.stderr
-    assert int(_stats(prefix)["stream"]["Request Count"]) >= 4
+        for process in [*started.values(), *workers]:
+            if process.poll() is None:
+                process.kill()
+            process.wait(30_000 * MS)
+    codes = {name: process.returncode for name, process in started.items()}
+    assert codes == {"cli": 0, "master": 0, "limited": 0}, {name: out[-1500:] + err[-1500:] for name, (out, err) in done.items()}
+    for name in ("cli", "master"):
+        out = done[name][0]
+        assert "capacity: 4 concurrent streams met every SLO" in out, out[-2000:]
+        assert "at 6: broke p95(final_latency) < 800ms (measured" in out, out[-2000:]
+    assert "2 workers connected" in done["master"][1]
+    limited_out = done["limited"][0]
+    assert "capacity: 3 concurrent streams met every SLO" in limited_out, limited_out[-2000:]
+    assert "at 4: broke rate(failures) < 1% (measured" in limited_out and "failed streams: rate_limited" in limited_out, limited_out[-2000:]
+    assert "rate limit: the first 429 came with 3 concurrent streams open" in limited_out
+    with open(tmp_path / "cli" / "capacity.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [(row["users"], row["slos_met"]) for row in rows] == [("2", "yes"), ("4", "yes"), ("6", "no")]
+    assert int(rows[1]["finals"]) > 0 and float(rows[1]["final_latency_p95_ms"]) < 800 < float(rows[2]["final_latency_p95_ms"])
 
 
 def test_threshold_parsing() -> None:
@@ -154,8 +183,9 @@ def test_metrics_classify_idle_timeout_and_latencies() -> None:
     trace.record_received(json.dumps({"type": "Results", "is_final": True, "start": 0, "duration": 0.02}), 0.4, "1")
     trace.record_close("server", 1011, "See https://dpgr.am/net0001", 10.2)
     scenario = m.Scenario(id="t", title="t", rules=("CS-1",), steps=())
+    measured = measure(trace)
     record = new_record(scenario)
     conclude(record, trace, scenario)
-    samples = {s.name: s for s in stream_samples(trace, record)}
+    samples = {s.name: s for s in stream_samples(trace, record, measured)}
     assert samples["connect"].ms == 50 and samples["first_result"].ms == pytest.approx(300)
     assert samples["stream"].failure and samples["idle_timeout"].failure == "1011 NET-0001"

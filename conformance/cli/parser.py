@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     mock.add_argument("--idle-timeout", type=_positive(float), default=10.0, metavar="SECONDS", help="idle timeout before scaling (default 10)")
     mock.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="inject a fault that breaks one rule (repeatable; see --list-faults)")
     mock.add_argument("--list-faults", action="store_true", help="list the injectable faults and exit")
-    mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed; stream N+1 is rejected with 429")
+    mock.add_argument("--max-streams", type=_positive(int), metavar="N", help="concurrent streams allowed (across --processes); stream N+1 is rejected with 429")
+    mock.add_argument("--capacity", type=_positive(int), metavar="N", help="model a deployment that processes N real-time streams: beyond N open streams (across --processes), results fall behind their audio more every second")
+    mock.add_argument("--processes", type=_positive(int), default=1, metavar="N", help="serve from N processes on one port (SO_REUSEPORT), for load tests that need more than one core")
     mock.add_argument("--tls-cert", help="serve wss:// with this PEM certificate (chain)")
     mock.add_argument("--tls-key", help="private key of --tls-cert, when not inside it")
     mock.add_argument("--tls-client-ca", help="require client certificates signed by this CA (mutual TLS)")
@@ -99,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--trace-dir", type=Path, default=Path("conformance-traces"), metavar="DIR", help="JSONL traces of failed scenarios (default ./conformance-traces)")
     client.add_argument("-v", "--verbose", action="store_true", help="list every rule verdict and show the program's output as it runs")
     client.add_argument("program", nargs=argparse.REMAINDER, metavar="-- COMMAND ARGS", help="the client program and its arguments, after '--'")
+
+    commands.add_parser(
+        "load", add_help=False, help="load test with locust and the bundled locustfile: conformance load [locust options] [--slo EXPR] [--discover ...] (--help lists them)",
+    )
 
     selftest = commands.add_parser("selftest", help="mutation score: the suite must pass the clean mock and catch every injected fault")
     selftest.add_argument("--fault", dest="faults", action="append", default=[], metavar="NAME", help="only these faults (repeatable; default all)")

@@ -9,7 +9,9 @@ import os
 import signal
 import ssl
 import sys
+from typing import Any
 
+from conformance.cli.processes import serve_processes
 from conformance.cli.reporting import consume, dispatch, reported
 from conformance.client.harness import ClientHarness, ClientOptions, check_command
 from conformance.client.live import LiveJudge
@@ -20,6 +22,7 @@ from conformance.errors import UsageError
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
+from conformance.mock.streams import StreamCount
 from conformance.redaction import hide
 from conformance.report.base import EventHandler
 from conformance.report.console import ConsoleHandler
@@ -31,18 +34,19 @@ from conformance.scenario import Timing
 __all__ = ["cmd_mock", "cmd_client"]
 
 
-async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None) -> int:
+async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None, count: StreamCount | None = None, ready: Any = None) -> int:
     """Serve until SIGINT or SIGTERM; with ``judge_handlers``, judge every client connection as it
-    ends and return the exit code of those verdicts."""
+    ends and return the exit code of those verdicts. ``count`` and ``ready``: one of the processes
+    of ``--processes`` (the streams counted with the others; ``ready`` set once listening)."""
     loop = asyncio.get_running_loop()
     timing = Timing(idle_timeout=config.idle_timeout, scale=config.time_scale)
-    server = MockServer(config)
+    server = MockServer(config, count=count)
     judge: LiveJudge | None = None
     if judge_handlers is not None:
         recorder = Recorder("client.live", config.api_key, timing, loop.time, on_finished=lambda c: judge.connection_finished(c) if judge else None)
         server = MockServer(config, observe=recorder.connection)
     try:
-        mock = await server.start()
+        mock = await server.start(reuse_port=ready is not None)
     except ssl.SSLError as exc:
         raise UsageError(f"unusable TLS certificate or key: {exc}") from exc
     except OSError as exc:
@@ -50,9 +54,13 @@ async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None) 
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
-    auth = "API key required" if config.api_key else "no auth"
-    faults = f", faults: {', '.join(sorted(config.faults))}" if config.faults else ""
-    print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}); Ctrl-C stops it", flush=True)
+    if ready is not None:
+        ready.set()
+    else:
+        auth = "API key required" if config.api_key else "no auth"
+        faults = f", faults: {', '.join(sorted(config.faults))}" if config.faults else ""
+        capacity = f", modelled capacity {config.capacity} streams" if config.capacity else ""
+        print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}{capacity}); Ctrl-C stops it", flush=True)
     if judge_handlers is not None:
         judge = LiveJudge(mock.url, timing, lambda event: dispatch(judge_handlers, event))
     try:
@@ -60,6 +68,10 @@ async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None) 
     finally:
         await mock.stop()
     return judge.finish() if judge is not None else EXIT_OK
+
+
+async def _serve_process(config: MockConfig, count: StreamCount, ready: Any) -> int:
+    return await _serve(config, None, count, ready)
 
 
 def cmd_mock(args: argparse.Namespace) -> int:
@@ -76,9 +88,16 @@ def cmd_mock(args: argparse.Namespace) -> int:
         raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
     hold_flush = args.hold_flush if args.hold_flush is not None else DEFAULT_FLUSH_DELAY if args.judge_clients else 0.0
     behaviour = Behaviour(hold_flush, args.hold_metadata, args.fail_after)
-    config = MockConfig(args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca, behaviour)
+    config = MockConfig(
+        args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca,
+        behaviour, capacity=args.capacity,
+    )
     if not args.judge_clients and (args.junit or args.json):
         raise UsageError("--junit and --json report client verdicts: add --judge-clients")
+    if args.processes > 1:
+        if args.judge_clients:
+            raise UsageError("--judge-clients judges in one process: leave out --processes")
+        return serve_processes(config, args.processes, _serve_process, _event_loop_runner(args.loop))
     if not args.judge_clients:
         return _event_loop_runner(args.loop)(_serve(config, None))
     handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]

@@ -18,11 +18,11 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from conformance.protocol.messages import LISTEN_PATH
 from conformance.audio.decode import DECODED_ENCODINGS
+from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import ParamError, StreamFormat, parse_stream_params
 
-__all__ = ["Rejection", "DeepgramServerProtocol", "presented_credentials", "credentials_ok", "check_request", "rejection_response", "header_value"]
+__all__ = ["Rejection", "DeepgramServerProtocol", "presented_credentials", "credentials_ok", "check_request", "rejection_response", "too_many_requests", "header_value"]
 
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MAX_HEADER_VALUE = 200
@@ -64,9 +64,14 @@ def credentials_ok(request: Request, api_key: str) -> bool:
     return any(hmac.compare_digest(value.encode(), api_key.encode()) for _, value in presented_credentials(request))
 
 
-def check_request(request: Request, api_key: str | None, faults: frozenset[str], full: bool) -> StreamFormat:
-    """Judge an upgrade request (``full``: the stream limit is reached): the stream format, or
-    raise :class:`Rejection`."""
+def too_many_requests() -> Rejection:
+    """Deepgram's answer to a stream over the limit."""
+    return Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
+
+
+def check_request(request: Request, api_key: str | None, faults: frozenset[str]) -> StreamFormat:
+    """Judge an upgrade request: the stream format, or raise :class:`Rejection` (the stream limit
+    is counted by the server when it accepts)."""
     try:
         url = urlsplit(request.path)
         query = parse_qs(url.query, keep_blank_values=True)
@@ -84,8 +89,8 @@ def check_request(request: Request, api_key: str | None, faults: frozenset[str],
         fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
     if fmt.encoding is not None and fmt.encoding not in DECODED_ENCODINGS:
         raise Rejection(400, "Bad Request", f"The mock decodes only {', '.join(DECODED_ENCODINGS)} (or a WAV, FLAC, Ogg or WebM container without 'encoding'); got '{fmt.encoding}'.")
-    if "reject-429" in faults or full:
-        raise Rejection(429, "TOO_MANY_REQUESTS", "Too many requests. Please try again later")
+    if "reject-429" in faults:
+        raise too_many_requests()
     return fmt
 
 

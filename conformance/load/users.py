@@ -20,6 +20,9 @@ from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, FORMAT_OF_ENCODING,
 from conformance.audio.source import check_wav
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
+from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall its streams at each spawn message)
+from conformance.load.metrics import Sample, ends_by_server, interrupted_samples, measure, stream_samples
+from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
 from conformance.run.case import auth_headers, conclude, new_record, new_trace
 from conformance.run.runner import scenario_url
@@ -29,10 +32,8 @@ from conformance.targets import target_url
 from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.paced import run_paced, shared_pacer
 from conformance.transport.sync import Timeouts
-from loadtest.metrics import Sample, ends_by_server, interrupted_samples, stream_samples
-from loadtest.thresholds import REQUEST_TYPE
 
-logger = logging.getLogger("loadtest.users")
+logger = logging.getLogger("conformance.load.users")
 __all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
 
 DEFAULT_SCENARIO = str(Path(__file__).parent / "scenarios" / "stream_finalize_close.yaml")
@@ -200,10 +201,12 @@ class StreamingUser(User):
             if OpenStreams.at_first_429 is None:
                 OpenStreams.at_first_429 = OpenStreams.count
         # Streams end in bursts; between the steps of judging one, the pacer sends what is due.
+        measured = measure(trace)
+        shared_pacer().serve_due()
         record = new_record(scenario)
         conclude(record, trace, scenario)
         shared_pacer().serve_due()
-        samples = stream_samples(trace, record)
+        samples = stream_samples(trace, record, measured)
         for sample in samples:
             self._fire(sample)
         shared_pacer().serve_due()
@@ -241,4 +244,5 @@ def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
     parser.add_argument("--cafile", default="", help="PEM CA bundle to trust for wss:// (default: the system store)")
     parser.add_argument("--insecure", action="store_true", default=False, help="skip TLS certificate verification")
-    parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(first_final) < 1500ms' (repeatable)")
+    parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(final_latency) < 800ms' (repeatable)")
+    parser.add_argument("--slo", action="append", default=[], include_in_web_ui=False, help="service-level objective, e.g. 'p95(final_latency) < 800ms': judged per step with --discover, else at the end like --threshold (repeatable)")

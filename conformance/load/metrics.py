@@ -3,21 +3,32 @@
 Every sample becomes one locust request event (``request_type="WS"``); failures are named so
 that they are counted apart: rate_limited, handshake_rejected, idle_timeout, closed_unexpectedly,
 protocol_violation (a frame that breaks RFC 6455), schema_violation, rule_violation. Times are real: nothing is ever reported as 0 ms by default.
+
+The server's speed is measured per result: ``final_latency``, ``interim_latency`` and
+``speech_final_latency`` are the arrival of a Results minus the moment the audio up to its end
+(``start + duration``, in decoded audio time) had been sent. ``first_result`` and ``first_final``
+count from the first audio frame, so they mostly say where the clip's first words end.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterator
+from bisect import bisect_left
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.verdicts import Verdict
 
-__all__ = ["Sample", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES"]
+__all__ = ["Sample", "measure", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES", "RESULT_LATENCIES"]
 
 FAILURE_NAMES = ("rate_limited", "handshake_rejected", "idle_timeout", "closed_unexpectedly", "protocol_violation", "schema_violation", "rule_violation")
+RESULT_LATENCIES = ("final_latency", "interim_latency", "speech_final_latency")
+# Servers round start and duration (Deepgram to the millisecond): a result ending within this of
+# the audio sent answers that audio.
+_ROUNDING_SECONDS = 0.0015
 _NET_0001 = re.compile(r"NET-0001|dpgr\.am/net0001", re.IGNORECASE)
 
 
@@ -49,6 +60,48 @@ def _handshake_samples(trace: Trace) -> Iterator[Sample]:
     kind = "rate_limited" if hs.status == 429 else "handshake_rejected"
     yield Sample("connect", elapsed, reason)
     yield Sample(kind, elapsed, reason)
+
+
+def _sent_audio(trace: Trace) -> tuple[list[float], list[float]]:
+    """Audio seconds sent by the end of each audio frame, and when that frame went out."""
+    ends: list[float] = []
+    times: list[float] = []
+    for entry in trace.entries:
+        if entry.direction == SENT and entry.kind == "binary" and entry.audio_seconds > (ends[-1] if ends else 0.0):
+            ends.append(entry.audio_seconds)
+            times.append(entry.t)
+    return ends, times
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+def _result_samples(trace: Trace) -> list[Sample]:
+    """One latency per Results message, against the moment its audio had all been sent.
+
+    A result whose end lies beyond the audio sent when it arrived answers no audio of ours and
+    has no latency; nor does one without a numeric ``start`` and ``duration`` (MSG-1's finding).
+    """
+    ends, times = _sent_audio(trace)
+    samples: list[Sample] = []
+    if not ends:
+        return samples
+    for entry, body in trace.messages("Results"):
+        start, duration = _number(body.get("start")), _number(body.get("duration"))
+        if start is None or duration is None:
+            continue
+        frame = bisect_left(ends, start + duration - _ROUNDING_SECONDS)
+        if frame == len(ends) or times[frame] > entry.t:
+            continue
+        latency = _ms(entry.t - times[frame])
+        if body.get("is_final") is True:
+            samples.append(Sample("final_latency", latency))
+            if body.get("speech_final") is True:
+                samples.append(Sample("speech_final_latency", latency))
+        else:
+            samples.append(Sample("interim_latency", latency))
+    return samples
 
 
 def _latency_samples(trace: Trace) -> Iterator[Sample]:
@@ -92,6 +145,13 @@ def _stream_failure(trace: Trace) -> str | None:
     return f"closed_unexpectedly: {close.code} {close.reason}".rstrip()
 
 
+def measure(trace: Trace) -> list[Sample]:
+    """The latencies of a stream that was admitted: per result, first result and final, the
+    answers to Finalize and CloseStream, and its send lateness. Call it before the trace is
+    judged: judging keeps only the head and tail of a long trace."""
+    return [*_latency_samples(trace), *_result_samples(trace)]
+
+
 def interrupted_samples(trace: Trace, t: float) -> list[Sample]:
     """Samples of a stream the end of the run cut at ``t``: what it measured until then, and
     ``stream_interrupted`` (no failure: the server did nothing wrong, and the verdicts of a cut
@@ -100,7 +160,7 @@ def interrupted_samples(trace: Trace, t: float) -> list[Sample]:
         return []
     samples = list(_handshake_samples(trace))
     if trace.handshake.status == 101:
-        samples.extend(_latency_samples(trace))
+        samples.extend(measure(trace))
         samples.append(Sample("stream_interrupted", _ms(t - (trace.handshake.t or 0.0))))
     return samples
 
@@ -111,22 +171,25 @@ def ends_by_server(samples: list[Sample]) -> bool:
     return any(s.name in ("closed_unexpectedly", "idle_timeout", "protocol_violation", "handshake_rejected", "rate_limited") for s in samples)
 
 
-def stream_samples(trace: Trace, record: CaseRecord) -> list[Sample]:
-    """Samples of one finished stream (``record`` holds the verdicts of the same trace)."""
+def stream_samples(trace: Trace, record: CaseRecord, measured: Sequence[Sample]) -> list[Sample]:
+    """Samples of one finished stream: ``measured`` (:func:`measure`, taken before judging),
+    and its failures by the verdicts in ``record``. The ``stream`` sample fails when anything
+    did, so failed streams per attempt are the failures of ``connect`` and ``stream``."""
     samples = list(_handshake_samples(trace))
     if trace.handshake.status != 101:
         return samples
-    samples.extend(_latency_samples(trace))
+    samples.extend(measured)
     duration = _ms((trace.close.t if trace.close else trace.entries[-1].t if trace.entries else 0.0) - (trace.handshake.t or 0.0))
-    failure = _stream_failure(trace)
-    samples.append(Sample("stream", duration, failure))
-    if failure is not None:
-        kind, _, detail = failure.partition(": ")
-        samples.append(Sample(kind, duration, detail))
+    failures: list[Sample] = []
+    ended_badly = _stream_failure(trace)
+    if ended_badly is not None:
+        kind, _, detail = ended_badly.partition(": ")
+        failures.append(Sample(kind, duration, detail))
     broken = [r for r in record.results if r.verdict is Verdict.FAILED]
     if any(r.rule_id == "MSG-1" for r in broken):
-        samples.append(Sample("schema_violation", duration, "MSG-1"))
+        failures.append(Sample("schema_violation", duration, "MSG-1"))
     others = sorted({r.rule_id for r in broken if r.rule_id != "MSG-1"})
     if others:
-        samples.append(Sample("rule_violation", duration, ", ".join(others)))
-    return samples
+        failures.append(Sample("rule_violation", duration, ", ".join(others)))
+    samples.append(Sample("stream", duration, ended_badly or (f"{failures[0].name}: {failures[0].failure}" if failures else None)))
+    return samples + failures

@@ -1,0 +1,51 @@
+"""Threshold gate: at the end of a run, evaluate ``--threshold`` and ``--slo`` options against
+locust's stats and set a non-zero exit code on any breach (a capacity discovery judges its
+``--slo`` per step instead: :mod:`conformance.load.discovery`)."""
+
+from __future__ import annotations
+
+import logging
+
+from locust import events
+from locust.env import Environment
+from locust.runners import WorkerRunner
+
+from conformance.load.thresholds import describe, evaluate, parse_threshold, snapshot
+
+__all__ = ["criteria_texts"]
+logger = logging.getLogger("conformance.load.gate")
+
+
+def criteria_texts(environment: Environment) -> list[str]:
+    """The ``--threshold`` and ``--slo`` texts of the run."""
+    options = environment.parsed_options
+    return [*(getattr(options, "threshold", None) or []), *(getattr(options, "slo", None) or [])]
+
+
+@events.test_start.add_listener
+def _check_syntax(environment: Environment, **_: object) -> None:
+    for text in criteria_texts(environment):
+        try:
+            parse_threshold(text)
+        except ValueError as exc:
+            logger.error("%s", exc)
+            environment.process_exit_code = 2
+            if environment.runner is not None:
+                environment.runner.quit()
+
+
+@events.quitting.add_listener
+def _gate(environment: Environment, **_: object) -> None:
+    texts = criteria_texts(environment)
+    if not texts or environment.process_exit_code == 2 or isinstance(environment.runner, WorkerRunner) or getattr(environment, "discovery", None) is not None:
+        return  # a worker holds no run's statistics: its master judges them
+    try:
+        thresholds = [parse_threshold(text) for text in texts]
+    except ValueError:
+        return
+    lines = [describe(result) for result in evaluate(thresholds, snapshot(environment.stats))]
+    print("\nthresholds:")
+    for line in lines:
+        print(f"  {line}")
+    if any(line.startswith("FAIL") for line in lines):
+        environment.process_exit_code = 1

@@ -1,4 +1,0 @@
-"""Load testing with locust: streaming users that play scenarios through conformance's engine.
-
-Imports ``conformance`` (pure packages and ``transport.sync``); ``conformance`` never imports this.
-"""

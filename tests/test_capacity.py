@@ -1,0 +1,200 @@
+"""Capacity planning, the pure parts, against ground truth written by hand: latency per result,
+the mock's model of a deployment under load, SLOs over a window, the steps of a discovery and
+its report."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from conformance.engine.trace import Handshake, Trace
+from conformance.load.metrics import measure
+from conformance.load.report import CSV_COLUMNS, summary, write_report
+from conformance.load.steps import Discovery, StepPlan, slos_from
+from conformance.load.thresholds import Entry, Snapshot, parse_threshold
+from conformance.mock.capacity import Backlog
+from conformance.scenario import Timing
+
+
+def _trace_with_audio(frames: int, every: float = 0.1, seconds: float = 0.1) -> Trace:
+    """``frames`` audio frames of ``seconds`` each, sent at 1.0, 1.1, 1.2 …"""
+    trace = Trace("t", Timing(), 1, 1, 16000, Handshake("ws://x", status=101, t=0.05))
+    for index in range(frames):
+        trace.record_sent("binary", bytes(3200), 1.0 + index * every, audio=True, due=1.0 + index * every, step="1", seconds=seconds)
+    return trace
+
+
+def _result(trace: Trace, t: float, start: object, duration: object, **flags: object) -> None:
+    trace.record_received(json.dumps({"type": "Results", "start": start, "duration": duration, **flags}), t, "1")
+
+
+def _latencies(trace: Trace) -> list[tuple[str, float]]:
+    return [(s.name, s.ms) for s in measure(trace) if s.name.endswith("_latency")]
+
+
+def test_each_result_is_timed_from_when_its_audio_had_been_sent() -> None:
+    """Audio 0.0–0.1 s went out at 1.0, 0.1–0.2 at 1.1 … A result ending at 0.3 s waits for the
+    frame sent at 1.2; the server's rounding (0.2995) still counts as that frame."""
+    trace = _trace_with_audio(10)
+    _result(trace, 1.25, 0.0, 0.3, is_final=False)  # audio to 0.3 s: frame #2 at 1.2 → 50 ms
+    _result(trace, 1.5, 0.0, 0.2995, is_final=True, speech_final=False)  # rounded: frame #2 → 300 ms
+    _result(trace, 2.0, 0.3, 0.5, is_final=True, speech_final=True)  # to 0.8 s: frame #7 at 1.7 → 300 ms
+    _result(trace, 2.05, 0.8, 0.7, is_final=True)  # to 1.5 s: never sent, answers no audio of ours
+    _result(trace, 2.1, "0", 0.1, is_final=True)  # not a number: MSG-1's business, no latency
+    _result(trace, 1.05, 0.0, 0.2, is_final=False)  # to 0.2 s at 1.05, before that audio left (1.1)
+    assert _latencies(trace) == [("interim_latency", 50.0), ("final_latency", 300.0), ("final_latency", 300.0), ("speech_final_latency", 300.0)]
+
+
+def test_a_stream_without_audio_or_results_has_no_result_latency() -> None:
+    assert _latencies(_trace_with_audio(0)) == []
+    assert _latencies(_trace_with_audio(5)) == []
+
+
+def test_backlog_keeps_up_within_capacity_and_falls_behind_beyond() -> None:
+    """Capacity 2: with 2 streams open each is processed at real time, an output leaves when its
+    audio is processed (one 20 ms frame later); with 4 open, at half real time from the first
+    frame's arrival (0.02 s), so at 1 s 0.51 s of audio waits, and the output for the first
+    second of audio leaves 2 s after processing began: at 2.02 s."""
+    within: Backlog[str] = Backlog(2, 0.0)
+    released: list[tuple[float, str]] = []
+    for frame in range(1, 51):
+        now = frame * 0.02
+        released += [(now, out) for out in within.receive(0.02, [f"r{frame}"] if frame in (25, 50) else [], now, 2)]
+    assert [out for _, out in released] == ["r25"] and released[0][0] == pytest.approx(0.52)
+    assert within.behind == pytest.approx(0.02)
+
+    beyond: Backlog[str] = Backlog(2, 0.0)
+    for frame in range(1, 51):
+        assert beyond.receive(0.02, ["end"] if frame == 50 else [], frame * 0.02, 4) == []
+    assert beyond.behind == pytest.approx(0.51)
+    beyond.advance(2.01, 4)
+    assert beyond.release() == []
+    beyond.advance(2.02, 4)
+    assert beyond.release() == ["end"]
+
+
+def test_text_frames_wait_behind_the_audio_before_them() -> None:
+    """A Finalize's answer comes after the audio sent before it is processed, never before."""
+    backlog: Backlog[str] = Backlog(1, 0.0)
+    assert backlog.receive(1.0, ["interim"], 0.0, 2) == []
+    assert backlog.receive(0.0, ["finalize ack"], 0.5, 2) == []
+    backlog.advance(2.0, 2)
+    assert backlog.release() == ["interim", "finalize ack"]
+
+
+def _window(final_ms: dict[int, int], *, attempts: int = 20, failed: int = 0, late_ms: int = 3, failures: dict[str, int] | None = None) -> Snapshot:
+    entries = {
+        "connect": Entry(attempts, 0),
+        "stream": Entry(attempts, failed, times={10_000: attempts}),
+        "final_latency": Entry(sum(final_ms.values()), 0, sum(t * n for t, n in final_ms.items()), final_ms),
+        "send_lateness": Entry(attempts, 0, late_ms * attempts, {late_ms: attempts}),
+    }
+    for name, count in (failures or {}).items():
+        entries[name] = Entry(count, count, times={10_000: count})
+    return Snapshot(entries)
+
+
+def test_slos_over_a_window() -> None:
+    """100 finals: 90 at 100 ms, 6 at 900 ms, 4 at 2000 ms → p95 900 ms (95 of 100 at or below),
+    p99 2000 ms; 2 failed streams of 20 attempts → 10 %."""
+    window = _window({100: 90, 900: 6, 2000: 4}, failed=2)
+    assert parse_threshold("p95(final_latency) < 800ms").measure(window) == 900
+    assert parse_threshold("p99(final_latency) < 1s").measure(window) == 2000
+    assert parse_threshold("avg(final_latency) < 1s").measure(window) == pytest.approx((9000 + 5400 + 8000) / 100)
+    assert parse_threshold("rate(failures) < 1%").measure(window) == pytest.approx(0.1)
+    assert parse_threshold("p95(interim_latency) < 1s").measure(window) is None  # nothing measured: no verdict by default
+    later = Snapshot({name: Entry(e.requests * 2, e.failures * 2, e.total_ms * 2, {t: n * 2 for t, n in e.times.items()}) for name, e in window.entries.items()})
+    assert later.minus(window)["final_latency"] == window["final_latency"]
+
+
+def _sum(windows: list[Snapshot]) -> Snapshot:
+    total: dict[str, Entry] = {}
+    for window in windows:
+        for name, entry in window.entries.items():
+            before = total.get(name, Entry())
+            times = dict(before.times)
+            for t, n in entry.times.items():
+                times[t] = times.get(t, 0) + n
+            total[name] = Entry(before.requests + entry.requests, before.failures + entry.failures, before.total_ms + entry.total_ms, times)
+    return Snapshot(total)
+
+
+def _discover(per_step: list[Snapshot], plan: StepPlan, slos: list[str] | None = None) -> tuple[Discovery, list[tuple[float, int]]]:
+    """Drive a discovery with a fake clock over a run whose statistics grow by ``per_step[k]``
+    during step k's window (a discovery snapshots each step twice: window open, window closed)."""
+    calls = 0
+
+    def take() -> Snapshot:
+        nonlocal calls
+        calls += 1
+        return _sum(per_step[: calls // 2])
+
+    discovery = Discovery(plan, slos_from(slos or []), take)
+    targets: list[tuple[float, int]] = []
+    for second in range(10_000):
+        answer = discovery.tick(float(second))
+        if answer is None:
+            break
+        if not targets or targets[-1][1] != answer[0]:
+            targets.append((float(second), answer[0]))
+    return discovery, targets
+
+
+PLAN = StepPlan(start=10, step=10, maximum=50, hold=20, settle=5, rate=10)
+
+
+def test_discovery_reports_the_last_step_that_met_every_slo() -> None:
+    """Steps 10, 20, 30: the third's p95 is 900 ms > 800 ms. Capacity 20, and why 30 was not."""
+    discovery, targets = _discover([_window({100: 100}), _window({300: 100}), _window({300: 90, 900: 10}, failures={"idle_timeout": 1})], PLAN)
+    assert [users for _, users in targets] == [10, 20, 30]
+    assert targets[1][0] == pytest.approx(21) and targets[2][0] == pytest.approx(42)  # 1 s ramp + 20 s hold each
+    assert discovery.capacity == 20 and discovery.breaking is not None and discovery.breaking.users == 30
+    lines = summary(discovery)
+    assert "capacity: 20 concurrent streams met every SLO" in lines
+    assert "at 30: broke p95(final_latency) < 800ms (measured 900ms); failed streams: idle_timeout 1" in lines
+
+
+def test_discovery_never_blames_the_server_for_a_saturated_generator() -> None:
+    discovery, _ = _discover([_window({100: 100}), _window({100: 100}, late_ms=60)], PLAN)
+    assert discovery.capacity == 10 and discovery.breaking is not None and discovery.breaking.generator_saturated
+    assert any(line.startswith("inconclusive: at 20 streams the load generator sent its audio late") for line in summary(discovery))
+
+
+def test_discovery_without_data_or_below_the_first_step() -> None:
+    """A step where no final came (streams longer than the hold, or a server that never
+    finalizes) does not meet a latency SLO; a first step that breaks one leaves no capacity."""
+    nothing, _ = _discover([_window({})], PLAN)
+    assert nothing.capacity is None
+    assert summary(nothing)[-1] == "capacity: below 10 concurrent streams (the first step broke p95(final_latency) < 800ms (no data))"
+    failing, _ = _discover([_window({100: 100}, failed=5)], PLAN)
+    assert failing.capacity is None
+    assert summary(failing)[-1] == "capacity: below 10 concurrent streams (the first step broke rate(failures) < 1% (measured 25.00%))"
+
+
+def test_discovery_up_to_the_maximum_says_at_least() -> None:
+    discovery, targets = _discover([_window({100: 100})] * 5, PLAN)
+    assert [users for _, users in targets] == [10, 20, 30, 40, 50] and discovery.capacity == 50 and discovery.breaking is None
+    assert summary(discovery)[-1].startswith("capacity: at least 50 concurrent streams")
+
+
+def test_generator_slo_is_always_judged_and_defaults_apply() -> None:
+    assert [slo.text for slo in slos_from([])] == ["p95(final_latency) < 800ms", "rate(failures) < 1%", "p99(send_lateness) < 20ms"]
+    assert [slo.text for slo in slos_from(["p99(send_lateness) < 50ms"])] == ["p99(send_lateness) < 50ms"]
+    with pytest.raises(ValueError):
+        StepPlan(hold=10, settle=10)
+
+
+def test_report_files(tmp_path: Path) -> None:
+    discovery, _ = _discover([_window({100: 100}), _window({300: 100}), _window({300: 90, 900: 10}, failures={"idle_timeout": 1})], PLAN, ["p95(final_latency) < 800ms"])
+    written = write_report(discovery, tmp_path)
+    assert [path.name for path in written] == ["capacity.csv", "capacity.png", "capacity.svg", "capacity.html"]
+    with (tmp_path / "capacity.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert list(rows[0]) == list(CSV_COLUMNS)
+    assert [(row["users"], row["final_latency_p95_ms"], row["slos_met"], row["idle_timeout"]) for row in rows] == [("10", "100", "yes", "0"), ("20", "300", "yes", "0"), ("30", "900", "no", "1")]
+    assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "capacity.html").read_text()
+    assert "capacity: 20 concurrent streams met every SLO" in page and "<svg" in page and "p95(final_latency) &lt; 800ms" in page
