@@ -26,7 +26,7 @@ def test_pipeline_example_gates_a_tls_deployment(tmp_path: Path) -> None:
     }
     done = subprocess.run(["bash", "examples/ci/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240000 * MS)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "gate passed" in done.stdout and "PASS    rate(rate_limited) < 1%" in done.stdout
+    assert "gate passed" in done.stdout and "PASS    p95(final_latency) < 800ms" in done.stdout and "PASS    rate(failures) < 1%" in done.stdout
     suite = ET.parse(out / "conformance.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", "0")) >= 20 and suite.get("failures") == "0"
     assert suite.get("name", "").startswith("stt-conformance wss://127.0.0.1")

@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import connect as connect_sync
 
 from conformance.mock import MockConfig, MockServer
 
@@ -118,3 +123,31 @@ def test_mock_max_streams_rejects_the_next_with_429() -> None:
     assert status == 429 and body["err_code"] == "TOO_MANY_REQUESTS"
     assert headers["retry-after"] == "1" and headers["dg-error"] == "Too many requests. Please try again later"
     assert reopened
+
+
+def test_mock_processes_share_one_port_and_one_stream_count() -> None:
+    """``--processes 2 --max-streams 2``: two streams open, then every new upgrade gets 429
+    whichever process the kernel hands it to (counted per process, half of eight would find a
+    free slot), and /v1/status counts both streams from either process; SIGINT stops them all."""
+    command = [sys.executable, "-m", "conformance", "mock", "--port", "0", "--processes", "2", "--max-streams", "2"]
+    mock = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert mock.stdout is not None
+        line = mock.stdout.readline()
+        assert "(2 processes)" in line, line + mock.stderr.read() if mock.poll() is not None else line
+        url = line.split()[4]
+        streams = [connect_sync(url + QUERY, proxy=None, open_timeout=10) for _ in range(2)]
+        refused = []
+        for _ in range(8):
+            with pytest.raises(InvalidStatus) as info:
+                connect_sync(url + QUERY, proxy=None, open_timeout=10)
+            refused.append(info.value.response.status_code)
+        status_url = url.replace("ws://", "http://").replace("/v1/listen", "/v1/status")
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        counts = {json.load(direct.open(status_url, timeout=10))["active_requests"] for _ in range(8)}
+        for stream in streams:
+            stream.close()
+        assert refused == [429] * 8 and counts == {2}
+    finally:
+        mock.send_signal(signal.SIGINT)
+        assert mock.wait(timeout=20_000 * MS) == 0

@@ -36,7 +36,8 @@ from conformance.transport.sync import Timeouts
 logger = logging.getLogger("conformance.load.users")
 __all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
 
-DEFAULT_SCENARIO = str(Path(__file__).parent / "scenarios" / "stream_finalize_close.yaml")
+LOAD_SCENARIOS = Path(__file__).parent / "scenarios"
+DEFAULT_SCENARIO = str(LOAD_SCENARIOS / "stream_finalize_close.yaml")
 # After a rejected handshake a user backs off briefly instead of hammering the endpoint.
 _REJECTED_BACKOFF_SECONDS = 1.0
 _SETTLE_SECONDS = 0.5
@@ -54,12 +55,16 @@ class StreamFailure(Exception):
 
 
 def _scenario_file(name: str) -> m.Scenario:
+    """A YAML path, a load scenario's id (``load.telephony-mulaw.1``) or a suite scenario's id."""
     path = Path(name)
     if path.suffix in (".yaml", ".yml"):
         return load_scenario(path)
-    matches = [s for s in load_scenarios() if s.id == name]
+    bundled = [load_scenario(p) for p in sorted(LOAD_SCENARIOS.glob("*.yaml"))]
+    matches = [s for s in [*bundled, *load_scenarios()] if s.id == name]
     if not matches:
-        raise ConformanceError(f"--scenario {name!r}: neither a YAML file nor a bundled scenario id (`conformance scenarios` lists them)")
+        raise ConformanceError(
+            f"--scenario {name!r}: neither a YAML file nor a bundled scenario id (load scenarios: {', '.join(s.id for s in bundled)}; `conformance scenarios` lists the suite's)"
+        )
     return matches[0]
 
 

@@ -38,8 +38,7 @@ python3 -m conformance run --host "$HOST" --cafile "$OUT/pki/client.pem" --wait-
 
 # 3. A short load gate: thresholds decide the exit code. --stop-timeout lets streams in flight
 #    finish, so every started stream is measured.
-python3 -m locust -f loadtest/locustfile.py --headless --only-summary --cafile "$OUT/pki/client.pem" \
+python3 -m conformance load --headless --only-summary --cafile "$OUT/pki/client.pem" \
   --host "$HOST" -u "$LOAD_USERS" -r "$LOAD_USERS" -t "$LOAD_TIME" --stop-timeout 30 --time-scale "$TIME_SCALE" \
-  --csv "$OUT/load" --threshold 'p95(first_final) < 6000ms' --threshold 'rate(rate_limited) < 1%' \
-  --threshold 'rate(closed_unexpectedly) < 1%'
+  --csv "$OUT/load" --slo 'p95(final_latency) < 800ms' --slo 'rate(failures) < 1%'
 echo "gate passed: reports in $OUT"
