@@ -11,8 +11,14 @@ lateness (its median and worst over streams), and the core's speed at the time (
 nanoseconds per step: runs on a slower moment of a shared machine compare by it). Goal (issue 4): >= 1000 streams per core with p99
 lateness <= 20 ms.
 
-    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--repeat K] [--server sink|sleeping-sink|mock]
+``--server sink-results`` answers with Results (an interim per second of audio, a final every
+third; see sink_server.py), so each stream's per-result latency events are part of the cost;
+``--result-latency both`` runs every user count with them and without (``--no-result-latency``),
+one after the other, to measure what they cost.
+
+    python benchmarks/loadgen_capacity.py [--users 300,500,700,1000] [--repeat K] [--server sink|sink-results|sleeping-sink|mock]
         [--encoding mulaw --sample-rate 8000]    # telephony: 160-byte mu-law frames every 20 ms
+        [--result-latency on|off|both]
 """
 
 from __future__ import annotations
@@ -27,9 +33,11 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SCENARIOS = {"sink": ROOT / "benchmarks" / "loadgen_sink.yaml", "sleeping-sink": ROOT / "benchmarks" / "loadgen_sink.yaml", "mock": ROOT / "benchmarks" / "loadgen_stream.yaml"}
+SINK = ROOT / "benchmarks" / "loadgen_sink.yaml"
+SCENARIOS = {"sink": SINK, "sink-results": SINK, "sleeping-sink": SINK, "mock": ROOT / "benchmarks" / "loadgen_stream.yaml"}
 SERVERS = {
     "sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py"), "--busy-poll"],
+    "sink-results": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py"), "--busy-poll", "--results"],
     "sleeping-sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py")],
     "mock": [sys.executable, "-m", "conformance", "mock"],
 }
@@ -66,8 +74,9 @@ def _step(users: int, port: int, folder: Path, scenario: Path, audio: list[str])
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
     lateness = rows.get("send_lateness", {})
     streams = rows.get("stream", {})
+    results = sum(int(rows.get(name, {}).get("Request Count", 0)) for name in ("final_latency", "interim_latency", "speech_final_latency"))
     return (
-        f"{users:6d} users  locust CPU {100 * cpu / max(elapsed, 1):5.0f}%  streams {streams.get('Request Count', '0'):>5} "
+        f"{users:6d} users  result events {results:6d}  locust CPU {100 * cpu / max(elapsed, 1):5.0f}%  streams {streams.get('Request Count', '0'):>5} "
         f"(failed {streams.get('Failure Count', '0')})  per-stream p99 lateness: median {lateness.get('50%', '?')} ms, "
         f"99th {lateness.get('99%', '?')} ms, worst {lateness.get('Max Response Time', '?')} ms  (core speed {speed:.0f} ns/step)"
     )
@@ -89,7 +98,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per user count (the tail varies from run to run)")
     parser.add_argument("--encoding", default="", help="stream this encoding instead of linear16 (the load users' --encoding)")
     parser.add_argument("--sample-rate", type=int, default=0, help="with --encoding: its rate")
+    parser.add_argument("--result-latency", choices=("on", "off", "both"), default="on", help="time each Results (locust's default), not, or both in turn")
     args = parser.parse_args()
+    modes = {"on": [[]], "off": [["--no-result-latency"]], "both": [[], ["--no-result-latency"]]}[args.result_latency]
     audio = ["--encoding", args.encoding, "--sample-rate", str(args.sample_rate or 16000)] if args.encoding else []
     server = subprocess.Popen(["taskset", "-c", "0", *SERVERS[args.server], "--port", str(args.port)], stdout=subprocess.PIPE, text=True)
     try:
@@ -97,7 +108,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             for users in (int(n) for n in args.users.split(",")):
                 for _ in range(args.repeat):
-                    print(_step(users, args.port, Path(folder), SCENARIOS[args.server], audio), flush=True)
+                    for mode in modes:
+                        print(_step(users, args.port, Path(folder), SCENARIOS[args.server], [*audio, *mode]), flush=True)
     finally:
         server.terminate()
         server.wait(10)

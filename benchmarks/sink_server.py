@@ -10,7 +10,11 @@ cost a real server's network card and CPUs bear instead. ``--busy-poll`` keeps t
 its own core (the wake-up fell to 3 %); the receiver's side of TCP still runs on the sender's core
 (19 %), so the measurement still charges the sender more than a network would.
 
-    python benchmarks/sink_server.py --port 18767 [--busy-poll]
+``--results`` answers like a transcriber would, so the generator's per-result work is measured
+too: for every second of 16 kHz linear16 audio an interim Results, and every third second a final
+(``speech_final``), each a ~700-byte message with five words, timed on the audio received.
+
+    python benchmarks/sink_server.py --port 18767 [--busy-poll] [--results]
 """
 
 from __future__ import annotations
@@ -19,9 +23,25 @@ import argparse
 import asyncio
 import base64
 import hashlib
+import json
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CLOSE_1000 = b"\x88\x02\x03\xe8"
+_BYTES_PER_SECOND = 32000
+_RESULTS = False
+
+
+def _results_frame(start: float, duration: float, final: bool) -> bytes:
+    words = [{"word": w, "start": round(start + i * duration / 5, 3), "end": round(start + (i + 1) * duration / 5, 3), "confidence": 0.98, "punctuated_word": w}
+             for i, w in enumerate(("one", "two", "three", "four", "five"))]
+    body = json.dumps({
+        "type": "Results", "channel_index": [0, 1], "duration": round(duration, 3), "start": round(start, 3), "is_final": final, "speech_final": final,
+        "from_finalize": False, "channel": {"alternatives": [{"transcript": "one two three four five", "confidence": 0.98, "words": words}]},
+        "metadata": {"request_id": "sink", "model_info": {"name": "sink", "version": "0", "arch": "sink"}, "model_uuid": "sink"},
+    }).encode()
+    length = len(body)
+    header = bytes([0x81, length]) if length < 126 else bytes([0x81, 126]) + length.to_bytes(2, "big")
+    return header + body
 
 
 class _Sink(asyncio.Protocol):
@@ -30,6 +50,8 @@ class _Sink(asyncio.Protocol):
         self.buffer = bytearray()
         self.upgraded = False
         self.skip = 0
+        self.audio = 0
+        self.final_from = 0.0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -70,6 +92,8 @@ class _Sink(asyncio.Protocol):
             header += 4  # client frames are masked
             if len(view) - position < header:
                 break
+            if opcode == 0x2 and _RESULTS:
+                self._answer(length)
             if opcode == 0x8:
                 self.transport.write(_CLOSE_1000)
                 self.transport.close()
@@ -79,6 +103,19 @@ class _Sink(asyncio.Protocol):
                 self.skip = position - len(view)
                 position = len(view)
         self.buffer = bytearray(view[position:])
+
+
+    def _answer(self, length: int) -> None:
+        """An interim for every second of audio received, a final for every third."""
+        assert self.transport is not None
+        before, self.audio = self.audio, self.audio + length
+        second = self.audio // _BYTES_PER_SECOND
+        if second > before // _BYTES_PER_SECOND:
+            final = second % 3 == 0
+            start = self.final_from
+            self.transport.write(_results_frame(start, second - start, final))
+            if final:
+                self.final_from = float(second)
 
 
 async def _busy_poll() -> None:
@@ -100,7 +137,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18767)
     parser.add_argument("--busy-poll", action="store_true", help="never sleep: poll the sockets in a loop, using the whole core")
+    parser.add_argument("--results", action="store_true", help="send an interim Results per second of audio and a final every third")
     args = parser.parse_args()
+    global _RESULTS
+    _RESULTS = args.results
     try:
         import uvloop
     except ImportError:

@@ -22,7 +22,7 @@ def test_pipeline_example_gates_a_tls_deployment(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {
         **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SKIP_INSTALL": "1",
-        "OUT": str(out), "TIME_SCALE": "0.1", "JOBS": "48", "LOAD_USERS": "2", "LOAD_TIME": "3s", "PORT": str(port),
+        "OUT": str(out), "TIME_SCALE": "0.1", "JOBS": "48", "LOAD_USERS": "2", "LOAD_TIME": "3s", "LOAD_SCENARIO": "finalize.all.1", "PORT": str(port),
     }
     done = subprocess.run(["bash", "examples/ci/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240000 * MS)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]

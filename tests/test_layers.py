@@ -10,7 +10,7 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
+PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "load/metrics.py", "load/steps.py", "load/thresholds.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
     # Layers, bottom up: verdicts/catalog, scenario/protocol/audio, engine, checks, transport,

@@ -1,12 +1,16 @@
-"""Load test live STT streams: ``locust -f loadtest/locustfile.py --host ws://HOST:PORT``.
+"""Load test live STT streams: ``conformance load --host ws://HOST:PORT`` (in a checkout, also
+``locust -f loadtest/locustfile.py``).
 
 Each user plays the scenario (default: real-time speech, Finalize, CloseStream) through the
-conformance engine and reports connect, first_result, first_final, finalize_ack, close_metadata,
-stream and send_lateness; failures are classified (see loadtest/metrics.py).
+conformance engine and reports a latency per result (final_latency, interim_latency,
+speech_final_latency), connect, first_result, first_final, finalize_ack, close_metadata, stream
+and send_lateness; failures are classified (see conformance/load/metrics.py).
 """
 
 from conformance.load import gate, gc_pacing  # noqa: F401  (register the threshold gate and the GC pacing)
 from conformance.load.users import StreamingUser
+
+__all__ = ["SpeechStream"]
 
 
 class SpeechStream(StreamingUser):

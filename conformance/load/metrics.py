@@ -145,14 +145,14 @@ def _stream_failure(trace: Trace) -> str | None:
     return f"closed_unexpectedly: {close.code} {close.reason}".rstrip()
 
 
-def measure(trace: Trace) -> list[Sample]:
-    """The latencies of a stream that was admitted: per result, first result and final, the
-    answers to Finalize and CloseStream, and its send lateness. Call it before the trace is
-    judged: judging keeps only the head and tail of a long trace."""
-    return [*_latency_samples(trace), *_result_samples(trace)]
+def measure(trace: Trace, per_result: bool = True) -> list[Sample]:
+    """The latencies of a stream that was admitted: per result (unless not ``per_result``), first
+    result and final, the answers to Finalize and CloseStream, and its send lateness. Call it
+    before the trace is judged: judging keeps only the head and tail of a long trace."""
+    return [*_latency_samples(trace), *(_result_samples(trace) if per_result else ())]
 
 
-def interrupted_samples(trace: Trace, t: float) -> list[Sample]:
+def interrupted_samples(trace: Trace, t: float, per_result: bool = True) -> list[Sample]:
     """Samples of a stream the end of the run cut at ``t``: what it measured until then, and
     ``stream_interrupted`` (no failure: the server did nothing wrong, and the verdicts of a cut
     trace would blame it for what it had no time to send)."""
@@ -160,7 +160,7 @@ def interrupted_samples(trace: Trace, t: float) -> list[Sample]:
         return []
     samples = list(_handshake_samples(trace))
     if trace.handshake.status == 101:
-        samples.extend(measure(trace))
+        samples.extend(measure(trace, per_result))
         samples.append(Sample("stream_interrupted", _ms(t - (trace.handshake.t or 0.0))))
     return samples
 

@@ -16,10 +16,7 @@ import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:  # importing locust monkey-patches the process; only its types are needed here
-    from locust.stats import RequestStats
+from typing import Any, Protocol
 
 __all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "REQUEST_TYPE", "FAILURES"]
 
@@ -72,7 +69,14 @@ class Snapshot:
         return Snapshot({name: entry.minus(earlier[name]) for name, entry in self.entries.items()})
 
 
-def snapshot(stats: "RequestStats") -> Snapshot:
+class Statistics(Protocol):
+    """What :func:`snapshot` reads of locust's ``RequestStats`` (not imported: importing locust
+    monkey-patches the process)."""
+
+    entries: Mapping[tuple[str, str], Any]
+
+
+def snapshot(stats: Statistics) -> Snapshot:
     """Copy what locust has counted so far (on a master: what its workers have reported)."""
     return Snapshot({
         name: Entry(entry.num_requests, entry.num_failures, entry.total_response_time, dict(entry.response_times))

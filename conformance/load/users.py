@@ -156,6 +156,7 @@ class StreamingUser(User):
         options = environment.parsed_options
         name = self.scenario or getattr(options, "scenario", None) or DEFAULT_SCENARIO
         self.plan = _plan(name, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
+        self.per_result = not getattr(options, "no_result_latency", False)
         self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
         hide(self.api_key)
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
@@ -194,7 +195,7 @@ class StreamingUser(User):
             return
         except GreenletExit:
             # The run is ending with this stream in flight: measured and classified, never dropped.
-            for sample in interrupted_samples(trace, time.monotonic() - started):
+            for sample in interrupted_samples(trace, time.monotonic() - started, self.per_result):
                 self._fire(sample)
             raise
         finally:
@@ -206,7 +207,7 @@ class StreamingUser(User):
             if OpenStreams.at_first_429 is None:
                 OpenStreams.at_first_429 = OpenStreams.count
         # Streams end in bursts; between the steps of judging one, the pacer sends what is due.
-        measured = measure(trace)
+        measured = measure(trace, self.per_result)
         shared_pacer().serve_due()
         record = new_record(scenario)
         conclude(record, trace, scenario)
@@ -249,5 +250,6 @@ def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
     parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
     parser.add_argument("--cafile", default="", help="PEM CA bundle to trust for wss:// (default: the system store)")
     parser.add_argument("--insecure", action="store_true", default=False, help="skip TLS certificate verification")
+    parser.add_argument("--no-result-latency", action="store_true", default=False, help="no final/interim/speech_final latency events, one per Results message (fewer events in very large runs)")
     parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(final_latency) < 800ms' (repeatable)")
     parser.add_argument("--slo", action="append", default=[], include_in_web_ui=False, help="service-level objective, e.g. 'p95(final_latency) < 800ms': judged per step with --discover, else at the end like --threshold (repeatable)")

@@ -6,7 +6,7 @@
 #
 # Environment: OUT (reports, default ./conformance-out), SKIP_INSTALL=1 (tool already installed),
 # TIME_SCALE (1 against a real deployment; the stand-in may run faster), JOBS (scenarios played at
-# once, default 16), LOAD_USERS, LOAD_TIME.
+# once, default 16), LOAD_USERS, LOAD_TIME, LOAD_SCENARIO (what each load user streams).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -15,6 +15,7 @@ TIME_SCALE=${TIME_SCALE:-1}
 JOBS=${JOBS:-16}
 LOAD_USERS=${LOAD_USERS:-5}
 LOAD_TIME=${LOAD_TIME:-20s}
+LOAD_SCENARIO=${LOAD_SCENARIO:-load.stream-finalize-close.1}
 PORT=${PORT:-8443}
 mkdir -p "$OUT"
 
@@ -39,6 +40,6 @@ python3 -m conformance run --host "$HOST" --cafile "$OUT/pki/client.pem" --wait-
 # 3. A short load gate: thresholds decide the exit code. --stop-timeout lets streams in flight
 #    finish, so every started stream is measured.
 python3 -m conformance load --headless --only-summary --cafile "$OUT/pki/client.pem" \
-  --host "$HOST" -u "$LOAD_USERS" -r "$LOAD_USERS" -t "$LOAD_TIME" --stop-timeout 30 --time-scale "$TIME_SCALE" \
+  --host "$HOST" -u "$LOAD_USERS" -r "$LOAD_USERS" -t "$LOAD_TIME" --stop-timeout 30 --time-scale "$TIME_SCALE" --scenario "$LOAD_SCENARIO" \
   --csv "$OUT/load" --slo 'p95(final_latency) < 800ms' --slo 'rate(failures) < 1%'
 echo "gate passed: reports in $OUT"
