@@ -64,12 +64,12 @@ def test_backlog_keeps_up_within_capacity_and_falls_behind_beyond() -> None:
         now = frame * 0.02
         released += [(now, out) for out in within.receive(0.02, [f"r{frame}"] if frame in (25, 50) else [], now, 2)]
     assert [out for _, out in released] == ["r25"] and released[0][0] == pytest.approx(0.52)
-    assert within.behind == pytest.approx(0.02)
+    assert within.received - within.processed == pytest.approx(0.02)
 
     beyond: Backlog[str] = Backlog(2, 0.0)
     for frame in range(1, 51):
         assert beyond.receive(0.02, ["end"] if frame == 50 else [], frame * 0.02, 4) == []
-    assert beyond.behind == pytest.approx(0.51)
+    assert beyond.received - beyond.processed == pytest.approx(0.51)
     beyond.advance(2.01, 4)
     assert beyond.release() == []
     beyond.advance(2.02, 4)
@@ -122,7 +122,7 @@ def _sum(windows: list[Snapshot]) -> Snapshot:
     return Snapshot(total)
 
 
-def _discover(per_step: list[Snapshot], plan: StepPlan, slos: list[str] | None = None) -> tuple[Discovery, list[tuple[float, int]]]:
+def _discover(per_step: list[Snapshot], plan: StepPlan, slos: list[str] | None = None, until: int = 10_000) -> tuple[Discovery, list[tuple[float, int]]]:
     """Drive a discovery with a fake clock over a run whose statistics grow by ``per_step[k]``
     during step k's window (a discovery snapshots each step twice: window open, window closed)."""
     calls = 0
@@ -134,7 +134,7 @@ def _discover(per_step: list[Snapshot], plan: StepPlan, slos: list[str] | None =
 
     discovery = Discovery(plan, slos_from(slos or []), take)
     targets: list[tuple[float, int]] = []
-    for second in range(10_000):
+    for second in range(until):
         answer = discovery.tick(float(second))
         if answer is None:
             break
@@ -178,6 +178,13 @@ def test_discovery_up_to_the_maximum_says_at_least() -> None:
     discovery, targets = _discover([_window({100: 100})] * 5, PLAN)
     assert [users for _, users in targets] == [10, 20, 30, 40, 50] and discovery.capacity == 50 and discovery.breaking is None
     assert summary(discovery)[-1].startswith("capacity: at least 50 concurrent streams")
+
+
+def test_a_discovery_stopped_early_is_inconclusive() -> None:
+    """Stopped (Ctrl-C, --run-time) after two good steps of five: no capacity is claimed."""
+    discovery, _ = _discover([_window({100: 100})] * 5, PLAN, until=50)  # steps end at 21 s and 42 s
+    assert len(discovery.steps) == 2 and not discovery.finished
+    assert summary(discovery)[-1] == "inconclusive: the run stopped before the discovery ended; every step so far met every SLO, the last at 20 concurrent streams"
 
 
 def test_generator_slo_is_always_judged_and_defaults_apply() -> None:

@@ -136,17 +136,15 @@ def test_mock_processes_share_one_port_and_one_stream_count() -> None:
         line = mock.stdout.readline()
         assert "(2 processes)" in line, line + mock.stderr.read() if mock.poll() is not None else line
         url = line.split()[4]
-        streams = [connect_sync(url + QUERY, proxy=None, open_timeout=10) for _ in range(2)]
-        refused = []
-        for _ in range(8):
-            with pytest.raises(InvalidStatus) as info:
-                connect_sync(url + QUERY, proxy=None, open_timeout=10)
-            refused.append(info.value.response.status_code)
-        status_url = url.replace("ws://", "http://").replace("/v1/listen", "/v1/status")
-        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-        counts = {json.load(direct.open(status_url, timeout=10))["active_requests"] for _ in range(8)}
-        for stream in streams:
-            stream.close()
+        with connect_sync(url + QUERY, proxy=None, open_timeout=10), connect_sync(url + QUERY, proxy=None, open_timeout=10):
+            refused = []
+            for _ in range(8):
+                with pytest.raises(InvalidStatus) as info:
+                    connect_sync(url + QUERY, proxy=None, open_timeout=10)
+                refused.append(info.value.response.status_code)
+            status_url = url.replace("ws://", "http://").replace("/v1/listen", "/v1/status")
+            direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+            counts = {json.load(direct.open(status_url, timeout=10))["active_requests"] for _ in range(8)}
         assert refused == [429] * 8 and counts == {2}
     finally:
         mock.send_signal(signal.SIGINT)

@@ -50,6 +50,7 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
             key = (message.type, entry.text)
             schema_problems = checked.get(key)
             if schema_problems is None:
+                ctx.pause()
                 schema_problems = checked[key] = schemas.problems(message.type, message.body)
             if found.claimed(entry, "MSG-1", (CHANNEL,)):
                 # RES-1 already blamed this frame's channel pair; what else is wrong stays MSG-1's.

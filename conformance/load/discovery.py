@@ -48,7 +48,7 @@ def _plan(environment: Environment) -> StepPlan:
 
 
 def _discovery(environment: Environment) -> Discovery:
-    """Built once at test start, where a bad option is one line and exit 2."""
+    """Built once when locust starts (before any stream), where a bad option is one line and exit 2."""
     return Discovery(_plan(environment), slos_from(getattr(environment.parsed_options, "slo", None) or []), lambda: snapshot(environment.stats))
 
 
@@ -103,7 +103,7 @@ def _report(environment: Environment, **_: object) -> None:
         return
     print(f"report: {', '.join(str(path) for path in written)}")
     breaking = discovery.breaking
-    found = discovery.capacity is not None and not (breaking is not None and breaking.generator_saturated)
+    found = discovery.finished and discovery.capacity is not None and not (breaking is not None and breaking.generator_saturated)
     environment.process_exit_code = 0 if found else 1
 
 

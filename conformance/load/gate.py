@@ -12,11 +12,11 @@ from locust.runners import WorkerRunner
 
 from conformance.load.thresholds import describe, evaluate, parse_threshold, snapshot
 
-__all__ = ["criteria_texts"]
+__all__: list[str] = []
 logger = logging.getLogger("conformance.load.gate")
 
 
-def criteria_texts(environment: Environment) -> list[str]:
+def _criteria_texts(environment: Environment) -> list[str]:
     """The ``--threshold`` and ``--slo`` texts of the run."""
     options = environment.parsed_options
     return [*(getattr(options, "threshold", None) or []), *(getattr(options, "slo", None) or [])]
@@ -24,7 +24,7 @@ def criteria_texts(environment: Environment) -> list[str]:
 
 @events.test_start.add_listener
 def _check_syntax(environment: Environment, **_: object) -> None:
-    for text in criteria_texts(environment):
+    for text in _criteria_texts(environment):
         try:
             parse_threshold(text)
         except ValueError as exc:
@@ -36,7 +36,7 @@ def _check_syntax(environment: Environment, **_: object) -> None:
 
 @events.quitting.add_listener
 def _gate(environment: Environment, **_: object) -> None:
-    texts = criteria_texts(environment)
+    texts = _criteria_texts(environment)
     if not texts or environment.process_exit_code == 2 or isinstance(environment.runner, WorkerRunner) or getattr(environment, "discovery", None) is not None:
         return  # a worker holds no run's statistics: its master judges them
     try:

@@ -50,6 +50,8 @@ def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
                      " it, not the server, was saturated; add locust processes (--processes N or workers) and run again")
     elif capacity is None and breaking is not None:
         lines.append(f"capacity: below {breaking.users} concurrent streams (the first step broke {'; '.join(_broken(breaking))})")
+    elif breaking is None and not discovery.finished:
+        lines.append(f"inconclusive: the run stopped before the discovery ended; every step so far met every SLO, the last at {capacity} concurrent streams")
     elif breaking is None:
         lines.append(f"capacity: at least {capacity} concurrent streams (every step met every SLO; raise --discover-max to go further)")
     else:

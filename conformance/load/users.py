@@ -18,6 +18,7 @@ from locust.env import Environment
 
 from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, FORMAT_OF_ENCODING, FORMATS, declared_format
 from conformance.audio.source import check_wav
+from conformance.checks import CheckContext
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
 from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall its streams at each spawn message)
@@ -210,7 +211,7 @@ class StreamingUser(User):
         measured = measure(trace, self.per_result)
         shared_pacer().serve_due()
         record = new_record(scenario)
-        conclude(record, trace, scenario)
+        conclude(record, trace, scenario, CheckContext(pause=shared_pacer().serve_due))
         shared_pacer().serve_due()
         samples = stream_samples(trace, record, measured)
         for sample in samples:

@@ -59,8 +59,3 @@ class Backlog(Generic[T]):
         while self.waiting and self.waiting[0][0] <= self.processed + _EPSILON:
             released.extend(self.waiting.popleft()[1])
         return released
-
-    @property
-    def behind(self) -> float:
-        """Seconds of audio received and not processed yet."""
-        return self.received - self.processed

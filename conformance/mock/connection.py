@@ -26,6 +26,7 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from conformance.mock.capacity import Backlog
+from conformance.mock.frames import CONTROL, FrameReader
 from conformance.mock.handshake import DeepgramServerProtocol, Rejection, rejection_response, too_many_requests
 from conformance.mock.session import CloseConnection, Hold, Output, SendBinary, SendText, ServerSession
 from conformance.protocol.messages import STATUS_PATH
@@ -39,6 +40,7 @@ __all__ = ["Connection", "StreamObserver", "MAX_FRAME_BYTES"]
 MAX_FRAME_BYTES = 4 * 2**20
 _CLOSE_TIMEOUT_SECONDS = 5.0
 logger = logging.getLogger("conformance.mock")
+_TEXT = 0x1
 
 
 class StreamObserver(Protocol):
@@ -95,6 +97,8 @@ class Connection(asyncio.Protocol):
         self.observer = server.observe() if server.observe is not None else None
         self.backlog: Backlog[Output] | None = None
         self.counted = False
+        # Simple frames of an open stream, read without websockets' parser (None: not yet open).
+        self.frames: FrameReader | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -109,18 +113,48 @@ class Connection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            self.protocol.receive_data(data)
-            for event in self.protocol.events_received():
-                if isinstance(event, Request):
-                    self._upgrade(event)
-                elif isinstance(event, Frame):
-                    self._frame(event)
-            if self.protocol.handshake_exc is not None and not self.protocol.answered:
-                self._unreadable_request(self.protocol.handshake_exc)
+            if self.frames is not None and not self.frames.done:
+                data = self._read_simple_frames(data)
+            if data:
+                self._parse(data)
             self._flush()
         except Exception as exc:  # whatever one client sent, it must not reach another connection
             logger.warning("mock: dropped a connection after an internal error: %s: %s", type(exc).__name__, exc)
             self._fail()
+
+    def _parse(self, data: bytes) -> None:
+        """Bytes through websockets' parser: the upgrade, and frames the fast path leaves to it."""
+        protocol = self.protocol
+        protocol.receive_data(data)
+        for event in protocol.events_received():
+            if isinstance(event, Request):
+                self._upgrade(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        if protocol.handshake_exc is not None and not protocol.answered:
+            self._unreadable_request(protocol.handshake_exc)
+        # websockets' own buffer must be empty: the fast path starts at a frame boundary.
+        if self.frames is None and self.session is not None and protocol.state is OPEN and not protocol.reader.buffer:
+            self.frames = FrameReader(MAX_FRAME_BYTES)
+
+    def _read_simple_frames(self, data: bytes) -> bytes:
+        """The fast path (:mod:`conformance.mock.frames`); returns what websockets must parse."""
+        reader = self.frames
+        assert reader is not None
+        while True:
+            frames, rest = reader.feed(data)
+            data = b""
+            for opcode, payload in frames:
+                if opcode == CONTROL:
+                    self._parse(payload)
+                else:
+                    self._message(opcode == _TEXT, payload)
+                if self.protocol.eof_sent:
+                    # websockets failed the connection or took the client's close: from now on
+                    # it discards what arrives, and so does this connection.
+                    return reader.hand_over() + rest
+            if rest or not frames or frames[-1][0] != CONTROL:
+                return rest
 
     def _fail(self) -> None:
         """Close this connection 1011 (or just drop it before the upgrade); its slot is freed."""
@@ -220,8 +254,13 @@ class Connection(asyncio.Protocol):
             if not frame.fin:
                 return
             payload, self.fragments = b"".join(self.fragments), []
+        self._message(self.fragment_opcode is Opcode.TEXT, payload)
+
+    def _message(self, text_frame: bool, payload: bytes) -> None:
+        """A whole text or binary message of an open stream, to the session."""
+        assert self.session is not None
         now = self.loop.time()
-        if self.fragment_opcode is Opcode.TEXT:
+        if text_frame:
             try:
                 text = payload.decode()
             except UnicodeDecodeError:
@@ -255,6 +294,8 @@ class Connection(asyncio.Protocol):
 
     def emit(self, outputs: list[Output]) -> None:
         """Send what the session decided (no-op once the connection is no longer open)."""
+        if not outputs:
+            return  # most audio frames: nothing to say, nothing to flush
         for position, output in enumerate(outputs):
             if self.protocol.state is not OPEN:
                 return
