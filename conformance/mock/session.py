@@ -239,11 +239,15 @@ class ServerSession:
             self._start_transcribers()
         frames = len(samples) // self._channels
         self._frames += frames
-        outputs: list[Output] = []
-        for index, (transcriber, lane) in enumerate(zip(self._transcribers, self._lanes(samples, frames))):
-            events = transcriber.feed(lane)
-            if events:
-                outputs.extend(self._render(index, event) for event in events)
+        if self._channels == 1:
+            events = self._transcribers[0].feed(samples)
+            outputs: list[Output] = [self._render(0, event) for event in events] if events else []
+        else:
+            outputs = []
+            for index, (transcriber, lane) in enumerate(zip(self._transcribers, self._lanes(samples, frames))):
+                events = transcriber.feed(lane)
+                if events:
+                    outputs.extend(self._render(index, event) for event in events)
         if outputs and "binary-frame" in self.faults and not self._sent_binary:
             self._sent_binary = True
             outputs.append(SendBinary(b"\x00\x01"))

@@ -77,7 +77,7 @@ class UtteranceEnd:
 Event = Segment | SpeechStarted | UtteranceEnd
 
 
-@dataclass
+@dataclass(slots=True)
 class _State:
     windows: int = 0
     segment_start: float = 0.0
@@ -127,9 +127,14 @@ class ChannelTranscriber:
     def feed(self, samples: array) -> list[Event]:
         """Analyse more samples (linear16 values); return the events they complete."""
         pending = self._pending
-        pending.extend(samples)
         events: list[Event] = []
         window = self._window
+        if not pending and len(samples) == window:
+            # A frame of exactly one window (20 ms frames): no copy through the pending buffer.
+            chunk = samples[::SAMPLE_STRIDE]
+            self._window_done(max(chunk) - min(chunk) >= PEAK_TO_PEAK_THRESHOLD, events)
+            return events
+        pending.extend(samples)
         consumed = 0
         while len(pending) - consumed >= window:
             chunk = pending[consumed : consumed + window : SAMPLE_STRIDE]
@@ -151,9 +156,9 @@ class ChannelTranscriber:
 
     def _window_done(self, loud: bool, events: list[Event]) -> None:
         s = self._s
-        start = self.position
+        start = s.windows * self._window_seconds
         s.windows += 1
-        now = self.position
+        now = s.windows * self._window_seconds
         if loud:
             self._speech(start, events)
         else:
