@@ -14,15 +14,16 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 from locust.env import Environment
 
-from conformance.load.metrics import measure, stream_samples
-from conformance.load.users import DEFAULT_SCENARIO, _scenario_file
 from conformance.engine.actions import CloseSocket, Done, Send, Wait
 from conformance.engine.plan import Player, build_plan
+from conformance.load.metrics import measure, stream_samples
+from conformance.load.users import DEFAULT_SCENARIO
 from conformance.run.case import conclude, new_record, new_trace
-from conformance.scenario import Timing
+from conformance.scenario import Timing, load_scenario
 
 
 def _results(start: float, end: float, final: bool) -> str:
@@ -65,7 +66,7 @@ def main() -> None:
     fire = environment.events.request.fire
     base = per_result = judging = events = playing = 0.0
     counted = 0
-    plan = build_plan(_scenario_file(DEFAULT_SCENARIO), Timing())  # once per process, as the load users do
+    plan = build_plan(load_scenario(Path(DEFAULT_SCENARIO)), Timing())  # once per process, as the load users do
     for _ in range(args.streams):
         started = time.perf_counter()
         scenario, trace = _played_trace(plan)

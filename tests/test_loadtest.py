@@ -103,14 +103,14 @@ def _discovery(command: list[str], host: str, scenario: Path, report: Path, *ste
 def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """Three discoveries at once, each against its own mock, with the default SLOs:
     - ``conformance load --discover``, one process, against a deployment modelled at capacity 4
-      (steps of 2): 4 met every SLO, 6 broke p95(final_latency) (results fall behind at 4/6 of
-      real time: seconds behind by the end of a stream);
+      (from 4 in steps of 2): 4 met every SLO, 6 broke p95(final_latency) (results fall behind at
+      4/6 of real time: seconds behind by the end of a stream);
     - locust master and two workers, the same model: the master's shape judges the workers' stats;
-    - one process against ``--max-streams 3`` (from 2 in steps of 1): capacity 3, the next step
+    - one process against ``--max-streams 3`` (from 3 in steps of 1): capacity 3, the next step
       broke rate(failures) on 429s counted as rate_limited (not handshake_rejected), and the first
       429 came with exactly 3 streams open."""
     modelled, modelled_too, limited = mock_factory(capacity=4), mock_factory(capacity=4), mock_factory(max_streams=3)
-    steps = ("--discover-step", "2", "--discover-max", "8", "--discover-hold", "5", "--discover-settle", "1.5")
+    steps = ("--discover-start", "4", "--discover-step", "2", "--discover-max", "8", "--discover-hold", "5", "--discover-settle", "1.5")
     port = _free_port()
     locustfile = ["-f", "loadtest/discover.py", "--scenario", str(short_scenario), "--time-scale", "0.1"]
     runs = {
@@ -118,7 +118,7 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
         "master": [sys.executable, "-m", "locust", *_discovery(locustfile, modelled_too.url, short_scenario, tmp_path / "master", *steps),
                    "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "30"],
         "limited": [sys.executable, "-m", "locust", *_discovery(locustfile, limited.url, short_scenario, tmp_path / "limited",
-                    "--discover-start", "2", "--discover-step", "1", "--discover-max", "5", "--discover-hold", "5", "--discover-settle", "1.5")],
+                    "--discover-start", "3", "--discover-step", "1", "--discover-max", "5", "--discover-hold", "5", "--discover-settle", "1.5")],
     }
     workers = [
         subprocess.Popen([sys.executable, "-m", "locust", *locustfile, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
@@ -149,8 +149,8 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
     assert (broken["users"], int(broken["rate_limited"]) > 0, broken["handshake_rejected"]) == ("4", True, "0"), broken
     with open(tmp_path / "cli" / "capacity.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [(row["users"], row["slos_met"]) for row in rows] == [("2", "yes"), ("4", "yes"), ("6", "no")]
-    assert int(rows[1]["finals"]) > 0 and float(rows[1]["final_latency_p95_ms"]) < 800 < float(rows[2]["final_latency_p95_ms"])
+    assert [(row["users"], row["slos_met"]) for row in rows] == [("4", "yes"), ("6", "no")]
+    assert int(rows[0]["finals"]) > 0 and float(rows[0]["final_latency_p95_ms"]) < 800 < float(rows[1]["final_latency_p95_ms"])
 
 
 def test_threshold_parsing() -> None:
