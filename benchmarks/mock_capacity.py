@@ -7,7 +7,11 @@ N it holds the load, then reports the mock's CPU use and the lag of Results behi
 lag = arrival - (stream start + result end in audio time). "Falls behind" means the p99 lag grows
 past 500 ms.
 
-    python benchmarks/mock_capacity.py [--steps 250,500,1000,1500,2000] [--hold 10]
+``--processes N`` serves the mock from N processes on one port (``conformance mock --processes``)
+pinned to ``--mock-cpus`` (default 0 to N-1), the generator on ``--generator-cpu`` (default N):
+"mock CPU" is then the processes' sum (200 % = two cores busy). It needs N + 1 cores.
+
+    python benchmarks/mock_capacity.py [--steps 250,500,1000,1500,2000] [--hold 10] [--processes N]
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import asyncio
 import base64
 import json
 import os
+import signal
 import socket
 import statistics
 import struct
@@ -114,8 +119,10 @@ async def _open(port: int, lags: list[float], ticks: list[float]) -> Stream:
 
 
 def _cpu_seconds(pid: int) -> float:
+    """CPU time of ``pid`` and its children (the processes of ``--processes``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(_cpu_seconds(int(child)) for child in children)
 
 
 async def _step(port: int, count: int, hold: float, frames: list[bytes], mock_pid: int, streams: list[Stream], lags: list[float], ticks: list[float]) -> dict[str, float]:
@@ -173,19 +180,24 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--print-mock-pid", action="store_true", help="print the mock's pid (to attach a profiler)")
     parser.add_argument("--server", nargs="+", help="serve with this command instead of the mock (calibration; it must print a line with 'listening')")
+    parser.add_argument("--processes", type=int, default=1, help="mock processes on one port")
+    parser.add_argument("--mock-cpus", default="", help="CPUs for the mock, e.g. 0-3 (default: 0 to processes-1)")
+    parser.add_argument("--generator-cpu", type=int, default=-1, help="CPU for this generator (default: the one after the mock's)")
     args = parser.parse_args()
+    mock_cpus = args.mock_cpus or (f"0-{args.processes - 1}" if args.processes > 1 else "0")
+    generator_cpu = args.generator_cpu if args.generator_cpu >= 0 else args.processes
     # Streams are never idle here, so the idle timeout plays no part; a long one keeps it that way.
-    command = args.server or [sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600"]
-    mock = subprocess.Popen(["taskset", "-c", "0", *command], stdout=subprocess.PIPE, text=True)
+    command = args.server or [sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600", "--processes", str(args.processes)]
+    mock = subprocess.Popen(["taskset", "-c", mock_cpus, *command], stdout=subprocess.PIPE, text=True)
     try:
         assert mock.stdout is not None and "listening" in mock.stdout.readline()
         if args.print_mock_pid:
             print(f"mock pid {mock.pid}", flush=True)
-        os.sched_setaffinity(0, {1})
+        os.sched_setaffinity(0, {generator_cpu})
         asyncio.run(_main([int(n) for n in args.steps.split(",")], args.hold, args.port, mock.pid))
     finally:
-        mock.terminate()
-        mock.wait(10)
+        mock.send_signal(signal.SIGINT)  # a mock of several processes stops them all on SIGINT
+        mock.wait(20)
 
 
 if __name__ == "__main__":

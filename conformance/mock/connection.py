@@ -274,9 +274,12 @@ class Connection(asyncio.Protocol):
         else:
             if self.observer is not None:
                 self.observer.client_frame(payload, now)
-            before = self.session.audio_seconds
-            outputs = self.session.receive_binary(payload, now)
-            self.answer(self.session.audio_seconds - before, outputs, now)
+            if self.backlog is None:
+                self.emit(self.session.receive_binary(payload, now))
+            else:
+                before = self.session.audio_seconds
+                outputs = self.session.receive_binary(payload, now)
+                self.answer(self.session.audio_seconds - before, outputs, now)
 
     def answer(self, seconds: float, outputs: list[Output], now: float) -> None:
         """Send the session's answer to a frame that carried ``seconds`` of audio: at once, or
