@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from conformance.cli import main
+from conformance.cli.load import locust_command
 from conformance.engine.trace import Handshake, Trace
 from conformance.run.case import conclude, new_record
 from conformance.scenario import Timing
@@ -87,6 +89,29 @@ def test_locust_refuses_audio_it_cannot_produce_in_one_line(short_scenario: Path
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Opus does not encode at 44100 Hz; it takes 8000, 12000, 16000, 24000, 48000 Hz" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_discovery_refuses_a_bad_slo_or_plan_in_one_line() -> None:
+    """An SLO that does not parse, or settle not below hold: one line, exit 2, before any stream."""
+    cases = {"threshold 'p95(final_latency) <': write e.g.": ["--slo", "p95(final_latency) <"], "0 <= settle < hold": ["--discover-hold", "5", "--discover-settle", "5"]}
+    started = {
+        said: subprocess.Popen([sys.executable, "-m", "conformance", "load", "--discover", "--headless", "--host", "ws://127.0.0.1:9", *bad],
+                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for said, bad in cases.items()
+    }
+    for said, process in started.items():
+        _, err = process.communicate(timeout=60_000 * MS)
+        assert process.returncode == 2 and said in err and "Traceback" not in err, err[-1500:]
+
+
+def test_conformance_load_runs_the_bundled_locustfiles_only() -> None:
+    """``conformance load`` hands everything to locust with the packaged locustfile; its own
+    locustfile is `locust -f`'s job (one line, exit 2); --help lists the bundled options too."""
+    assert main(["load", "-f", "mine.py"]) == 2
+    command = locust_command(["--discover", "--host", "ws://x", "-u", "3"])
+    assert command[1:4] == ["-m", "locust", "-f"] and command[4].endswith("conformance/load/discovery.py") and command[5:] == ["--host", "ws://x", "-u", "3"]
+    assert locust_command(["--host", "ws://x"])[4].endswith("conformance/load/locustfile.py")
+    assert locust_command(["--discover", "--help"])[-1] == "conformance.load.discovery"
 
 
 def _free_port() -> int:
