@@ -15,7 +15,7 @@ from conformance.load.metrics import measure
 from conformance.load.report import CSV_COLUMNS, summary, write_report
 from conformance.load.steps import Discovery, StepPlan, slos_from
 from conformance.load.thresholds import Entry, Snapshot, parse_threshold
-from conformance.mock.capacity import Backlog
+from conformance.mock.capacity import Backlog, process
 from conformance.scenario import Timing
 
 
@@ -53,36 +53,60 @@ def test_a_stream_without_audio_or_results_has_no_result_latency() -> None:
     assert _latencies(_trace_with_audio(5)) == []
 
 
-def test_backlog_keeps_up_within_capacity_and_falls_behind_beyond() -> None:
-    """Capacity 2: with 2 streams open each is processed at real time, an output leaves when its
-    audio is processed (one 20 ms frame later); with 4 open, at half real time from the first
-    frame's arrival (0.02 s), so at 1 s 0.51 s of audio waits, and the output for the first
-    second of audio leaves 2 s after processing began: at 2.02 s."""
-    within: Backlog[str] = Backlog(2, 0.0)
-    released: list[tuple[float, str]] = []
-    for frame in range(1, 51):
-        now = frame * 0.02
-        released += [(now, out) for out in within.receive(0.02, [f"r{frame}"] if frame in (25, 50) else [], now, 2)]
-    assert [out for _, out in released] == ["r25"] and released[0][0] == pytest.approx(0.52)
-    assert within.received - within.processed == pytest.approx(0.02)
+def _tick(backlogs: list[Backlog[str]], capacity: float, frames: int, *, outputs_at: dict[int, str] | None = None) -> list[tuple[int, str]]:
+    """``frames`` ticks of 20 ms: each stream receives a 20 ms frame (the first stream's output
+    ``outputs_at[tick]`` with it), then the deployment processes ``capacity × 20 ms`` of audio."""
+    released: list[tuple[int, str]] = []
+    for tick in range(1, frames + 1):
+        for index, backlog in enumerate(backlogs):
+            out = [outputs_at[tick]] if index == 0 and outputs_at and tick in outputs_at else []
+            released += [(tick, o) for o in backlog.receive(0.02, out)]
+        process(backlogs, capacity * 0.02)
+        released += [(tick, o) for backlog in backlogs for o in backlog.release()]
+    return released
 
-    beyond: Backlog[str] = Backlog(2, 0.0)
-    for frame in range(1, 51):
-        assert beyond.receive(0.02, ["end"] if frame == 50 else [], frame * 0.02, 4) == []
-    assert beyond.received - beyond.processed == pytest.approx(0.51)
-    beyond.advance(2.01, 4)
-    assert beyond.release() == []
-    beyond.advance(2.02, 4)
-    assert beyond.release() == ["end"]
+
+def test_backlog_keeps_up_within_capacity_and_falls_behind_beyond() -> None:
+    """Capacity 2: with 2 streams each is processed as its audio arrives (an output leaves at the
+    tick of its frame); with 4, at half real time: at 1 s half a second waits on every stream,
+    and the output for the first second of audio leaves at 2 s."""
+    within: list[Backlog[str]] = [Backlog(), Backlog()]
+    assert _tick(within, 2, 50, outputs_at={25: "r25", 50: "r50"}) == [(25, "r25"), (50, "r50")]
+    assert all(b.received - b.processed == pytest.approx(0) for b in within)
+
+    beyond: list[Backlog[str]] = [Backlog() for _ in range(4)]
+    assert _tick(beyond, 2, 50, outputs_at={50: "end"}) == []
+    assert all(b.received - b.processed == pytest.approx(0.5) for b in beyond)
+    for tick in range(51, 101):
+        process(beyond, 2 * 0.02)
+        released = beyond[0].release()
+        if released:
+            break
+    assert (tick, released) == (100, ["end"])
+
+
+def test_spare_capacity_absorbs_one_stream_s_burst() -> None:
+    """Capacity 4, two streams: a 200 ms burst on one (a client catching up) drains from the
+    capacity the other does not need. Each tick has 80 ms of audio to process: 20 ms for the
+    other stream, 60 ms for this one, which also receives 20 ms: 40 ms less behind per tick, so
+    caught up at the fifth tick, and the other stream never waits."""
+    first: Backlog[str] = Backlog()
+    second: Backlog[str] = Backlog()
+    first.receive(0.2, [])
+    released = _tick([first, second], 4, 5, outputs_at={5: "caught up"})
+    assert released == [(5, "caught up")] and second.received - second.processed == pytest.approx(0)
 
 
 def test_text_frames_wait_behind_the_audio_before_them() -> None:
     """A Finalize's answer comes after the audio sent before it is processed, never before."""
-    backlog: Backlog[str] = Backlog(1, 0.0)
-    assert backlog.receive(1.0, ["interim"], 0.0, 2) == []
-    assert backlog.receive(0.0, ["finalize ack"], 0.5, 2) == []
-    backlog.advance(2.0, 2)
+    backlog: Backlog[str] = Backlog()
+    assert backlog.receive(1.0, ["interim"]) == []
+    assert backlog.receive(0.0, ["finalize ack"]) == []
+    process([backlog], 0.5)
+    assert backlog.release() == []
+    process([backlog], 0.5)
     assert backlog.release() == ["interim", "finalize ack"]
+    assert backlog.receive(0.0, ["keepalive answer"]) == ["keepalive answer"]  # nothing waits: at once
 
 
 def _window(final_ms: dict[int, int], *, attempts: int = 20, failed: int = 0, late_ms: int = 3, failures: dict[str, int] | None = None) -> Snapshot:

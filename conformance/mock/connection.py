@@ -213,7 +213,7 @@ class Connection(asyncio.Protocol):
                 response.headers["dg-request-id"] = request_id
             now = self.loop.time()
             self.session = ServerSession(fmt, request_id, config.idle_timeout * config.time_scale, now, config.faults, config.behaviour)
-            self.backlog = Backlog(config.capacity, now) if config.capacity is not None else None
+            self.backlog = Backlog() if config.capacity is not None else None
             self.server.admit(self)
         self.protocol.send_response(response)
         if self.observer is not None:
@@ -287,7 +287,7 @@ class Connection(asyncio.Protocol):
         if self.backlog is None:
             self.emit(outputs)
         else:
-            self.emit(self.backlog.receive(seconds, outputs, now, self.server.count.value))
+            self.emit(self.backlog.receive(seconds, outputs))
 
     def uncount(self) -> None:
         """Free this stream's slot (once): its WebSocket closed, or its connection did."""

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from websockets.http11 import Request
 
+from conformance.mock.capacity import process
 from conformance.mock.config import HANDSHAKE_TIMEOUT_SECONDS, MockConfig
 from conformance.mock.connection import Connection, StreamObserver
 from conformance.mock.handshake import check_request, presented_credentials
@@ -122,16 +123,23 @@ class MockServer:
         return check_request(request, self.config.api_key, self.config.faults)
 
     async def _process(self) -> None:
-        """A modelled deployment: release the results whose audio each stream's share of the
-        capacity has processed by now."""
+        """A modelled deployment: each tick, this process's share of the capacity processes the
+        audio waiting on its streams, and the results whose audio is processed are sent."""
         loop = asyncio.get_running_loop()
+        capacity = self.config.capacity
+        assert capacity is not None
+        last = loop.time()
         while True:
             await asyncio.sleep(_PROCESS_SECONDS)
-            now, open_streams = loop.time(), self.count.value
-            for stream in list(self._streams):
+            now = loop.time()
+            streams = [stream for stream in self._streams if stream.backlog is not None]
+            # Processes of one mock split the capacity by the streams each holds.
+            share = len(streams) / max(self.count.value, len(streams), 1)
+            process((stream.backlog for stream in streams if stream.backlog is not None), capacity * share * (now - last))
+            last = now
+            for stream in streams:
                 backlog = stream.backlog
                 if backlog is not None and backlog.waiting:
-                    backlog.advance(now, open_streams)
                     try:
                         stream.emit(backlog.release())
                     except Exception as exc:  # as in the sweeper: one stream's failure stays its own
