@@ -22,7 +22,8 @@ from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
 
-from conformance.load import gate, gc_pacing  # noqa: F401  (register the gate's syntax check and the GC pacing)
+from conformance.load import gc_pacing  # noqa: F401  (register the GC pacing)
+from conformance.load.gate import refuse_run
 from conformance.load.report import summary, write_report
 from conformance.load.steps import Discovery, StepPlan, slos_from
 from conformance.load.thresholds import snapshot
@@ -70,10 +71,7 @@ def _start(environment: Environment, **_: object) -> None:
     try:
         discovery = _discovery(environment)
     except ValueError as exc:
-        logger.error("%s", exc)
-        environment.process_exit_code = 2
-        if environment.runner is not None:
-            environment.runner.quit()
+        refuse_run(environment, exc)
         return
     environment.discovery = discovery  # type: ignore[attr-defined]
     plan = discovery.plan

@@ -12,8 +12,17 @@ from locust.runners import WorkerRunner
 
 from conformance.load.thresholds import describe, evaluate, parse_threshold, snapshot
 
-__all__: list[str] = []
-logger = logging.getLogger("conformance.load.gate")
+__all__ = ["refuse_run"]
+logger = logging.getLogger("conformance.load")
+
+
+def refuse_run(environment: Environment, problem: object) -> None:
+    """Stop before any stream with one line and exit code 2 (an option, SLO or audio that cannot
+    work), never a traceback per user or a run that streams nothing."""
+    logger.error("%s", problem)
+    environment.process_exit_code = 2
+    if environment.runner is not None:
+        environment.runner.quit()
 
 
 def _criteria_texts(environment: Environment) -> list[str]:
@@ -28,10 +37,7 @@ def _check_syntax(environment: Environment, **_: object) -> None:
         try:
             parse_threshold(text)
         except ValueError as exc:
-            logger.error("%s", exc)
-            environment.process_exit_code = 2
-            if environment.runner is not None:
-                environment.runner.quit()
+            refuse_run(environment, exc)
 
 
 @events.quitting.add_listener

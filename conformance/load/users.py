@@ -5,7 +5,6 @@ locust request event with a real time."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import time
 from functools import lru_cache
@@ -22,6 +21,7 @@ from conformance.checks import CheckContext
 from conformance.engine.plan import Plan, Player, build_plan
 from conformance.errors import ConformanceError, ConnectError
 from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall its streams at each spawn message)
+from conformance.load.gate import refuse_run
 from conformance.load.metrics import Sample, ends_by_server, interrupted_samples, measure, stream_samples
 from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
@@ -34,7 +34,6 @@ from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.paced import run_paced, shared_pacer
 from conformance.transport.sync import Timeouts
 
-logger = logging.getLogger("conformance.load.users")
 __all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
 
 LOAD_SCENARIOS = Path(__file__).parent / "scenarios"
@@ -231,10 +230,7 @@ def _check_audio(environment: Environment, **_: object) -> None:
     try:
         _plan(getattr(options, "scenario", None) or DEFAULT_SCENARIO, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
     except ConformanceError as exc:
-        logger.error("%s", exc)
-        environment.process_exit_code = 2
-        if environment.runner is not None:
-            environment.runner.quit()
+        refuse_run(environment, exc)
 
 
 @events.init_command_line_parser.add_listener
