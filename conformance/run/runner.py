@@ -96,6 +96,8 @@ class Runner:
         self.options = options
         self.ssl_context = client_ssl_context(options.tls) if url.startswith("wss://") else None
         hide(options.api_key, *(value for _, value in options.extra_headers))
+        # Cases judged on the loop take turns, one per loop iteration (see play).
+        self._judging = asyncio.Lock()
 
     async def execute(self) -> AsyncIterator[Event]:
         """Yield RunStarted, ScenarioStarted/Finished per case, then RunFinished (or FatalError)."""
@@ -178,7 +180,12 @@ class Runner:
         record.duration = time.monotonic() - started
         args = (record, trace, scenario, self.options.check_context, self.options.expected_failures)
         if trace.received_frames < _JUDGE_INLINE_FRAMES:
-            conclude(*args)
+            # Cases that end together would otherwise be judged back to back (tens of ms each)
+            # before the loop reads a socket again, and the cases still playing would see their
+            # frames late: holding the turn across one iteration lets the loop read in between.
+            async with self._judging:
+                conclude(*args)
+                await asyncio.sleep(0)
         else:
             # A flood takes seconds to judge (schema validation of every frame): in a thread, so
             # the cases still playing keep their handshakes and KeepAlives on time. Not every
