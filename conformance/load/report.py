@@ -25,11 +25,6 @@ CSV_COLUMNS = (
 )
 
 
-def _failure_rate(step: StepResult) -> float | None:
-    attempts = step.window["connect"].requests
-    return (step.window["connect"].failures + step.window["stream"].failures) / attempts if attempts else None
-
-
 def _broken(step: StepResult) -> list[str]:
     return [f"{t.text} (measured {t.show(m)})" if m is not None else f"{t.text} (no data)" for t, m, held in step.verdicts if not held]
 
@@ -39,7 +34,7 @@ def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
     lines = ["capacity discovery (SLOs: " + "; ".join(slo.text for slo in discovery.slos) + ")"]
     for step in discovery.steps:
         p95 = step.percentile("final_latency", 0.95)
-        rate = _failure_rate(step)
+        rate = step.window.failure_rate()
         lines.append(
             f"  {step.users:6} streams: {'met' if step.met else 'BROKE':5}  p95(final_latency) {'-' if p95 is None else f'{p95:.0f}ms'}"
             f"  failures {'-' if rate is None else f'{rate * 100:.1f}%'}  ({step.window['stream'].requests} streams in {step.seconds:.0f}s)"
@@ -66,7 +61,7 @@ def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
 
 def _row(step: StepResult) -> list[object]:
     latencies = [step.percentile(name, fraction) for name, fraction in _LATENCIES]
-    rate = _failure_rate(step)
+    rate = step.window.failure_rate()
     return [
         step.users, round(step.seconds, 1), step.window["connect"].requests, step.window["stream"].requests, step.window["final_latency"].requests,
         *("" if value is None else round(value) for value in latencies), "" if rate is None else round(rate, 5),
@@ -100,7 +95,7 @@ def _chart(discovery: Discovery, directory: Path) -> tuple[Path, Path]:
     latency_axis.set_ylim(bottom=0)
     latency_axis.grid(alpha=0.3)
     failure_axis = latency_axis.twinx()
-    rates = [_failure_rate(step) for step in steps]
+    rates = [step.window.failure_rate() for step in steps]
     failure_axis.plot(users, [float("nan") if r is None else r * 100 for r in rates], "-d", color="tab:gray", alpha=0.8, label="failed streams %")
     for slo in discovery.slos:
         if slo.stat == "rate" and slo.op in ("<", "<="):

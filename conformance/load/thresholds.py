@@ -64,6 +64,13 @@ class Snapshot:
     def __getitem__(self, name: str) -> Entry:
         return self.entries.get(name, Entry())
 
+    def failure_rate(self, name: str = FAILURES) -> float | None:
+        """Failures of ``name`` per stream attempt (``failures``: failed streams, those of
+        ``connect`` and ``stream``); None before any attempt."""
+        attempts = self["connect"].requests
+        failed = self["connect"].failures + self["stream"].failures if name == FAILURES else self[name].failures
+        return failed / attempts if attempts else None
+
     def minus(self, earlier: "Snapshot") -> "Snapshot":
         """What happened between ``earlier`` and this snapshot."""
         return Snapshot({name: entry.minus(earlier[name]) for name, entry in self.entries.items()})
@@ -96,10 +103,8 @@ class Threshold:
 
     def measure(self, window: Snapshot) -> float | None:
         """The measured value, or None when the window holds no data for it."""
-        attempts = window["connect"].requests
         if self.stat == "rate":
-            failed = window["connect"].failures + window["stream"].failures if self.name == FAILURES else window[self.name].failures
-            return failed / attempts if attempts else None
+            return window.failure_rate(self.name)
         entry = window[self.name]
         if entry.requests <= 0:
             return None

@@ -132,14 +132,13 @@ class MockServer:
         while True:
             await asyncio.sleep(_PROCESS_SECONDS)
             now = loop.time()
-            streams = [stream for stream in self._streams if stream.backlog is not None]
+            held = [(stream, stream.backlog) for stream in self._streams if stream.backlog is not None]
             # Processes of one mock split the capacity by the streams each holds.
-            share = len(streams) / max(self.count.value, len(streams), 1)
-            process((stream.backlog for stream in streams if stream.backlog is not None), capacity * share * (now - last))
+            share = len(held) / max(self.count.value, len(held), 1)
+            process((backlog for _, backlog in held), capacity * share * (now - last))
             last = now
-            for stream in streams:
-                backlog = stream.backlog
-                if backlog is not None and backlog.waiting:
+            for stream, backlog in held:
+                if backlog.waiting:
                     try:
                         stream.emit(backlog.release())
                     except Exception as exc:  # as in the sweeper: one stream's failure stays its own
