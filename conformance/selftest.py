@@ -6,11 +6,14 @@ that also flags other rules shows a cascade in the suite); the clean mock must f
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 import secrets
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
-from conformance.engine.events import RunFinished
+from conformance.engine.events import RunFinished, ScenarioFinished
 from conformance.engine.record import CaseRecord, Status
 from conformance.mock.faults import FAULTS
 from conformance.mock.server import MockConfig, MockServer
@@ -69,27 +72,56 @@ async def _play(fault: str | None, scenarios: Sequence[Scenario], timing: Timing
     async with MockServer(config) as mock:
         options = RunOptions(timing=timing, jobs=len(scenarios), api_key=key, audio_speed=audio_speed)
         async for event in Runner(scenarios, mock.url, options).execute():
-            if isinstance(event, RunFinished):
-                # The score needs the verdicts only. Dropping the traces keeps 37 suites' worth of
-                # frames out of the heap, whose full collections would otherwise pause the loop
-                # (150 ms measured) that the suites still playing are timed on.
-                for record in event.records:
-                    record.trace = None
+            # The score needs the verdicts only. Dropping each trace as its case ends keeps 37
+            # suites' worth of frames out of the heap, whose full collections would pause the
+            # loop that the suites still playing are timed on.
+            if isinstance(event, ScenarioFinished):
+                event.record.trace = None
+            elif isinstance(event, RunFinished):
                 return MutantResult(fault, event.records)
     raise AssertionError("the runner ended without RunFinished")
 
 
 async def run_selftest(
-    scenarios: Sequence[Scenario], timing: Timing, faults: Sequence[str] = (), *, parallel: int = 6, audio_speed: float = 2.0
+    scenarios: Sequence[Scenario],
+    timing: Timing,
+    faults: Sequence[str] = (),
+    *,
+    parallel: int = 4,
+    audio_speed: float = 2.0,
+    processes: int | None = None,
 ) -> list[MutantResult]:
     """Play ``scenarios`` against the clean mock and one mock per fault (all faults by default).
 
     Args:
-        parallel: Suites played at once. Mocks and runner share one event loop, so too many at
-            once would make the suite's own timing, not the mock, miss deadlines.
+        parallel: Suites played at once in each process. Mocks and runner share the process's
+            event loop, so too many at once would make the suite's own timing, not the mock,
+            miss deadlines.
         audio_speed: Streams go this many times faster than the scenarios say; the mock
             does not need real-time pace, and the self-test finishes sooner.
+        processes: Event loops to spread the suites over (default: one per CPU). One loop
+            near saturation delays a mock's answer past a scaled window (0.2 s for 2 s) now
+            and then, and the clean mock would be flagged for the harness's own lateness.
     """
     names: list[str | None] = [None, *(faults or FAULTS)]
+    processes = max(1, min(processes or os.cpu_count() or 1, len(names)))
+    if processes == 1:
+        return await _suites(names, scenarios, timing, parallel, audio_speed)
+    shares = [names[i::processes] for i in range(processes)]
+    loop = asyncio.get_running_loop()
+    # spawn, not fork: a forked child would inherit this process's running loop and sockets.
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = await asyncio.gather(*(
+            loop.run_in_executor(pool, _suites_in_process, share, scenarios, timing, parallel, audio_speed) for share in shares
+        ))
+    by_name = {result.fault: result for part in parts for result in part}
+    return [by_name[name] for name in names]
+
+
+async def _suites(names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float) -> list[MutantResult]:
     gate = asyncio.Semaphore(parallel)
     return list(await asyncio.gather(*(_against(name, scenarios, timing, gate, audio_speed) for name in names)))
+
+
+def _suites_in_process(names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float) -> list[MutantResult]:
+    return asyncio.run(_suites(names, scenarios, timing, parallel, audio_speed))

@@ -3,7 +3,7 @@ anything imports socket): plays scenarios at once through the paced driver again
 one JSON line per scenario with its status, broken rules, worst lateness, and how often the
 pacer asked the player for its next action.
 
-    python paced_player.py URL TIME_SCALE SCENARIO_ID...
+    python paced_player.py URL TIME_SCALE AUDIO_SPEED SCENARIO_ID...
 """
 
 from gevent import monkey
@@ -32,9 +32,9 @@ class CountingPlayer(Player):
         return super().next_action(now)
 
 
-def play(base: str, timing: Timing, scenario_id: str) -> None:
+def play(base: str, timing: Timing, audio_speed: float, scenario_id: str) -> None:
     scenario = next(s for s in load_scenarios() if s.id == scenario_id)
-    plan = build_plan(scenario, timing)
+    plan = build_plan(scenario, timing, audio_speed)
     url = scenario_url(base, scenario)
     trace = new_trace(scenario, plan, url, timing, None)
     player = CountingPlayer(plan, trace)
@@ -46,8 +46,8 @@ def play(base: str, timing: Timing, scenario_id: str) -> None:
 
 
 def main() -> None:
-    base, scale, ids = sys.argv[1], float(sys.argv[2]), sys.argv[3:]
-    gevent.joinall([gevent.spawn(play, base, Timing(scale=scale), scenario_id) for scenario_id in ids], raise_error=True)
+    base, scale, audio_speed, ids = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
+    gevent.joinall([gevent.spawn(play, base, Timing(scale=scale), audio_speed, scenario_id) for scenario_id in ids], raise_error=True)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,14 @@ from pathlib import Path
 from conftest import MS, TIME_SCALE
 
 PLAYER = Path(__file__).with_name("paced_player.py")
+# Twice real time: the mock does not need real-time pace, and the pacer keeps twice the frame rate.
+AUDIO_SPEED = 2.0
 SCENARIOS = ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1", "keepalive.idle.1", "keepalive.pause-resume.1", "closestream.empty-frame.1", "keepalive.before-audio.1", "vad.speech-started.1", "closestream.midstream.1", "streaming.multichannel.1"]
 
 
 def _play(*runs: tuple[str, list[str]]) -> list[dict[str, dict]]:  # type: ignore[type-arg]
     """Each ``(url, scenario ids)`` in a player process of its own, all at once."""
-    started = [subprocess.Popen([sys.executable, str(PLAYER), url, str(TIME_SCALE), *ids], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for url, ids in runs]
+    started = [subprocess.Popen([sys.executable, str(PLAYER), url, str(TIME_SCALE), str(AUDIO_SPEED), *ids], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for url, ids in runs]
     results = []
     for process in started:
         out, err = process.communicate(timeout=60000 * MS)

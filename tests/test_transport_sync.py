@@ -15,13 +15,15 @@ from conformance.transport.sync import run_player
 from conftest import TIME_SCALE
 
 TIMING = Timing(scale=TIME_SCALE)
+# The mock does not need real-time pace (the self-test plays at the same speed).
+AUDIO_SPEED = 3.0
 
 
 @pytest.mark.parametrize("scenario_id", ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1"])
 def test_sync_driver_passes_the_clean_mock(mock_factory, scenario_id: str) -> None:  # type: ignore[no-untyped-def]
     mock = mock_factory()
     scenario = next(s for s in load_scenarios() if s.id == scenario_id)
-    plan = build_plan(scenario, TIMING)
+    plan = build_plan(scenario, TIMING, AUDIO_SPEED)
     url = scenario_url(mock.url, scenario)
     trace = new_trace(scenario, plan, url, TIMING, None)
     opened: list[bool] = []
@@ -35,7 +37,7 @@ def test_sync_driver_passes_the_clean_mock(mock_factory, scenario_id: str) -> No
 def test_sync_driver_catches_a_fault(mock_factory) -> None:  # type: ignore[no-untyped-def]
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     scenario = next(s for s in load_scenarios() if s.id == "closestream.midstream.1")
-    plan = build_plan(scenario, TIMING)
+    plan = build_plan(scenario, TIMING, AUDIO_SPEED)
     url = scenario_url(mock.url, scenario)
     trace = new_trace(scenario, plan, url, TIMING, None)
     run_player(Player(plan, trace), url, headers={})

@@ -19,6 +19,7 @@ from conformance.engine.plan import Plan, Player, build_plan
 from conformance.engine.record import EXIT_UNREACHABLE, CaseRecord, Status, exit_code_for
 from conformance.engine.trace import Trace
 from conformance.errors import AudioError, ConnectError
+from conformance.protocol.schemas import load_message_schemas
 from conformance.redaction import Redactor, hide
 from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.scenario.durations import Timing
@@ -108,7 +109,7 @@ class Runner:
         if problem:
             yield FatalError(message=problem, exit_code=EXIT_UNREACHABLE)
             return
-        self._prepare_audio()
+        self._prepare()
         queue: asyncio.Queue[Event] = asyncio.Queue()
         gate = asyncio.Semaphore(max(1, self.options.jobs))
         tasks = [asyncio.create_task(self._case(s, gate, queue)) for s in self.scenarios]
@@ -125,9 +126,11 @@ class Runner:
         records.sort(key=lambda r: r.id)
         yield RunFinished(records=tuple(records), exit_code=exit_code_for(records), duration=time.monotonic() - started)
 
-    def _prepare_audio(self) -> None:
-        """Encode every scenario's audio before any case plays: encoding a container takes
-        CPU seconds that would otherwise delay the frames of the cases already playing."""
+    def _prepare(self) -> None:
+        """Encode every scenario's audio and check the message schemas before any case plays:
+        encoding a container takes CPU seconds, and checking the schemas 0.1 s, that would
+        otherwise delay the frames of the cases already playing (a scaled window is 0.2 s)."""
+        load_message_schemas()
         for scenario in self.scenarios:
             try:
                 build_plan(scenario, self.options.timing, self.options.audio_speed)

@@ -6,7 +6,9 @@
 #
 # Environment: OUT (reports, default ./conformance-out), SKIP_INSTALL=1 (tool already installed),
 # TIME_SCALE (1 against a real deployment; the stand-in may run faster), JOBS (scenarios played at
-# once, default 16), LOAD_USERS, LOAD_TIME, LOAD_SCENARIO (what each load user streams).
+# once, default 16), LOAD_USERS, LOAD_TIME, LOAD_SCENARIO (what each load user streams),
+# DEEPGRAM_API_KEY (the deployment's key, from your CI's secrets: every step reads it from the
+# environment and none prints it; the stand-in requires it when set).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
