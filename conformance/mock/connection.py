@@ -114,7 +114,10 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             if self.frames is not None and not self.frames.done:
-                data = self._read_simple_frames(data)
+                rest = self._read_simple_frames(data)
+                if rest is None:
+                    return  # all taken by the fast path, which sent what they caused as it went
+                data = rest
             if data:
                 self._parse(data)
             self._flush()
@@ -137,8 +140,10 @@ class Connection(asyncio.Protocol):
         if self.frames is None and self.session is not None and protocol.state is OPEN and not protocol.reader.buffer:
             self.frames = FrameReader(MAX_FRAME_BYTES)
 
-    def _read_simple_frames(self, data: bytes) -> bytes:
-        """The fast path (:mod:`conformance.mock.frames`); returns what websockets must parse."""
+    def _read_simple_frames(self, data: bytes) -> bytes | None:
+        """The fast path (:mod:`conformance.mock.frames`): what websockets must parse from here on
+        (perhaps nothing, but then a close may wait to be sent), or None when every frame was
+        taken and answered (most audio frames: nothing to say, nothing to flush)."""
         reader = self.frames
         assert reader is not None
         while True:
@@ -147,14 +152,17 @@ class Connection(asyncio.Protocol):
             for opcode, payload in frames:
                 if opcode == CONTROL:
                     self._parse(payload)
+                    self._flush()
                 else:
                     self._message(opcode == _TEXT, payload)
                 if self.protocol.eof_sent:
                     # websockets failed the connection or took the client's close: from now on
                     # it discards what arrives, and so does this connection.
                     return reader.hand_over() + rest
-            if rest or not frames or frames[-1][0] != CONTROL:
+            if rest:
                 return rest
+            if not frames or frames[-1][0] != CONTROL:
+                return None
 
     def _fail(self) -> None:
         """Close this connection 1011 (or just drop it before the upgrade); its slot is freed."""

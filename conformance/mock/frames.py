@@ -20,10 +20,11 @@ __all__ = ["FrameReader", "CONTROL"]
 
 # The opcode reported for a control frame, passed on whole (header included) to websockets.
 CONTROL = -1
-_TEXT, _BINARY = 0x1, 0x2
-_CONTROL_OPCODES = frozenset((0x8, 0x9, 0xA))
-_FIN = 0x80
 _MASKED = 0x80
+# First bytes of the frames taken: FIN set, no reserved bit, text or binary (0x81, 0x82) or a
+# control opcode (close, ping, pong; a control frame cannot be fragmented).
+_CONTROL_FIRST_BYTES = frozenset((0x88, 0x89, 0x8A))
+_SIMPLE_FIRST_BYTES = frozenset((0x81, 0x82)) | _CONTROL_FIRST_BYTES
 
 
 class FrameReader:
@@ -43,10 +44,13 @@ class FrameReader:
         while this reader keeps the connection)."""
         view = self.buffer + data if self.buffer else data
         frames: list[tuple[int, bytes]] = []
-        position, size = 0, len(view)
+        position, size, max_size = 0, len(view), self.max_size
         while size - position >= 2:
-            first, second = view[position], view[position + 1]
-            length = second & 0x7F
+            first = view[position]
+            # The mask bit set leaves the 7-bit length; a client frame without it is not simple.
+            length = view[position + 1] ^ _MASKED
+            if length > 127 or first not in _SIMPLE_FIRST_BYTES:
+                return self._hand_over(frames, view, position)
             header = position + 2
             if length == 126:
                 if size - position < 4:
@@ -56,22 +60,20 @@ class FrameReader:
                 if size - position < 10:
                     break
                 length, header = int.from_bytes(view[header : header + 8], "big"), header + 8
-            opcode = first & 0x0F
-            simple = first & 0x70 == 0 and second & _MASKED and length <= self.max_size
-            if not simple or not (first & _FIN and opcode in (_TEXT, _BINARY) or opcode in _CONTROL_OPCODES):
+            if length > max_size:
                 return self._hand_over(frames, view, position)
             end = header + 4 + length
             if end > size:
                 break
-            if opcode in _CONTROL_OPCODES:
+            if first in _CONTROL_FIRST_BYTES:
                 # Stop after it: websockets answers it, and what follows may depend on that (a
                 # close ends the fast path).
                 frames.append((CONTROL, bytes(view[position:end])))
                 position = end
                 break
-            frames.append((opcode, apply_mask(view[header + 4 : end], view[header : header + 4])))
+            frames.append((first & 0x0F, apply_mask(view[header + 4 : end], view[header : header + 4])))
             position = end
-        self.buffer = bytes(view[position:]) if position < size else b""
+        self.buffer = view[position:] if position < size else b""
         return frames, b""
 
     def hand_over(self) -> bytes:
