@@ -144,9 +144,13 @@ def main() -> None:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(_serve(args.port, args.busy_poll))
+        run = asyncio.run
     else:
-        uvloop.run(_serve(args.port, args.busy_poll))
+        run = uvloop.run
+    try:
+        run(_serve(args.port, args.busy_poll))
+    except KeyboardInterrupt:
+        pass  # the benchmarks stop their server with SIGINT
 
 
 if __name__ == "__main__":

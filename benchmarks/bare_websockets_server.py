@@ -1,0 +1,46 @@
+"""A bare websockets server that reads every message of /v1/listen and discards it: the reference
+that ``benchmarks/mock_capacity.py --server`` measures the mock against (the issue's goal is
+stated relative to it, and machines differ too much for absolute figures to travel).
+
+    python benchmarks/mock_capacity.py --server python benchmarks/bare_websockets_server.py [PORT]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+
+async def _discard(connection: ServerConnection) -> None:
+    try:
+        async for _ in connection:
+            pass
+    except ConnectionClosed:
+        pass  # the generator drops its raw sockets without a closing handshake
+
+
+async def _serve(port: int) -> None:
+    async with serve(_discard, "127.0.0.1", port, compression=None, ping_interval=None, max_size=2**20):
+        print(f"bare websockets listening on ws://127.0.0.1:{port}/v1/listen", flush=True)
+        await asyncio.Future()
+
+
+def main() -> None:
+    port = int(sys.argv[1]) if len(sys.argv) > 1 else 18765
+    try:
+        import uvloop
+    except ImportError:
+        run = asyncio.run
+    else:
+        run = uvloop.run
+    try:
+        run(_serve(port))
+    except KeyboardInterrupt:
+        pass  # the benchmark stops its server with SIGINT
+
+
+if __name__ == "__main__":
+    main()
