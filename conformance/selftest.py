@@ -99,12 +99,14 @@ async def run_selftest(
             miss deadlines.
         audio_speed: Streams go this many times faster than the scenarios say; the mock
             does not need real-time pace, and the self-test finishes sooner.
-        processes: Event loops to spread the suites over (default: one per CPU). One loop
-            near saturation delays a mock's answer past a scaled window (0.2 s for 2 s) now
-            and then, and the clean mock would be flagged for the harness's own lateness.
+        processes: Event loops to spread the suites over (default: one per CPU this process
+            may use, at most 4: a container's CPU quota is not visible here, and more
+            processes than cores would bring back the lateness they are there to avoid). One
+            loop near saturation delays a mock's answer past a scaled window (0.2 s for 2 s)
+            now and then, and the clean mock would be flagged for the harness's own lateness.
     """
     names: list[str | None] = [None, *(faults or FAULTS)]
-    processes = max(1, min(processes or os.cpu_count() or 1, len(names)))
+    processes = max(1, min(processes or min(_usable_cpus(), 4), len(names)))
     if processes == 1:
         return await _suites(names, scenarios, timing, parallel, audio_speed)
     shares = [names[i::processes] for i in range(processes)]
@@ -116,6 +118,13 @@ async def run_selftest(
         ))
     by_name = {result.fault: result for part in parts for result in part}
     return [by_name[name] for name in names]
+
+
+def _usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 async def _suites(names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float) -> list[MutantResult]:
