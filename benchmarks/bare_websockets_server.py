@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
+from sink_server import run_until_interrupted
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
@@ -29,17 +30,7 @@ async def _serve(port: int) -> None:
 
 
 def main() -> None:
-    port = int(sys.argv[1]) if len(sys.argv) > 1 else 18765
-    try:
-        import uvloop
-    except ImportError:
-        run = asyncio.run
-    else:
-        run = uvloop.run
-    try:
-        run(_serve(port))
-    except KeyboardInterrupt:
-        pass  # the benchmark stops its server with SIGINT
+    run_until_interrupted(_serve(int(sys.argv[1]) if len(sys.argv) > 1 else 18765))
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import asyncio
 import base64
 import hashlib
 import json
+from collections.abc import Coroutine
+from typing import Any
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _CLOSE_1000 = b"\x88\x02\x03\xe8"
@@ -141,6 +143,11 @@ def main() -> None:
     args = parser.parse_args()
     global _RESULTS
     _RESULTS = args.results
+    run_until_interrupted(_serve(args.port, args.busy_poll))
+
+
+def run_until_interrupted(main: Coroutine[Any, Any, None]) -> None:
+    """Run a benchmark server on uvloop when installed, until SIGINT (how the benchmarks stop it)."""
     try:
         import uvloop
     except ImportError:
@@ -148,9 +155,9 @@ def main() -> None:
     else:
         run = uvloop.run
     try:
-        run(_serve(args.port, args.busy_poll))
+        run(main)
     except KeyboardInterrupt:
-        pass  # the benchmarks stop their server with SIGINT
+        pass
 
 
 if __name__ == "__main__":
