@@ -13,7 +13,7 @@ import pytest
 from conformance.engine.trace import Handshake, Trace
 from conformance.load.metrics import measure
 from conformance.load.report import CSV_COLUMNS, summary, write_report
-from conformance.load.steps import Discovery, StepPlan, slos_from
+from conformance.load.steps import Discovery, OpenStreams, StepPlan, slos_from
 from conformance.load.thresholds import Entry, Snapshot, parse_threshold
 from conformance.mock.capacity import Backlog, process
 from conformance.scenario import Timing
@@ -209,6 +209,26 @@ def test_a_discovery_stopped_early_is_inconclusive() -> None:
     discovery, _ = _discover([_window({100: 100})] * 5, PLAN, until=50)  # steps end at 21 s and 42 s
     assert len(discovery.steps) == 2 and not discovery.finished
     assert summary(discovery)[-1] == "inconclusive: the run stopped before the discovery ended; every step so far met every SLO, the last at 20 concurrent streams"
+
+
+def test_the_first_429_counts_the_streams_open_when_it_came(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server limited to 3: two streams open, a third upgrade sent at 9.9 s, a fourth answered
+    429 at 10.0 s. The third was accepted first but its user hears it at 10.2 s: counted. One of
+    the first two ends right after the 429: still counted (it was open). An upgrade begun after
+    the 429 and one accepted too late to have come first are not, and a second 429 changes
+    nothing: the limit is 3."""
+    for name, value in (("count", 0), ("at_first_429", None), ("first_429_at", None)):
+        monkeypatch.setattr(OpenStreams, name, value)
+    OpenStreams.opened(1.0, 1.1)
+    OpenStreams.opened(2.0, 2.1)
+    assert OpenStreams.at_first_429 is None
+    OpenStreams.rejected(10.0)
+    OpenStreams.closed()
+    OpenStreams.opened(9.9, 10.2)
+    OpenStreams.opened(10.05, 10.3)
+    OpenStreams.opened(9.97, 10.6)
+    OpenStreams.rejected(11.0)
+    assert (OpenStreams.at_first_429, OpenStreams.count) == (3, 4)
 
 
 def test_generator_slo_is_always_judged_and_defaults_apply() -> None:

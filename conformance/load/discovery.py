@@ -25,9 +25,9 @@ from locust.runners import LocalRunner, WorkerRunner
 from conformance.load import gc_pacing  # noqa: F401  (register the GC pacing)
 from conformance.load.gate import refuse_run
 from conformance.load.report import summary, write_report
-from conformance.load.steps import Discovery, StepPlan, slos_from
+from conformance.load.steps import Discovery, OpenStreams, StepPlan, slos_from
 from conformance.load.thresholds import snapshot
-from conformance.load.users import OpenStreams, StreamingUser
+from conformance.load.users import StreamingUser
 
 __all__ = ["DiscoveryStream", "CapacityDiscovery"]
 logger = logging.getLogger("conformance.load.discovery")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from conformance.load.metrics import FAILURE_NAMES
 from conformance.load.thresholds import Snapshot, Threshold, evaluate, parse_threshold
 
-__all__ = ["StepPlan", "StepResult", "Discovery", "DEFAULT_SLOS", "GENERATOR_SLO", "slos_from"]
+__all__ = ["StepPlan", "StepResult", "Discovery", "OpenStreams", "DEFAULT_SLOS", "GENERATOR_SLO", "slos_from"]
 
 DEFAULT_SLOS = ("p95(final_latency) < 800ms", "rate(failures) < 1%")
 # Always judged: a generator that sends late measures itself, not the server.
@@ -147,3 +147,37 @@ class Discovery:
             total += (users - previous) / self.plan.rate + self.plan.hold
             previous = users
         return total
+
+
+# Upgrades under way when the first 429 came are counted if accepted within this long after it.
+FIRST_429_SETTLE_SECONDS = 0.5
+
+
+class OpenStreams:
+    """Streams open in this process, and how many were open when the first 429 came (limit
+    discovery): those open at that moment, plus those whose upgrade was already under way and
+    was accepted within ``FIRST_429_SETTLE_SECONDS`` after it (the server took them first; their
+    users had not heard yet). A stream that ends after the 429 still counts: it was open when
+    the limit bit. Read after the 429 instead, the count missed streams that had ended since."""
+
+    count = 0
+    at_first_429: int | None = None
+    first_429_at: float | None = None
+
+    @classmethod
+    def opened(cls, started: float, now: float) -> None:
+        """A stream whose upgrade began at ``started`` was accepted at ``now``."""
+        cls.count += 1
+        if cls.first_429_at is not None and cls.at_first_429 is not None and started < cls.first_429_at <= now <= cls.first_429_at + FIRST_429_SETTLE_SECONDS:
+            cls.at_first_429 += 1
+
+    @classmethod
+    def closed(cls) -> None:
+        """A stream that was opened has ended."""
+        cls.count -= 1
+
+    @classmethod
+    def rejected(cls, now: float) -> None:
+        """An upgrade was answered 429 at ``now``."""
+        if cls.first_429_at is None:
+            cls.first_429_at, cls.at_first_429 = now, cls.count

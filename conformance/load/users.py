@@ -23,6 +23,7 @@ from conformance.errors import ConformanceError, ConnectError
 from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall its streams at each spawn message)
 from conformance.load.gate import refuse_run
 from conformance.load.metrics import Sample, ends_by_server, interrupted_samples, measure, stream_samples
+from conformance.load.steps import OpenStreams
 from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
 from conformance.run.case import auth_headers, conclude, new_record, new_trace
@@ -34,20 +35,12 @@ from conformance.transport._common import TlsOptions, client_ssl_context
 from conformance.transport.paced import run_paced, shared_pacer
 from conformance.transport.sync import Timeouts
 
-__all__ = ["StreamingUser", "OpenStreams", "DEFAULT_SCENARIO"]
+__all__ = ["StreamingUser", "DEFAULT_SCENARIO"]
 
 LOAD_SCENARIOS = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = str(LOAD_SCENARIOS / "stream_finalize_close.yaml")
 # After a rejected handshake a user backs off briefly instead of hammering the endpoint.
 _REJECTED_BACKOFF_SECONDS = 1.0
-_SETTLE_SECONDS = 0.5
-
-
-class OpenStreams:
-    """Streams open in this process, and how many were open at the first 429 (limit discovery)."""
-
-    count = 0
-    at_first_429: int | None = None
 
 
 class StreamFailure(Exception):
@@ -177,13 +170,13 @@ class StreamingUser(User):
         scenario = self.plan.scenario
         trace = new_trace(scenario, self.plan, self.url, self.plan.timing, self.api_key)
         opened = False
+        started = time.monotonic()
 
         def on_open() -> None:
             nonlocal opened
             opened = True
-            OpenStreams.count += 1
+            OpenStreams.opened(started, time.monotonic())
 
-        started = time.monotonic()
         try:
             run_paced(
                 Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key),
@@ -200,12 +193,9 @@ class StreamingUser(User):
             raise
         finally:
             if opened:
-                OpenStreams.count -= 1
-        if trace.handshake.status == 429 and OpenStreams.at_first_429 is None:
-            # Let handshakes that the server already accepted finish on their users' side first.
-            gevent.sleep(_SETTLE_SECONDS)
-            if OpenStreams.at_first_429 is None:
-                OpenStreams.at_first_429 = OpenStreams.count
+                OpenStreams.closed()
+        if trace.handshake.status == 429:
+            OpenStreams.rejected(time.monotonic())
         # Streams end in bursts; between the steps of judging one, the pacer sends what is due.
         measured = measure(trace, self.per_result)
         shared_pacer().serve_due()
