@@ -278,7 +278,7 @@ class Connection(asyncio.Protocol):
                 return
             if self.observer is not None:
                 self.observer.client_frame(text, now)
-            self.answer(0.0, self.session.receive_text(text, now), now)
+            self.answer(self.session.receive_text(text, now))
         else:
             if self.observer is not None:
                 self.observer.client_frame(payload, now)
@@ -287,15 +287,12 @@ class Connection(asyncio.Protocol):
             else:
                 before = self.session.audio_seconds
                 outputs = self.session.receive_binary(payload, now)
-                self.answer(self.session.audio_seconds - before, outputs, now)
+                self.emit(self.backlog.receive(self.session.audio_seconds - before, outputs))
 
-    def answer(self, seconds: float, outputs: list[Output], now: float) -> None:
-        """Send the session's answer to a frame that carried ``seconds`` of audio: at once, or
-        once a modelled deployment has processed that audio."""
-        if self.backlog is None:
-            self.emit(outputs)
-        else:
-            self.emit(self.backlog.receive(seconds, outputs))
+    def answer(self, outputs: list[Output]) -> None:
+        """Send the session's answer to a control message: at once, or once a modelled deployment
+        has processed the audio before it."""
+        self.emit(outputs if self.backlog is None else self.backlog.receive(0.0, outputs))
 
     def uncount(self) -> None:
         """Free this stream's slot (once): its WebSocket closed, or its connection did."""
