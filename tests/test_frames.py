@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from conformance.mock.frames import CONTROL, FrameReader
 
@@ -87,3 +89,35 @@ def test_hand_over_returns_what_was_buffered() -> None:
     partial = _masked(0x82, bytes(300))[:100]
     assert reader.feed(partial) == ([], b"")
     assert reader.hand_over() == partial and reader.done
+
+
+@settings(max_examples=300, deadline=None)
+# An unmasked frame whose length and trailing bytes add up as if it were masked.
+@example(first=0x82, masked=False, length=640, extra=bytes(4), cut=0, max_size=2**20, buffered=False)
+@given(
+    first=st.sampled_from([0x82, 0x81, 0x02, 0x88, 0xC2]),
+    masked=st.booleans(),
+    length=st.one_of(st.integers(0, 300), st.integers(60_000, 70_000)),
+    extra=st.sampled_from([b"", b"\x82", bytes(4), _masked(0x82, b"next")]),
+    cut=st.integers(0, 3),
+    max_size=st.sampled_from([1_000, 65_535, 2**20]),
+    buffered=st.booleans(),
+)
+def test_a_lone_binary_frame_reads_as_any_other(first: int, masked: bool, length: int, extra: bytes, cut: int, max_size: int, buffered: bool) -> None:
+    """The shortcut for one whole binary frame with a 16-bit length gives what the general loop
+    gives, and leaves the reader in the same state, for frames near and far from that case."""
+    data = _masked(first, bytes(range(256)) * (length // 256) + bytes(length % 256), masked=masked) + extra
+    data = data[: len(data) - cut]
+    shortcut, loop = FrameReader(max_size), FrameReader(max_size)
+    if buffered:  # the start of a frame already waiting: the shortcut must not apply
+        waiting = _masked(0x82, b"abc")[:3]
+        assert shortcut.feed(waiting) == loop._parse(waiting) == ([], b"")
+    assert shortcut.feed(data) == loop._parse(data)
+    assert (shortcut.buffer, shortcut.done) == (loop.buffer, loop.done)
+
+
+def test_a_lone_audio_frame_is_unmasked_whole() -> None:
+    audio = bytes(range(256)) * 2 + bytes(128)
+    assert FrameReader(2**20).feed(_masked(0x82, audio)) == ([(0x2, audio)], b"")
+    frame = _masked(0x82, audio)
+    assert FrameReader(600).feed(frame) == ([], frame)

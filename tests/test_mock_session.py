@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import sys
 import wave
+from array import array
 from typing import Any
 
 from conformance.audio import load_source
+from conformance.audio.loudness import PEAK_TO_PEAK_THRESHOLD, is_loud
+from conformance.audio.speech import find_speech
 from conformance.mock.session import NET_0001_REASON, CloseConnection, SendBinary, SendText, ServerSession
+from conformance.mock.transcriber import ChannelTranscriber, Segment
 from conformance.protocol.params import parse_stream_params
 from conformance.protocol.schemas import load_message_schemas
 
@@ -154,3 +159,44 @@ def test_results_carry_request_id_and_json_encoding() -> None:
     outputs = feed(s, 6.0)
     first = next(o for o in outputs if isinstance(o, SendText))
     assert json.loads(first.encode())["metadata"]["request_id"] == "req-1"
+
+
+def _window(peak_to_peak: int, at: int = 0, size: int = 320) -> array:
+    """A quiet window with one pair of samples at ``at`` spanning ``peak_to_peak``."""
+    samples = array("h", [0] * size)
+    samples[at], samples[at + 1] = peak_to_peak // 2, -(peak_to_peak - peak_to_peak // 2)
+    return samples
+
+
+def test_a_window_is_speech_by_its_peak_to_peak_over_every_sample() -> None:
+    threshold = PEAK_TO_PEAK_THRESHOLD
+    assert is_loud(_window(threshold)) and not is_loud(_window(threshold - 1))
+    # A swing between two samples the old strided test skipped (it read every eighth) counts.
+    assert is_loud(_window(threshold, at=3)) and is_loud(_window(threshold, at=318))
+    assert not is_loud(array("h")) and not is_loud(b"")
+    # DC offset is not speech: only the swing counts.
+    assert not is_loud(array("h", [30000] * 320))
+    loud = _window(5000, at=101)
+    assert is_loud(loud.tobytes()) and is_loud(memoryview(loud)[100:103])
+
+
+def test_the_transcriber_hears_the_same_words_whatever_the_frame_size() -> None:
+    samples = array("h", SPEECH.data)
+    if sys.byteorder == "big":
+        samples.byteswap()
+
+    def events(frame: int) -> list[Any]:
+        transcriber = ChannelTranscriber(16000, interim_results=True, utterance_end_ms=1000, vad_events=True)
+        out: list[Any] = []
+        for i in range(0, len(samples), frame):
+            out += transcriber.feed(samples[i : i + frame])
+        return out
+
+    whole_windows = events(320)
+    words = [w for e in whole_windows if isinstance(e, Segment) and e.is_final for w in e.words]
+    assert len(words) >= 10
+    for frame in (1, 7, 160, 333, 480, 4000):
+        assert events(frame) == whole_windows, frame
+    # The checks' speech finder uses the same window test: every word lies in a run it found.
+    runs = [(a / 16000, b / 16000) for a, b in find_speech(SPEECH.data, 16000, 1)]
+    assert all(any(a - 1e-6 <= w.start and w.end <= b + 0.1 for a, b in runs) for w in words)

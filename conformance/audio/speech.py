@@ -2,8 +2,8 @@
 
 The checks need it to tell which audio a server owes finals for: a flush must deliver every word
 of the speech sent, while where a final's window ends in trailing silence is the segmentation's
-business (RES-3). Peak-to-peak amplitude over a sparse sample of each window separates speech
-from silence in the bundled clip; a gap shorter than a pause between words does not end a run.
+business (RES-3). A window is speech by the test the mock's transcriber uses
+(:mod:`conformance.audio.loudness`); a gap shorter than a pause between words does not end a run.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from __future__ import annotations
 import sys
 from array import array
 
+from conformance.audio.loudness import is_loud
+
 __all__ = ["find_speech"]
 
 WINDOW_SECONDS = 0.02
-_STRIDE = 8
-_PEAK_TO_PEAK = 1200
 _BRIDGE_SECONDS = 0.1
 
 
@@ -29,8 +29,7 @@ def find_speech(data: bytes, sample_rate: int, channels: int) -> tuple[tuple[int
     bridge = int(sample_rate * _BRIDGE_SECONDS)
     runs: list[list[int]] = []
     for start in range(0, len(mono), window):
-        chunk = mono[start : start + window : _STRIDE]
-        if chunk and max(chunk) - min(chunk) >= _PEAK_TO_PEAK:
+        if is_loud(mono[start : start + window]):
             end = min(start + window, len(mono))
             if runs and start - runs[-1][1] <= bridge:
                 runs[-1][1] = end

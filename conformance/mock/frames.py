@@ -25,6 +25,9 @@ _MASKED = 0x80
 # control opcode (close, ping, pong; a control frame cannot be fragmented).
 _CONTROL_FIRST_BYTES = frozenset((0x88, 0x89, 0x8A))
 _SIMPLE_FIRST_BYTES = frozenset((0x81, 0x82)) | _CONTROL_FIRST_BYTES
+_BINARY = 0x2
+_BINARY_FIRST_BYTE = 0x80 | _BINARY
+_MASKED_16_BIT_LENGTH = _MASKED | 126
 
 
 class FrameReader:
@@ -42,6 +45,16 @@ class FrameReader:
         ``(CONTROL, the whole frame)`` for a control frame, which ends the list (call again with
         ``b""`` for the frames after it), and the bytes websockets must parse from here on (empty
         while this reader keeps the connection)."""
+        # The usual arrival, one whole binary frame with a 16-bit length (an audio chunk of 4 ms
+        # to 2 s of 16 kHz linear16), skips the loop: it costs half as much.
+        if not self.buffer and len(data) > 8 and data[1] == _MASKED_16_BIT_LENGTH and data[0] == _BINARY_FIRST_BYTE:
+            length = (data[2] << 8) | data[3]
+            if len(data) == length + 8 and length <= self.max_size:
+                return [(_BINARY, apply_mask(data[8:], data[4:8]))], b""
+        return self._parse(data)
+
+    def _parse(self, data: bytes) -> tuple[list[tuple[int, bytes]], bytes]:
+        """``feed`` for any bytes."""
         view = self.buffer + data if self.buffer else data
         frames: list[tuple[int, bytes]] = []
         position, size, max_size = 0, len(view), self.max_size

@@ -15,15 +15,13 @@ from __future__ import annotations
 from array import array
 from dataclasses import dataclass, field
 
+from conformance.audio.loudness import is_loud
+
 __all__ = ["Word", "Segment", "SpeechStarted", "UtteranceEnd", "ChannelTranscriber", "Event"]
 
 # 20 ms windows match the common frame size and give word times to 20 ms, finer than needed to
 # judge the audio clock; analysing them is the mock's hottest loop.
 WINDOW_SECONDS = 0.02
-# Peak-to-peak over a sparse sample of a window separates speech from silence as well as mean
-# amplitude does, at a fraction of the cost: a sine of amplitude 600 is the boundary.
-SAMPLE_STRIDE = 8
-PEAK_TO_PEAK_THRESHOLD = 1200
 WORD_GAP_SECONDS = 0.05
 MIN_WORD_SECONDS = 0.05
 MAX_SEGMENT_SECONDS = 5.0
@@ -131,15 +129,14 @@ class ChannelTranscriber:
         window = self._window
         if not pending and len(samples) == window:
             # A frame of exactly one window (20 ms frames): no copy through the pending buffer.
-            chunk = samples[::SAMPLE_STRIDE]
-            self._window_done(max(chunk) - min(chunk) >= PEAK_TO_PEAK_THRESHOLD, events)
+            self._window_done(is_loud(samples), events)
             return events
         pending.extend(samples)
         consumed = 0
-        while len(pending) - consumed >= window:
-            chunk = pending[consumed : consumed + window : SAMPLE_STRIDE]
-            consumed += window
-            self._window_done(max(chunk) - min(chunk) >= PEAK_TO_PEAK_THRESHOLD, events)
+        with memoryview(pending) as view:  # released before the buffer shrinks
+            while len(pending) - consumed >= window:
+                self._window_done(is_loud(view[consumed : consumed + window]), events)
+                consumed += window
         del pending[:consumed]
         return events
 
