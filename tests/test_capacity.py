@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
+from matplotlib import pyplot
 
 from conformance.engine.trace import Handshake, Trace
 from conformance.load.metrics import measure
@@ -249,3 +253,30 @@ def test_report_files(tmp_path: Path) -> None:
     assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (tmp_path / "capacity.html").read_text()
     assert "capacity: 20 concurrent streams met every SLO" in page and "<svg" in page and "p95(final_latency) &lt; 800ms" in page
+
+
+_BROWSER = next((found for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable") if (found := shutil.which(name))), None)
+
+
+def _share_of_pixels_near(image: Any, colour: str) -> float:
+    red, green, blue = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    distance = abs(image[:, :, 0] - red) + abs(image[:, :, 1] - green) + abs(image[:, :, 2] - blue)
+    return float((distance < 0.03).mean())
+
+
+@pytest.mark.skipif(_BROWSER is None, reason="no headless Chromium or Chrome on this machine")
+def test_the_report_page_shows_its_chart_in_a_browser(tmp_path: Path) -> None:
+    """The page as a user opens it: a headless browser's screenshot shows the inline chart's
+    latency lines and the shaded step that broke an SLO, not a blank or a broken image."""
+    windows = [_window({120: 90, 200: 10}), _window({180: 90, 320: 10}), _window({420: 80, 1500: 20}, failed=1, failures={"idle_timeout": 1})]
+    discovery, _ = _discover(windows, PLAN, ["p95(final_latency) < 800ms"])
+    write_report(discovery, tmp_path)
+    shot = tmp_path / "shot.png"
+    command = [str(_BROWSER), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900", f"--screenshot={shot}", (tmp_path / "capacity.html").as_uri()]
+    subprocess.run(command, capture_output=True, timeout=60, check=True)
+    image = pyplot.imread(shot)
+    assert image.shape[:2] == (900, 1200)
+    assert _share_of_pixels_near(image, "#1f77b4") > 0.0005  # p50 final_latency, matplotlib's first colour
+    assert _share_of_pixels_near(image, "#2ca02c") > 0.0005  # p99 and the capacity line
+    # The shaded step that broke the SLO (tab:red at 8 % over white).
+    assert _share_of_pixels_near(image, "#fceeee") > 0.005

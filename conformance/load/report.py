@@ -120,7 +120,8 @@ def _latency_slos(slos: list[Threshold]) -> list[Threshold]:
 
 
 def _html(discovery: Discovery, lines: list[str], svg: str, rows: list[list[object]]) -> str:
-    head = "".join(f"<th>{html.escape(column)}</th>" for column in CSV_COLUMNS)
+    # The CSV's column names, allowed to break at their underscores so the table fits a window.
+    head = "".join(f"<th>{html.escape(column).replace('_', '_<wbr>')}</th>" for column in CSV_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
     answer = html.escape(next((line for line in lines if line.startswith(("capacity:", "inconclusive:"))), ""))
     details = "".join(f"<li>{html.escape(line)}</li>" for line in lines[1:] if not line.startswith(" "))
@@ -130,7 +131,7 @@ def _html(discovery: Discovery, lines: list[str], svg: str, rows: list[list[obje
 <html lang="en"><head><meta charset="utf-8"><title>Capacity discovery</title>
 <style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:1100px}}h1{{font-size:1.4em}}
 .answer{{font-size:1.2em;font-weight:600}}table{{border-collapse:collapse;font-size:.85em}}
-td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:right}}th{{background:#f4f4f4}}svg{{max-width:100%;height:auto}}</style>
+td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:right}}th{{background:#f4f4f4;vertical-align:bottom}}.steps{{overflow-x:auto}}td:last-child{{text-align:left;min-width:24em}}svg{{max-width:100%;height:auto}}</style>
 </head><body>
 <h1>Capacity discovery</h1>
 <p class="answer">{answer}</p>
@@ -138,7 +139,7 @@ td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:right}}th{{background
 <p>SLOs, judged per step over its last {discovery.plan.hold - discovery.plan.settle:g} s: {html.escape("; ".join(slo.text for slo in discovery.slos))}</p>
 {inline}
 <h2>Steps</h2>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>
+<div class="steps"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>
 <p>Latencies: a result's arrival minus the moment the audio up to its end had been sent. The same numbers are in capacity.csv.</p>
 </body></html>
 """
