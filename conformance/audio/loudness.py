@@ -10,6 +10,7 @@ test was the mock's costliest step per audio frame.
 from __future__ import annotations
 
 import warnings
+from array import array
 
 with warnings.catch_warnings():
     # Deprecated in 3.11 and 3.12 and gone from 3.13, where the audioop-lts package provides the
@@ -22,8 +23,7 @@ __all__ = ["is_loud", "PEAK_TO_PEAK_THRESHOLD"]
 PEAK_TO_PEAK_THRESHOLD = 1200
 
 
-def is_loud(samples: bytes | memoryview | object) -> bool:
-    """Whether native-order 16-bit ``samples`` (any buffer: array, bytes, memoryview) are speech;
-    an empty window is not."""
-    low, high = minmax(samples, 2)  # type: ignore[arg-type]
+def is_loud(samples: array[int] | bytes | memoryview) -> bool:
+    """Whether native-order 16-bit ``samples`` are speech; an empty window is not."""
+    low, high = minmax(samples, 2)
     return high - low >= PEAK_TO_PEAK_THRESHOLD
