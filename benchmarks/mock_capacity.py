@@ -204,8 +204,8 @@ def _measure(command: list[str], cpus: str, generator_cpu: int, steps: list[int]
 
 
 def _compare(rounds: int, mock: list[str], steps: list[int], hold: float, port: int, generator_cpu: int) -> None:
-    """The mock and a bare websockets server, alternated ``rounds`` times on the same core: how
-    many times a bare server's CPU the mock needs less of, step by step."""
+    """The mock and a bare websockets server, alternated ``rounds`` times on the same core: the
+    bare server's CPU over the mock's, step by step."""
     reference = [sys.executable, str(Path(__file__).with_name("bare_websockets_server.py")), str(port)]
     cpu: dict[str, list[dict[int, float]]] = {"mock": [], "websockets": []}
     for number in range(1, rounds + 1):
@@ -236,6 +236,8 @@ def main() -> None:
     parser.add_argument("--generator-cpu", type=int, default=-1, help="CPU for this generator (default: the one after the mock's)")
     parser.add_argument("--beside-websockets", type=int, default=0, metavar="ROUNDS", help="alternate the mock (one process) with a bare websockets server ROUNDS times and compare")
     args = parser.parse_args()
+    if args.beside_websockets and args.processes > 1:
+        parser.error("--beside-websockets compares one process on one core; leave out --processes")
     steps = [int(n) for n in args.steps.split(",")]
     mock_cpus = args.mock_cpus or (f"0-{args.processes - 1}" if args.processes > 1 else "0")
     generator_cpu = args.generator_cpu if args.generator_cpu >= 0 else args.processes

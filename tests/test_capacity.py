@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from matplotlib import pyplot
+from matplotlib import image as matplotlib_image
 
 from conformance.engine.trace import Handshake, Trace
 from conformance.load.metrics import measure
@@ -274,7 +274,7 @@ def test_the_report_page_shows_its_chart_in_a_browser(tmp_path: Path) -> None:
     shot = tmp_path / "shot.png"
     command = [str(_BROWSER), "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1200,900", f"--screenshot={shot}", (tmp_path / "capacity.html").as_uri()]
     subprocess.run(command, capture_output=True, timeout=60, check=True)
-    image = pyplot.imread(shot)
+    image = matplotlib_image.imread(shot)
     assert image.shape[:2] == (900, 1200)
     assert _share_of_pixels_near(image, "#1f77b4") > 0.0005  # p50 final_latency, matplotlib's first colour
     assert _share_of_pixels_near(image, "#2ca02c") > 0.0005  # p99 and the capacity line
