@@ -127,7 +127,9 @@ async def _busy_poll() -> None:
 
 async def _serve(port: int, busy_poll: bool) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(_Sink, "127.0.0.1", port)
+    # A backlog like the mock's: at asyncio's default of 100, a ramp of hundreds of streams
+    # overflowed it, and connects retried a second later were charged to the generator's run.
+    server = await loop.create_server(_Sink, "127.0.0.1", port, backlog=4096)
     if busy_poll:
         spinner = loop.create_task(_busy_poll())  # noqa: F841  (held: the loop keeps only weak references)
     print(f"sink listening on ws://127.0.0.1:{port}/v1/listen", flush=True)

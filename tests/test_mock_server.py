@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import select
 import signal
+import socket
 import subprocess
 import sys
 import urllib.request
@@ -149,3 +151,40 @@ def test_mock_processes_share_one_port_and_one_stream_count() -> None:
     finally:
         mock.send_signal(signal.SIGINT)
         assert mock.wait(timeout=20_000 * MS) == 0
+
+
+def _kernel_accept_queue_cap() -> int:
+    try:
+        return int(open("/proc/sys/net/core/somaxconn").read())
+    except (OSError, ValueError):
+        return 0
+
+
+@pytest.mark.skipif(_kernel_accept_queue_cap() < 1024, reason="the kernel caps every listen backlog below 1024 (net.core.somaxconn)")
+def test_connections_wait_in_the_kernel_while_the_mock_is_busy() -> None:
+    """A load test opening hundreds of streams at once while the mock's loop is busy: the kernel
+    completes their TCP handshakes and queues them. With asyncio's default backlog of 100 it
+    dropped the rest, and each client's retry a second later looked like a slow server."""
+    attempts = 600
+
+    async def burst() -> int:
+        async with MockServer(MockConfig()) as mock:
+            # The loop stays blocked in here, so nothing is accepted: only the kernel's queue holds them.
+            sockets = [socket.socket() for _ in range(attempts)]
+            try:
+                for client in sockets:
+                    client.setblocking(False)
+                    client.connect_ex(("127.0.0.1", mock.port))
+                pending, established = set(sockets), 0
+                for _ in range(50):  # until every handshake has answered; a dropped one never does
+                    _, writable, _ = select.select([], list(pending), [], 0.02)
+                    established += sum(client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for client in writable)
+                    pending -= set(writable)
+                    if not pending:
+                        break
+                return established
+            finally:
+                for client in sockets:
+                    client.close()
+
+    assert run(burst()) == attempts

@@ -30,6 +30,11 @@ _PROCESS_SECONDS = 0.02
 # Descriptors kept free for the listening socket, logs and files: at the limit asyncio cannot
 # even accept, and every client is locked out.
 _SPARE_DESCRIPTORS = 64
+# Connections the kernel queues until the mock accepts them (capped by net.core.somaxconn).
+# asyncio's default of 100 overflows when a load test opens a few hundred streams at once while
+# the loop is busy: the kernel then drops SYNs, and the client's retry a second later shows up as
+# a slow server. The caps that matter are the mock's own (--max-connections, --max-streams).
+_LISTEN_BACKLOG = 4096
 logger = logging.getLogger("conformance.mock")
 
 
@@ -77,6 +82,7 @@ class MockServer:
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
             lambda: Connection(self), self.config.host, self.config.port, ssl=self.config.ssl_context(), reuse_port=reuse_port or None,
+            backlog=_LISTEN_BACKLOG,
         )
         self._sweeper = asyncio.create_task(self._sweep_idle())
         if self.config.capacity is not None:
