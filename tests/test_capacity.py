@@ -18,7 +18,7 @@ from conformance.engine.trace import Handshake, Trace
 from conformance.load.metrics import measure
 from conformance.load.report import CSV_COLUMNS, summary, write_report
 from conformance.load.steps import Discovery, OpenStreams, StepPlan, slos_from
-from conformance.load.thresholds import Entry, Snapshot, parse_threshold
+from conformance.load.thresholds import Entry, Snapshot, judge, parse_threshold
 from conformance.mock.capacity import Backlog, process
 from conformance.scenario import Timing
 
@@ -280,3 +280,20 @@ def test_the_report_page_shows_its_chart_in_a_browser(tmp_path: Path) -> None:
     assert _share_of_pixels_near(image, "#2ca02c") > 0.0005  # p99 and the capacity line
     # The shaded step that broke the SLO (tab:red at 8 % over white).
     assert _share_of_pixels_near(image, "#fceeee") > 0.005
+
+
+def test_a_threshold_gate_never_passes_a_run_whose_generator_was_late() -> None:
+    """The gate of a plain run judges the generator as a discovery does: the server's criteria
+    all held, but with audio sent 45 ms late they measured the generator, so the run fails as
+    inconclusive. A run's own send_lateness criterion replaces the default, and a run that sent
+    no audio is not judged on lateness at all."""
+    texts = ["p95(final_latency) < 800ms", "rate(failures) < 1%"]
+    held = ["PASS    p95(final_latency) < 800ms: measured 100ms", "PASS    rate(failures) < 1%: measured 0.00%"]
+    assert judge(texts, _window({100: 100}, late_ms=3)) == ([*held, "PASS    p99(send_lateness) < 20ms: measured 3ms"], False)
+    lines, failed = judge(texts, _window({100: 100}, late_ms=45))
+    assert failed and lines[:3] == [*held, "FAIL    p99(send_lateness) < 20ms: measured 45ms"]
+    assert lines[3].startswith("inconclusive: the load generator sent its audio late: it, not the server, was saturated") and len(lines) == 4
+    assert judge([*texts, "p99(send_lateness) < 100ms"], _window({100: 100}, late_ms=45)) == ([*held, "PASS    p99(send_lateness) < 100ms: measured 45ms"], False)
+    unheard = _window({}, failed=20)
+    silent = Snapshot({name: entry for name, entry in unheard.entries.items() if name not in ("send_lateness", "final_latency")})
+    assert judge(["rate(failures) < 1%"], silent) == (["FAIL    rate(failures) < 1%: measured 100.00%"], True)

@@ -1,6 +1,7 @@
 """Threshold gate: at the end of a run, evaluate ``--threshold`` and ``--slo`` options against
-locust's stats and set a non-zero exit code on any breach (a capacity discovery judges its
-``--slo`` per step instead: :mod:`conformance.load.discovery`)."""
+locust's stats, the generator's own lateness included, and set a non-zero exit code on any
+breach (a capacity discovery judges its ``--slo`` per step instead:
+:mod:`conformance.load.discovery`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-from conformance.load.thresholds import describe, evaluate, parse_threshold, snapshot
+from conformance.load.thresholds import judge, parse_threshold, snapshot
 
 __all__ = ["refuse_run"]
 logger = logging.getLogger("conformance.load")
@@ -46,12 +47,11 @@ def _gate(environment: Environment, **_: object) -> None:
     if not texts or environment.process_exit_code == 2 or isinstance(environment.runner, WorkerRunner) or getattr(environment, "discovery", None) is not None:
         return  # a worker holds no run's statistics: its master judges them
     try:
-        thresholds = [parse_threshold(text) for text in texts]
+        lines, failed = judge(texts, snapshot(environment.stats))
     except ValueError:
         return
-    lines = [describe(result) for result in evaluate(thresholds, snapshot(environment.stats))]
     print("\nthresholds:")
     for line in lines:
         print(f"  {line}")
-    if any(line.startswith("FAIL") for line in lines):
+    if failed:
         environment.process_exit_code = 1

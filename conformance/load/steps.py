@@ -13,13 +13,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.load.metrics import FAILURE_NAMES
-from conformance.load.thresholds import Snapshot, Threshold, evaluate, parse_threshold
+from conformance.load.thresholds import GENERATOR_SLO, Snapshot, Threshold, evaluate, parse_threshold
 
-__all__ = ["StepPlan", "StepResult", "Discovery", "OpenStreams", "DEFAULT_SLOS", "GENERATOR_SLO", "slos_from"]
+__all__ = ["StepPlan", "StepResult", "Discovery", "OpenStreams", "DEFAULT_SLOS", "slos_from"]
 
 DEFAULT_SLOS = ("p95(final_latency) < 800ms", "rate(failures) < 1%")
-# Always judged: a generator that sends late measures itself, not the server.
-GENERATOR_SLO = "p99(send_lateness) < 20ms"
 
 
 def slos_from(texts: Sequence[str]) -> list[Threshold]:

@@ -18,12 +18,15 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "REQUEST_TYPE", "FAILURES"]
+__all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "judge", "REQUEST_TYPE", "FAILURES", "GENERATOR_SLO"]
 
 REQUEST_TYPE = "WS"
 # rate(failures): streams that failed (a refused or unreachable handshake, or a stream that ended
 # badly or broke a rule) per attempt: the failures of ``connect`` and ``stream``.
 FAILURES = "failures"
+# Judged in every discovery step and every gated run: a generator that sends late measures
+# itself, not the server.
+GENERATOR_SLO = "p99(send_lateness) < 20ms"
 _PATTERN = re.compile(r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|avg|max|min|median|rate)\((?P<name>[a-z_]+)\)\s*(?P<op><=|<|>=|>)\s*(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|%)?\s*$")
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -164,3 +167,25 @@ def describe(result: tuple[Threshold, float | None, bool]) -> str:
     if measured is None:
         return f"FAIL    {threshold.text}: no data for '{threshold.name}'"
     return f"{'PASS' if held else 'FAIL':7} {threshold.text}: measured {threshold.show(measured)}"
+
+
+def judge(texts: Sequence[str], window: Snapshot) -> tuple[list[str], bool]:
+    """The gate's lines for ``texts`` over ``window``, and whether the run fails.
+
+    As in a discovery, a generator that sent its audio late measured itself, not the server: it
+    is judged by :data:`GENERATOR_SLO` unless the run gave its own criterion on send_lateness,
+    and when it broke the run fails as inconclusive, whatever the other criteria said.
+
+    Raises:
+        ValueError: a criterion does not parse.
+    """
+    thresholds = [parse_threshold(text) for text in texts]
+    guard = None if any(t.name == "send_lateness" for t in thresholds) else parse_threshold(GENERATOR_SLO)
+    results = evaluate([*thresholds, *([guard] if guard else [])], window)
+    # Where no audio was sent there is no lateness to judge, and the other criteria say why.
+    results = [result for result in results if not (result[0] is guard and result[1] is None)]
+    lines = [describe(result) for result in results]
+    if any(threshold.name == "send_lateness" and measured is not None and not held for threshold, measured, held in results):
+        lines.append("inconclusive: the load generator sent its audio late: it, not the server, was saturated, and the"
+                     " other criteria measured it; add locust processes (--processes N or workers) and run again")
+    return lines, any(not held for _, _, held in results)
