@@ -94,17 +94,12 @@ class _Raw(Decoder):
             self._frames = _Frames()
 
     def feed(self, data: bytes) -> array:
-        if self._context is None and not self._partial and not len(data) % self._frame_bytes:
-            # linear16 in whole sample frames: every 20 ms of a real-time stream, kept cheap.
-            out = array("h")
-            out.frombytes(data)
-            if sys.byteorder == "big":
-                out.byteswap()
-            return out
-        if self._partial:
+        # Whole sample frames with nothing held back (every frame of a real-time stream) are
+        # used as they are, without a copy.
+        if self._partial or len(data) % self._frame_bytes:
             data = self._partial + data
-        usable = len(data) - len(data) % self._frame_bytes
-        data, self._partial = data[:usable], data[usable:]
+            usable = len(data) - len(data) % self._frame_bytes
+            data, self._partial = data[:usable], data[usable:]
         out = array("h")
         if not data:
             return out

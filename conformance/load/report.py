@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conformance.load.metrics import FAILURE_NAMES
 from conformance.load.steps import Discovery, StepResult
-from conformance.load.thresholds import Threshold
+from conformance.load.thresholds import GENERATOR_SATURATED, Threshold
 
 __all__ = ["summary", "write_report", "CSV_COLUMNS"]
 
@@ -41,8 +41,7 @@ def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
         )
     capacity, breaking = discovery.capacity, discovery.breaking
     if breaking is not None and breaking.generator_saturated:
-        lines.append(f"inconclusive: at {breaking.users} streams the load generator sent its audio late ({'; '.join(_broken(breaking))}):"
-                     " it, not the server, was saturated; add locust processes (--processes N or workers) and run again")
+        lines.append(f"inconclusive: at {breaking.users} streams the load generator sent its audio late ({'; '.join(_broken(breaking))}): {GENERATOR_SATURATED}")
     elif capacity is None and breaking is not None:
         lines.append(f"capacity: below {breaking.users} concurrent streams (the first step broke {'; '.join(_broken(breaking))})")
     elif breaking is None and not discovery.finished:

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.load.metrics import FAILURE_NAMES
-from conformance.load.thresholds import GENERATOR_SLO, Snapshot, Threshold, evaluate, parse_threshold
+from conformance.load.thresholds import Snapshot, Threshold, evaluate, generator_late, parse_threshold, with_generator_guard
 
 __all__ = ["StepPlan", "StepResult", "Discovery", "OpenStreams", "DEFAULT_SLOS", "slos_from"]
 
@@ -21,16 +21,13 @@ DEFAULT_SLOS = ("p95(final_latency) < 800ms", "rate(failures) < 1%")
 
 
 def slos_from(texts: Sequence[str]) -> list[Threshold]:
-    """The SLOs of ``--slo`` (default :data:`DEFAULT_SLOS`), plus :data:`GENERATOR_SLO` unless one
-    on ``send_lateness`` was given.
+    """The SLOs of ``--slo`` (default :data:`DEFAULT_SLOS`), with the generator's guard
+    (:func:`conformance.load.thresholds.with_generator_guard`).
 
     Raises:
         ValueError: an SLO does not parse.
     """
-    slos = [parse_threshold(text) for text in (texts or DEFAULT_SLOS)]
-    if not any(slo.name == "send_lateness" for slo in slos):
-        slos.append(parse_threshold(GENERATOR_SLO))
-    return slos
+    return with_generator_guard([parse_threshold(text) for text in (texts or DEFAULT_SLOS)])
 
 
 @dataclass(frozen=True)
@@ -69,7 +66,7 @@ class StepResult:
     @property
     def generator_saturated(self) -> bool:
         """The load generator sent its audio late (measured, not merely unmeasured)."""
-        return any(not held and measured is not None and threshold.name == "send_lateness" for threshold, measured, held in self.verdicts)
+        return generator_late(self.verdicts)
 
     @property
     def failures(self) -> dict[str, int]:

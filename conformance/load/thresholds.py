@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "judge", "REQUEST_TYPE", "FAILURES", "GENERATOR_SLO"]
+__all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "judge", "with_generator_guard", "generator_late", "REQUEST_TYPE", "FAILURES", "GENERATOR_SLO", "GENERATOR_SATURATED"]
 
 REQUEST_TYPE = "WS"
 # rate(failures): streams that failed (a refused or unreachable handshake, or a stream that ended
@@ -27,6 +27,7 @@ FAILURES = "failures"
 # Judged in every discovery step and every gated run: a generator that sends late measures
 # itself, not the server.
 GENERATOR_SLO = "p99(send_lateness) < 20ms"
+GENERATOR_SATURATED = "it, not the server, was saturated; add locust processes (--processes N or workers) and run again"
 _PATTERN = re.compile(r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|avg|max|min|median|rate)\((?P<name>[a-z_]+)\)\s*(?P<op><=|<|>=|>)\s*(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|%)?\s*$")
 _OPERATORS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 
@@ -169,23 +170,33 @@ def describe(result: tuple[Threshold, float | None, bool]) -> str:
     return f"{'PASS' if held else 'FAIL':7} {threshold.text}: measured {threshold.show(measured)}"
 
 
+def with_generator_guard(thresholds: Sequence[Threshold]) -> list[Threshold]:
+    """``thresholds`` plus :data:`GENERATOR_SLO` unless one of them is on ``send_lateness``."""
+    if any(threshold.name == "send_lateness" for threshold in thresholds):
+        return list(thresholds)
+    return [*thresholds, parse_threshold(GENERATOR_SLO)]
+
+
+def generator_late(results: Sequence[tuple[Threshold, float | None, bool]]) -> bool:
+    """A criterion on ``send_lateness`` was measured and broken: the generator, not the server,
+    was saturated, and the other results measured it."""
+    return any(not held and measured is not None and threshold.name == "send_lateness" for threshold, measured, held in results)
+
+
 def judge(texts: Sequence[str], window: Snapshot) -> tuple[list[str], bool]:
     """The gate's lines for ``texts`` over ``window``, and whether the run fails.
 
-    As in a discovery, a generator that sent its audio late measured itself, not the server: it
-    is judged by :data:`GENERATOR_SLO` unless the run gave its own criterion on send_lateness,
-    and when it broke the run fails as inconclusive, whatever the other criteria said.
+    As in a discovery, the generator is judged too (:func:`with_generator_guard`), and when it
+    was late the run fails as inconclusive, whatever the other criteria said.
 
     Raises:
         ValueError: a criterion does not parse.
     """
-    thresholds = [parse_threshold(text) for text in texts]
-    guard = None if any(t.name == "send_lateness" for t in thresholds) else parse_threshold(GENERATOR_SLO)
-    results = evaluate([*thresholds, *([guard] if guard else [])], window)
+    given = [parse_threshold(text) for text in texts]
+    results = evaluate(with_generator_guard(given), window)
     # Where no audio was sent there is no lateness to judge, and the other criteria say why.
-    results = [result for result in results if not (result[0] is guard and result[1] is None)]
+    results = [result for position, result in enumerate(results) if position < len(given) or result[1] is not None]
     lines = [describe(result) for result in results]
-    if any(threshold.name == "send_lateness" and measured is not None and not held for threshold, measured, held in results):
-        lines.append("inconclusive: the load generator sent its audio late: it, not the server, was saturated, and the"
-                     " other criteria measured it; add locust processes (--processes N or workers) and run again")
+    if generator_late(results):
+        lines.append(f"inconclusive: the load generator sent its audio late: {GENERATOR_SATURATED}")
     return lines, any(not held for _, _, held in results)
