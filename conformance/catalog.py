@@ -34,6 +34,9 @@ class Rule:
     source: str
     side: str
     needs: tuple[str, ...] = ()
+    # The verdict reads wall-clock times (idle timeouts, KeepAlive cadence, which frame a close
+    # answers): not judged where the suite itself ran late (checks.harness).
+    timed: bool = False
 
 
 class Catalog:
@@ -68,7 +71,8 @@ def load_catalog(path: Path | None = None) -> Catalog:
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]
         rules = [
-            Rule(e["id"], Level(e["level"]), e["statement"], e["source"], e["side"], tuple(e.get("needs", ()))) for e in entries
+            Rule(e["id"], Level(e["level"]), e["statement"], e["source"], e["side"], tuple(e.get("needs", ())), bool(e.get("timed", False)))
+            for e in entries
         ]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise SchemaLoadError(f"{path}: unusable rules catalog: {exc}") from exc

@@ -15,7 +15,11 @@ from dataclasses import dataclass
 
 from conformance.catalog import Level
 
-__all__ = ["Verdict", "RuleResult", "verdict_for"]
+__all__ = ["Verdict", "RuleResult", "verdict_for", "HARNESS_LATE"]
+
+# Opens the message of every verdict not judged because the suite itself ran late (checks.harness):
+# reports count them and say so, apart from what the server did.
+HARNESS_LATE = "not judged for the suite's own lateness"
 
 
 class Verdict(enum.Enum):

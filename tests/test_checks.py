@@ -9,7 +9,7 @@ import pytest
 
 from conformance.checks import CheckContext, NOT_APPLICABLE, judge
 from conformance.checks import closes, lifecycle, messages, timing, transcripts
-from conformance.checks.violations import RuleViolation
+from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
 from conformance.scenario import model as m
@@ -221,11 +221,51 @@ def test_ka1_flags_a_reply_to_keepalive() -> None:
     assert lifecycle.keepalive_not_answered(CTX, late_final, SCENARIO) is None
 
 
+def test_ka1_leaves_a_binary_frame_to_msg2() -> None:
+    """A binary frame right behind a KeepAlive is no reply: every server binary frame is MSG-2's,
+    wherever it comes (one cause, one finding)."""
+    trace = Script().audio(1).at(4).send({"type": "KeepAlive"}).recv(results(0, 1)).recv(b"\x00\x01").at(8).send({"type": "CloseStream"}).recv(metadata(1)).close().trace
+    assert lifecycle.keepalive_not_answered(CTX, trace, SCENARIO) is None
+    verdicts = {r.rule_id: r.verdict for r in judge(trace, SCENARIO, CTX)}
+    assert verdicts["MSG-2"] is Verdict.FAILED and verdicts["KA-1"] is Verdict.OK
+
+
 def test_ka4_flags_clock_advanced_by_pause() -> None:
-    """After audio, KeepAlive-only time and more audio, results must stay on the audio clock."""
-    trace = Script().audio(1).at(5).send({"type": "KeepAlive"}).at(9).audio(1).at(9.5).recv(results(1, 9.0)).trace
+    """After audio, KeepAlive-only time and more audio, results must stay on the audio clock; the
+    clock was seen right before the pause, so the pause pushed it."""
+    trace = Script().audio(1).at(1.2).recv(results(0, 1)).at(5).send({"type": "KeepAlive"}).at(9).audio(1).at(9.5).recv(results(1, 9.0)).trace
     with pytest.raises(RuleViolation, match="the pause must not advance the clock"):
         timing.timings_continue_after_pause(CTX, trace, SCENARIO)
+
+
+def test_ka4_is_not_judged_without_a_clock_seen_before_the_pause() -> None:
+    """Results only after the pause, running ahead: the clock may have been ahead all along, so it
+    is RES-2's finding (the times run past the audio sent) and KA-4 is NOT JUDGED, saying why."""
+    trace = (
+        Script().audio(1).at(5).send({"type": "KeepAlive"}).at(9).audio(1).at(9.5).recv(results(1, 3.0))
+        .send({"type": "CloseStream"}).recv(results(3.0, 3.0)).recv(metadata(2)).close().trace
+    )
+    with pytest.raises(NotJudged, match="no Results came before the pause"):
+        timing.timings_continue_after_pause(CTX, trace, SCENARIO)
+    verdicts = {r.rule_id: r for r in judge(trace, m.Scenario(id="t.1", title="t", rules=("KA-4", "RES-2"), steps=()), CTX)}
+    assert verdicts["RES-2"].verdict is Verdict.FAILED
+    assert verdicts["KA-4"].verdict is Verdict.NOT_JUDGED and "no Results came before the pause" in verdicts["KA-4"].message
+
+
+def test_fin4_absence_rests_on_the_closestream_flush() -> None:
+    """Audio after Finalize with nothing before the CloseStream that followed: only that flush
+    could show it transcribed. A flush that lost it is CS-1's finding, and FIN-4 gives way to it;
+    where results did come before the CloseStream, FIN-4 holds; with no CloseStream to blame,
+    the absence is FIN-4's own."""
+    lost = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).send({"type": "CloseStream"}).recv(metadata(4)).close().trace
+    verdicts = {r.rule_id: r for r in judge(lost, SCENARIO, CTX)}
+    assert verdicts["CS-1"].verdict is Verdict.FAILED
+    assert verdicts["FIN-4"].verdict is Verdict.NOT_JUDGED and "it needs CS-1" in verdicts["FIN-4"].message
+    seen = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).recv(results(2, 3.5))
+    held = seen.send({"type": "CloseStream"}).recv(results(3.5, 4)).recv(metadata(4)).close().trace
+    assert {r.rule_id: r.verdict for r in judge(held, SCENARIO, CTX)}["FIN-4"] is Verdict.OK
+    open_end = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).at(9).close(by="client").trace
+    assert {r.rule_id: r.verdict for r in judge(open_end, SCENARIO, CTX)}["FIN-4"] is Verdict.FAILED
 
 
 def test_mc1_needs_results_on_every_channel() -> None:

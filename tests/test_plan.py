@@ -59,13 +59,14 @@ def test_stream_catches_up_without_drifting() -> None:
 
 
 def test_keepalive_step_sends_text_every_interval() -> None:
-    """KeepAlive every 4 s for 10 s: text frames at 4 s and 8 s, then the step ends at 10 s."""
+    """KeepAlive every 4 s for 10 s: text frames at 4 s and 8 s, then the step ends at 10 s. Each
+    carries its due time, so a KeepAlive the harness sent late is seen as the harness's lateness."""
     player = player_for(m.KeepAlive(parse_duration("4s"), parse_duration("10s"), rule="KA-2"))
     assert player.next_action(0.0) == Wait(4.0)
-    assert drain_sends(player, 4.0) == [Send('{"type":"KeepAlive"}')]
+    assert drain_sends(player, 4.0) == [Send('{"type":"KeepAlive"}', due=4.0)]
     assert player.next_action(4.0) == Wait(8.0)
-    assert len(drain_sends(player, 8.0)) == 1
-    assert player.next_action(8.0) == Wait(10.0)
+    assert drain_sends(player, 8.3) == [Send('{"type":"KeepAlive"}', due=8.0)]
+    assert player.next_action(8.3) == Wait(10.0)
     assert player.next_action(10.0) == Done()
     assert [(o.rule, o.passed) for o in player.trace.outcomes] == [("KA-2", True)]
 

@@ -21,10 +21,11 @@ from typing import Any
 from conformance.catalog import Catalog, Level, load_catalog
 from conformance.checks.ending import CLIENT, REQUESTED, Ending, Refusal, ending, refusals
 from conformance.checks.facts import facts
+from conformance.checks.harness import excuse_timed, overran_window
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED, Outcome, Trace
 from conformance.scenario.model import Scenario
-from conformance.verdicts import RuleResult, Verdict, verdict_for
+from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict, verdict_for
 
 __all__ = [
     "check", "CheckContext", "NOT_APPLICABLE", "run_checks", "judge", "grade", "Item", "Evidence",
@@ -100,6 +101,7 @@ class Item:
     control: bool = False
     seen: tuple[int, ...] = ()
     lost: bool = False
+    rests_on: tuple[str, ...] = ()
 
 
 Evidence = dict[str, list[Item]]
@@ -114,7 +116,7 @@ def run_checks(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContex
             if function(ctx, trace, scenario) is NOT_APPLICABLE:
                 continue
         except RuleViolation as violation:
-            found.append((rule_id, Item(BROKEN, violation.message, violation.frame_index, violation.absence)))
+            found.append((rule_id, Item(BROKEN, violation.message, violation.frame_index, violation.absence, rests_on=violation.rests_on)))
         except NotJudged as unjudged:
             found.append((rule_id, Item(UNJUDGED, unjudged.reason, lost=True)))
         except AssertionError as error:
@@ -124,11 +126,14 @@ def run_checks(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContex
     return found
 
 
-def _outcome_item(outcome: Outcome) -> Item:
+def _outcome_item(outcome: Outcome, trace: Trace) -> Item:
     if outcome.state == UNJUDGED:
         text = f"step {outcome.step} ({outcome.expected}): {outcome.observed}"
     else:
         text = f"step {outcome.step}: expected {outcome.expected}; saw {outcome.observed}"
+    overran = overran_window(trace, outcome) if outcome.state == BROKEN else None
+    if overran is not None:
+        return Item(UNJUDGED, f"{HARNESS_LATE}: {overran}, not the server; {text}", outcome.frame_index, lost=True)
     return Item(outcome.state, text, outcome.frame_index, outcome.absence, outcome.control, outcome.seen)
 
 
@@ -136,7 +141,8 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     """Verdicts per rule from the automatic checks and the scenario's own expectations.
 
     Features the server refused make their rules UNIMPLEMENTED; the scenario's rules that nothing
-    exercised are NOT JUDGED, with what ended the stream.
+    exercised are NOT JUDGED, with what ended the stream; a timing verdict the suite's own
+    lateness could have decided is NOT JUDGED, saying how late it was (:mod:`.harness`).
     """
     trace.derived.clear()
     catalog = catalog or load_catalog()
@@ -145,8 +151,8 @@ def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), 
     for rule_id, item in run_checks(trace, scenario, ctx):
         evidence.setdefault(rule_id, []).append(item)
     for outcome in trace.outcomes:
-        evidence.setdefault(outcome.rule, []).append(_outcome_item(outcome))
-    results = grade(evidence, catalog, claims=facts(trace).owners())
+        evidence.setdefault(outcome.rule, []).append(_outcome_item(outcome, trace))
+    results = excuse_timed(grade(evidence, catalog, claims=facts(trace).owners()), trace, catalog)
     refused = list(refusals(trace))
     if stream_end.refusal is not None and stream_end.refusal not in refused:
         refused.append(stream_end.refusal)
@@ -214,7 +220,8 @@ def _grade_rule(rule_id: str, items: list[Item], level: Level, claims: Mapping[i
             message = "differs from the description: " + message
         return RuleResult(rule_id, level, verdict_for(level, False), message, first.frame)
     if held and vetoes:
-        return RuleResult(rule_id, level, Verdict.NOT_JUDGED, "not exercised: " + vetoes[0].message)
+        veto = vetoes[0].message
+        return RuleResult(rule_id, level, Verdict.NOT_JUDGED, veto if veto.startswith(HARNESS_LATE) else "not exercised: " + veto)
     if held:
         message = held[-1].message
         if level is Level.INFO:
@@ -237,21 +244,26 @@ def grade(evidence: Evidence, catalog: Catalog | None = None, *, claims: Mapping
         result = _grade_rule(rule_id, items, catalog[rule_id].level, claims or {})
         if result is not None:
             graded[rule_id] = result
-    absent_only = {rule_id for rule_id, items in evidence.items() if all(i.absence for i in items if i.state == BROKEN and not i.control)}
-    return _in_catalog_order(_demote_needing(graded, absent_only, catalog).values(), catalog)
+    findings = {rule_id: [i for i in items if i.state == BROKEN and not i.control] for rule_id, items in evidence.items()}
+    absent_only = {rule_id for rule_id, broken in findings.items() if all(i.absence for i in broken)}
+    rests_on = {rule_id: tuple(dict.fromkeys(r for i in broken for r in i.rests_on)) for rule_id, broken in findings.items()}
+    return _in_catalog_order(_demote_needing(graded, absent_only, catalog, rests_on).values(), catalog)
 
 
 _DECODING = ("ENC-1", "ENC-2")
 
 
-def _demote_needing(graded: dict[str, RuleResult], absent_only: set[str], catalog: Catalog) -> dict[str, RuleResult]:
+def _demote_needing(
+    graded: dict[str, RuleResult], absent_only: set[str], catalog: Catalog, rests_on: Mapping[str, tuple[str, ...]],
+) -> dict[str, RuleResult]:
     """Absence findings of rules whose prerequisites broke become NOT JUDGED (``needs`` lists a
-    rule's prerequisites transitively, so one pass over the original verdicts suffices)."""
+    rule's prerequisites transitively, so one pass over the original verdicts suffices; ``rests_on``
+    adds what a finding of this case rested on)."""
     failing = {rule_id: r for rule_id, r in graded.items() if r.verdict.broken or r.verdict is Verdict.UNIMPLEMENTED}
     demoted = dict(graded)
     for rule_id, result in graded.items():
         # Every server rule needs the frames to be readable: after a WS-1 break the client closed.
-        needs = (*catalog[rule_id].needs, *(("WS-1",) if rule_id != "WS-1" else ()))
+        needs = (*catalog[rule_id].needs, *rests_on.get(rule_id, ()), *(("WS-1",) if rule_id != "WS-1" else ()))
         need = next((failing[n] for n in needs if n in failing), None)
         # Audio the server did not decode explains every finding on it, not only what never came.
         undecoded = need is not None and need.rule_id in _DECODING and need.verdict.broken

@@ -37,11 +37,11 @@ _NOTICEABLE_BUFFER_SECONDS = 0.5
 _AUDIO_AFTER_FINALIZE_SECONDS = 1.0
 
 
-def _absent(rule_id: str, message: str, found: Facts, frame: int | None = None) -> Exception:
+def _absent(rule_id: str, message: str, found: Facts, frame: int | None = None, rests_on: tuple[str, ...] = ()) -> Exception:
     """A finding that something never came; not judged when some Results could not be read."""
     if found.unreadable:
         return NotJudged(rule_id, f"{message}; but {found.unread_note()}")
-    return RuleViolation(rule_id, message, frame, absence=True)
+    return RuleViolation(rule_id, message, frame, absence=True, rests_on=rests_on)
 
 
 def _first_metadata(trace: Trace, after: int = -1) -> WireEntry | None:
@@ -276,15 +276,21 @@ def finalize_keeps_stream(ctx: CheckContext, trace: Trace, scenario: Scenario) -
             continue
         later = [r for r in found.results if r.entry.index > fin.entry.index and r.end > fin.entry.audio_seconds + ctx.time_slack]
         if not later:
-            raise _absent("FIN-4", f"{more_audio:.3f}s of audio sent after Finalize #{fin.entry.index} drew no Results beyond {fin.entry.audio_seconds:.3f}s", found, fin.entry.index)
+            # Nothing came before the CloseStream that followed: only its flush could have shown
+            # the audio transcribed, and a flush that lost it is CS-1's finding, not a second one.
+            closing = fin.until in {e.index for e, _ in trace.sent_controls("CloseStream")}
+            raise _absent(
+                "FIN-4", f"{more_audio:.3f}s of audio sent after Finalize #{fin.entry.index} drew no Results beyond {fin.entry.audio_seconds:.3f}s",
+                found, fin.entry.index, rests_on=("CS-1",) if closing else (),
+            )
     return None
 
 
 @check("KA-1")
 def keepalive_not_answered(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
-    """KA-1 (MUST): a text KeepAlive draws no reply: nothing but transcription or Metadata arrives
-    after a KeepAlive, before the client's next frame or within the reply window if audio followed
-    at once (the next text frame would be answered itself). The replies are KA-1's alone."""
+    """KA-1 (MUST): a text KeepAlive draws no reply: no text message but transcription or Metadata
+    arrives after a KeepAlive, before the client's next frame or within the reply window if audio
+    followed at once (the next text frame would be answered itself). The replies are KA-1's alone."""
     keepalives = {e.index for e, _ in trace.sent_controls("KeepAlive")}
     if not keepalives:
         return NOT_APPLICABLE
@@ -300,6 +306,8 @@ def keepalive_not_answered(ctx: CheckContext, trace: Trace, scenario: Scenario) 
             continue
         if last_keepalive is None or (not nothing_sent_since and entry.t - last_keepalive.t > window):
             continue
+        if entry.kind == "binary":
+            continue  # no server binary frame is allowed at all: each is MSG-2's finding, not a reply
         if entry.message is None or entry.message.type not in (*TRANSCRIPTION_TYPES, "Metadata"):
             found.claim(entry, "KA-1", RESPONSE)
             replies.append((entry, last_keepalive))

@@ -125,8 +125,9 @@ def _ahead(row: ResultRow) -> float:
 @check("KA-4")
 def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """KA-4 (MUST): after a KeepAlive-only pause, times continue from the audio already sent: no
-    result received after the resume runs past the audio sent (+ slack). Only a clock that was right
-    before the pause can show the pause pushed it; one ahead all along is RES-2's finding."""
+    result received after the resume runs past the audio sent (+ slack). Only a clock seen right
+    before the pause (a Results then, none ahead) can show the pause pushed it; one ahead all along
+    is RES-2's finding."""
     resume = _resume_after_pause(trace)
     if resume is None:
         return NOT_APPLICABLE
@@ -137,9 +138,12 @@ def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scen
     pushed = [r for r in after if _ahead(r) > ctx.time_slack]
     if not pushed:
         return None
-    early = next((r for r in found.results if r.entry.t < resume.t and _ahead(r) > ctx.time_slack), None)
+    before = [r for r in found.results if r.entry.t < resume.t]
+    early = next((r for r in before if _ahead(r) > ctx.time_slack), None)
     if early is not None:
         raise NotJudged("KA-4", f"results ran ahead of the audio sent before the pause too (#{early.entry.index}, RES-2), so the pause cannot be told apart")
+    if not before:
+        raise NotJudged("KA-4", f"Results #{pushed[0].entry.index} after the pause runs ahead of the audio sent, but no Results came before the pause to show the clock was right then: a clock ahead all along (RES-2) cannot be told apart")
     for row in pushed:
         found.claim(row.entry, "KA-4", TIME)
     row = pushed[0]

@@ -18,14 +18,21 @@ class RuleViolation(AssertionError):
             finding is only as good as the evidence that the thing could have happened: it gives
             way to NOT JUDGED when a rule it needs broke, or when the frames it looked for were
             malformed or blamed on another rule.
+        rests_on: Rules this one finding of absence rests on, beyond the rule's own ``needs`` in
+            the catalog: where the thing could only have come through what another rule judges
+            (audio after a Finalize transcribed only by the CloseStream flush), it gives way when
+            that rule broke.
     """
 
-    def __init__(self, rule_id: str, message: str, frame_index: int | None = None, *, absence: bool = False) -> None:
+    def __init__(
+        self, rule_id: str, message: str, frame_index: int | None = None, *, absence: bool = False, rests_on: tuple[str, ...] = (),
+    ) -> None:
         super().__init__(f"[{rule_id}] {message}")
         self.rule_id = rule_id
         self.message = message
         self.frame_index = frame_index
         self.absence = absence
+        self.rests_on = rests_on
 
     @property
     def _unique_key(self) -> tuple[str, str]:

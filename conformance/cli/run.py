@@ -14,7 +14,7 @@ import urllib.request
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from conformance.cli.reporting import consume, dispatch, reported
+from conformance.cli.reporting import consume, dispatch, interrupting_signal, reported
 from conformance.engine.events import FatalError, RunStarted
 from conformance.engine.record import EXIT_FAILED, EXIT_OK, EXIT_UNREACHABLE, EXIT_USAGE
 from conformance.errors import ConnectError, UsageError
@@ -121,7 +121,13 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
                     dispatch(handlers, RunStarted(target=target_url(host), scenario_count=len(scenarios), timing=timing, jobs=args.jobs))
                     dispatch(handlers, FatalError(message=str(exc), exit_code=EXIT_UNREACHABLE))
                     return EXIT_UNREACHABLE
-        return _worst_exit([await _play(scenarios, target_url(host), options, handlers) for host in args.hosts])
+        codes = []
+        for host in args.hosts:
+            codes.append(await _play(scenarios, target_url(host), options, handlers))
+            signum = interrupting_signal()
+            if signum is not None:
+                return 128 + signum
+        return _worst_exit(codes)
     # The embedded mock checks a key, so the handshake-auth scenarios run too.
     key = api_key or secrets.token_hex(16)
     config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout)

@@ -66,13 +66,18 @@ class FatalError(Event):
 
 @dataclass(frozen=True, kw_only=True)
 class Interrupted(Event):
-    """The user interrupted the run."""
+    """A signal interrupted the run (``signal``: its name, e.g. SIGTERM); a RunFinished with what
+    finished follows."""
+
+    signal: str = "SIGINT"
 
 
 @dataclass(frozen=True, kw_only=True)
 class RunFinished(Event):
-    """The run is over."""
+    """The run is over (``interrupted``: stopped by that signal; ``records`` hold what finished,
+    and the cases it cut short as INTERRUPTED)."""
 
     records: tuple[CaseRecord, ...]
     exit_code: int
     duration: float
+    interrupted: str | None = None

@@ -88,7 +88,8 @@ class _ExpectRunner(_Waiting):
             # A frame that could not be read may have been the awaited one: whoever blames it owns this absence.
             unreadable = [e for e in self.seen if e.message is not None and e.message.body is None]
             same = tuple(e.index for e in [*self._same_type(), *unreadable])
-            self.outcome(step.rule, BROKEN, expected, self._observed(), now, absence=True, control=step.control, seen=same)
+            deadline = None if self.ctx.closed and now < self.deadline else self.deadline
+            self.outcome(step.rule, BROKEN, expected, self._observed(), now, absence=True, control=step.control, seen=same, deadline=deadline)
             return None
         return Wait(self.deadline)
 
@@ -169,7 +170,7 @@ class _ExpectCloseRunner(_Waiting):
             return None
         if close is None:
             if now >= self.deadline:
-                self.outcome(step.rule, BROKEN, self._expected(), "still open when the window ended", now, absence=True, control=step.control)
+                self.outcome(step.rule, BROKEN, self._expected(), "still open when the window ended", now, absence=True, control=step.control, deadline=self.deadline)
                 return None
             return Wait(self.deadline)
         # A dropped connection is a close too (an unclean one), unless a code or reason is asked.
@@ -178,7 +179,7 @@ class _ExpectCloseRunner(_Waiting):
         ok = ok and (not step.codes or close.code in step.codes)
         ok = ok and (not step.reason or re.search(step.reason, close.reason, re.IGNORECASE) is not None)
         late = close.t > self.deadline + 1e-9
-        self.outcome(step.rule, HELD if ok else BROKEN, self._expected(), close.describe(), now, absence=late, control=step.control)
+        self.outcome(step.rule, HELD if ok else BROKEN, self._expected(), close.describe(), now, absence=late, control=step.control, deadline=self.deadline if late else None)
         return None
 
 

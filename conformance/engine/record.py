@@ -41,6 +41,8 @@ class CaseRecord:
     error: str | None = None
     unreachable: bool = False
     path: str | None = None
+    # How late the suite itself was at worst while playing the case: (seconds, in words).
+    harness_lateness: tuple[float, str] | None = None
 
     @property
     def worst(self) -> Verdict:

@@ -235,8 +235,8 @@ class _HoldRunner(StepRunner):
             self._judge(now)
             return None
         if self.next_keepalive is not None and self.next_keepalive <= min(now, self.end):
-            self.next_keepalive += self.every or 0
-            return Send(control("KeepAlive"))
+            due, self.next_keepalive = self.next_keepalive, self.next_keepalive + (self.every or 0)
+            return Send(control("KeepAlive"), due=due)
         if now >= self.end:
             self._judge(now)
             return None

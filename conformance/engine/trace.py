@@ -134,7 +134,9 @@ class Outcome:
     rule; ``observed`` says why). ``absence``: the step broke because something it waited for did
     not come. ``control``: the step only proves that the scenario exercised its rule (it never
     counts as the rule holding; when it breaks, the rule is not judged). ``seen``: the frames of
-    the awaited type that did arrive in the step's window.
+    the awaited type that did arrive in the step's window. ``deadline``: for a step broken by its
+    clock (nothing by the window's end, or a close after it), the end of the window, so that a
+    window the harness itself overran is not judged.
     """
 
     step: str
@@ -147,6 +149,7 @@ class Outcome:
     absence: bool = False
     control: bool = False
     seen: tuple[int, ...] = ()
+    deadline: float | None = None
 
     @property
     def passed(self) -> bool:
@@ -185,6 +188,10 @@ class Trace:
     probes: set[int] = field(default_factory=set)
     # KeepAlive-only periods the scenario played: (start, planned end, planned interval).
     keepalive_periods: list[tuple[float, float, float]] = field(default_factory=list)
+    # The driver's clock reading at this trace's time 0, and the times (in trace time) its event
+    # loop could not run, as (due, ran): frames could neither leave nor be read then.
+    origin: float | None = None
+    harness_stalls: list[tuple[float, float]] = field(default_factory=list)
     # Analyses the checks derive from the entries, shared while one verdict is made (see checks.facts).
     derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False)
     _entries: list[WireEntry] = field(default_factory=list, init=False, repr=False)

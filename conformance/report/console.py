@@ -19,9 +19,9 @@ from conformance.engine.events import Event, FatalError, Interrupted, NonFatalEr
 from conformance.engine.record import CaseRecord, Status
 from conformance.redaction import printable
 from conformance.report.traces import has_finding
-from conformance.verdicts import RuleResult, Verdict
+from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict
 
-__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary", "case_label", "cause_of"]
+__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary", "case_label", "cause_of", "harness_summary", "HarnessSummary"]
 
 _CASE_LABEL = {
     Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP",
@@ -68,6 +68,33 @@ def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
 
 
 _NOTABLE = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED)
+
+
+@dataclass(frozen=True)
+class HarnessSummary:
+    """How late the suite itself ran at worst over a run, in which case, and how many verdicts it
+    could not judge for it."""
+
+    worst: float
+    where: str
+    case: str | None
+    not_judged: int
+
+    def describe(self) -> str:
+        if self.case is None:
+            return "the suite itself was never late by more than 3 ms"
+        excused = f"; {self.not_judged} verdict(s) not judged for it (rerun on a quieter machine, or with a larger --time-scale against a mock)" if self.not_judged else ""
+        return f"the suite's own lateness at worst: {self.worst * 1000:.0f} ms (its {self.where}, in {self.case}){excused}"
+
+
+def harness_summary(records: Sequence[CaseRecord]) -> HarnessSummary:
+    """The run's worst harness lateness (see :mod:`conformance.checks.harness`)."""
+    late = [(r.harness_lateness, r.id) for r in records if r.harness_lateness is not None]
+    excused = sum(1 for r in records for x in r.results if x.verdict is Verdict.NOT_JUDGED and HARNESS_LATE in x.message)
+    if not late:
+        return HarnessSummary(0.0, "", None, excused)
+    (seconds, where), case = max(late, key=lambda item: item[0][0])
+    return HarnessSummary(seconds, where, case, excused)
 
 
 def case_label(record: CaseRecord) -> str:
@@ -162,7 +189,7 @@ class ConsoleHandler:
         elif isinstance(event, NonFatalError):
             self._print(f"warning: {event.message}")
         elif isinstance(event, Interrupted):
-            self._print("interrupted")
+            self._print(f"interrupted by {event.signal}: the reports keep what finished (a second {event.signal} ends the process at once)")
 
     def _case(self, record: CaseRecord) -> None:
         self._print(f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
@@ -211,6 +238,7 @@ class ConsoleHandler:
                 self._print(f"  {summary.verdict.value:13} {summary.rule_id:7} {catalog[summary.rule_id].statement}")
                 for message, cases in summary.causes.values():
                     self._print(f"  {'':13} {'':7} {message} — in {_cases(cases)}")
+        self._print(harness_summary(event.records).describe())
         self._print(self._totals(event))
         if self.traces_written and self.trace_dir:
             self._print(f"traces of the scenarios with findings: {self.trace_dir}")
@@ -235,8 +263,11 @@ class ConsoleHandler:
         ]
         if counts[Status.XFAIL] or counts[Status.XPASS]:
             parts += [f"{counts[Status.XFAIL]} expected failure(s)", f"{counts[Status.XPASS]} unexpected pass(es)"]
+        if counts[Status.INTERRUPTED]:
+            parts.append(f"{counts[Status.INTERRUPTED]} cut short")
         extra = f"; {unimplemented} with an unimplemented feature, {unjudged} with rules not judged"
-        return f"{len(records)} scenario(s): {', '.join(parts)}{extra} in {event.duration:.1f}s; exit {event.exit_code}"
+        stopped = f"interrupted by {event.interrupted}: " if event.interrupted else ""
+        return f"{stopped}{len(records)} scenario(s): {', '.join(parts)}{extra} in {event.duration:.1f}s; exit {event.exit_code}"
 
     def shutdown(self) -> None:
         """Nothing to release."""

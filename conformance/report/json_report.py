@@ -8,7 +8,7 @@ from typing import Any
 
 from conformance.engine.events import Event, FatalError, RunFinished, RunStarted
 from conformance.redaction import redact_tree
-from conformance.report.console import rule_summary
+from conformance.report.console import harness_summary, rule_summary
 from conformance.report.serialize import record_to_json
 
 __all__ = ["JsonHandler", "run_document"]
@@ -22,13 +22,20 @@ def run_document(started: RunStarted, finished: RunFinished) -> dict[str, Any]:
         "time_scale": started.timing.scale,
         "idle_timeout_s": started.timing.idle_timeout,
         "exit_code": finished.exit_code,
+        "interrupted": finished.interrupted,
         "duration_s": round(finished.duration, 3),
+        "harness_lateness": _harness(finished),
         "rules": [
             {"rule": s.rule_id, "level": s.level, "verdict": s.verdict.value, "cases": s.cases, "broken_in": s.broken_in}
             for s in rule_summary(finished.records)
         ],
         "cases": [record_to_json(r) for r in finished.records],
     }
+
+
+def _harness(finished: RunFinished) -> dict[str, Any]:
+    summary = harness_summary(finished.records)
+    return {"worst_ms": round(summary.worst * 1000, 1), "where": summary.where or None, "case": summary.case, "not_judged_for_it": summary.not_judged}
 
 
 class JsonHandler:

@@ -55,8 +55,8 @@ class JunitWriter:
             element = ET.SubElement(case, "failure", message=f"{first.rule_id} ({first.level.value}): {first.message}"[:1000], type=first.rule_id)
             element.text = "\n".join(f"{r.verdict.value} {r.rule_id} ({r.level.value}): {r.message}" for r in record.failed())
             self.counts["failures"] += 1
-        elif record.status is Status.ERROR:
-            ET.SubElement(case, "error", message=record.error or "could not run", type="ERROR")
+        elif record.status in (Status.ERROR, Status.INTERRUPTED):
+            ET.SubElement(case, "error", message=record.error or "could not run", type=record.status.value)
             self.counts["errors"] += 1
         elif record.status in (Status.SKIP, Status.XFAIL):
             ET.SubElement(case, "skipped", message=record.error or "skipped")
@@ -70,6 +70,18 @@ class JunitWriter:
             notes.insert(0, record.error)
         if notes:
             ET.SubElement(case, "system-out").text = "\n".join(notes)
+
+    def finish_run(self, duration: float, interrupted: str | None = None) -> None:
+        """The suite's time is the run's wall time (cases play at once: their sum is no time at
+        all); a run a signal stopped says so in the suite's properties."""
+        assert self.suite is not None, "start_suite() before finish_run()"
+        self.total_time = duration
+        if interrupted:
+            properties = self.suite.find("properties")
+            if properties is None:
+                properties = ET.Element("properties")
+                self.suite.insert(0, properties)
+            ET.SubElement(properties, "property", name="interrupted", value=f"{interrupted}: the cases that had not finished are errors")
 
     def record_fatal(self, message: str) -> None:
         """A run that could not start: one errored testcase that says why, so CI sees a failure."""
@@ -111,6 +123,7 @@ class JunitHandler:
         elif isinstance(event, RunFinished):
             for record in event.records:
                 self.writer.record_case(record)
+            self.writer.finish_run(event.duration, event.interrupted)
         elif isinstance(event, FatalError):
             self.writer.record_fatal(event.message)
 

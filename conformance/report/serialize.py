@@ -41,6 +41,7 @@ def record_to_json(record: CaseRecord, *, wirelog: bool = True) -> dict[str, Any
         "worst_verdict": record.worst.value,
         "duration_s": round(record.duration, 3),
         "error": record.error,
+        "harness_lateness_ms": round(record.harness_lateness[0] * 1000, 1) if record.harness_lateness else 0.0,
         "verdicts": [
             {"rule": r.rule_id, "level": r.level.value, "verdict": r.verdict.value, "message": r.message, "frame": r.frame_index}
             for r in record.results

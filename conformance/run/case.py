@@ -9,6 +9,7 @@ from dataclasses import replace
 
 from conformance.catalog import load_catalog
 from conformance.checks import CheckContext, judge
+from conformance.checks.harness import worst_lateness
 from conformance.engine.plan import Plan
 from conformance.engine.record import CaseRecord, Status, status_from_results
 from conformance.engine.trace import Handshake, Trace
@@ -78,6 +79,8 @@ def conclude(record: CaseRecord, trace: Trace, scenario: Scenario, check_context
     if close is not None and close.violation is not None and close.violation.startswith(OVERSIZE_FRAME) and not trace.error:
         trace.error = f"the server sent {close.violation}; the stream cannot be judged past a frame the suite did not read"
     record.results = judge(trace, scenario, check_context)
+    late = worst_lateness(trace)
+    record.harness_lateness = (late.seconds, late.describe()) if late is not None else None
     record.status = status_from_results(record.results)
     _unjudgeable(record, trace, scenario)
     _unimplemented(record, trace, scenario)

@@ -22,6 +22,7 @@ from conformance.errors import AudioError, ConnectError
 from conformance.protocol.schemas import load_message_schemas
 from conformance.redaction import Redactor, hide
 from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
+from conformance.run.lateness import loop_lateness
 from conformance.scenario.durations import Timing
 from conformance.scenario.model import Scenario
 from conformance.transport._common import TlsOptions, client_ssl_context
@@ -174,6 +175,7 @@ class Runner:
             record.status, record.error = Status.ERROR, str(exc)
             return record
         url = scenario_url(self.url, scenario)
+        lateness = loop_lateness()
         try:
             trace = await self._play_with_retries(scenario, plan, url)
         except ConnectError as exc:
@@ -181,6 +183,9 @@ class Runner:
             record.duration = time.monotonic() - started
             return record
         record.duration = time.monotonic() - started
+        if trace.origin is not None:
+            origin = trace.origin
+            trace.harness_stalls = [(due - origin, ran - origin) for due, ran in lateness.stalls(origin, asyncio.get_running_loop().time())]
         args = (record, trace, scenario, self.options.check_context, self.options.expected_failures)
         if trace.received_frames < _JUDGE_INLINE_FRAMES:
             # Cases that end together would otherwise be judged back to back (tens of ms each)

@@ -76,7 +76,7 @@ async def run_player(
         ConnectError: the target could not be reached (refused, DNS, TLS).
     """
     loop = asyncio.get_running_loop()
-    t0 = loop.time()
+    t0 = player.trace.origin = loop.time()
 
     def now() -> float:
         return loop.time() - t0
