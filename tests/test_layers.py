@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,7 +12,7 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "load/metrics.py", "load/steps.py", "load/thresholds.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
+PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "load/metrics.py", "load/steps.py", "load/thresholds.py", "load/options.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
     # Layers, bottom up: verdicts/catalog, scenario/protocol/audio, engine, checks, transport,
@@ -61,14 +63,27 @@ def test_layer_imports_point_downstream(relative: str) -> None:
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
+# Checked by `conformance load` before locust starts: its options and what they parse, all pure.
+_LOAD_PREFLIGHT = {"conformance.load.options"}
+
+
 def test_nothing_imports_the_load_layer() -> None:
     """Importing locust monkey-patches the process with gevent: only the load layer itself (and
-    the checkout's ``loadtest/`` locustfiles) may import it; ``conformance load`` runs locust apart."""
+    the checkout's ``loadtest/`` locustfiles) may import it; ``conformance load`` runs it in a locust
+    process of its own, after checking the options with the pure options module."""
     for path in ROOT.rglob("*.py"):
         if ROOT / "load" in path.parents:
             continue
-        bad = {n for n in _imports(path) if n.split(".")[0] == "loadtest" or n == "conformance.load" or n.startswith("conformance.load.")}
+        allowed = _LOAD_PREFLIGHT if path == ROOT / "cli" / "load.py" else set()
+        bad = {n for n in _imports(path) if n.split(".")[0] == "loadtest" or ((n == "conformance.load" or n.startswith("conformance.load.")) and n not in allowed)}
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def test_the_load_preflight_imports_no_locust() -> None:
+    """What `conformance load` imports to check its options pulls in neither locust nor gevent."""
+    probe = "import sys, conformance.cli.load; print(sorted(m for m in sys.modules if m.split('.')[0] in ('locust', 'gevent')))"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]", done.stdout + done.stderr
 
 
 def test_load_layer_stays_off_the_cli_and_asyncio() -> None:

@@ -84,6 +84,42 @@ def test_locust_measures_every_streaming_latency(mock_factory, short_scenario: P
     assert " p99(send_lateness) < 20ms: measured " in done.stdout  # the generator is judged too, unasked
 
 
+def test_a_run_cut_by_its_run_time_keeps_every_measurement_in_its_csv(mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`-t 3s` with the default 10 s stream: both streams are cut by the end of the run, and the
+    CSV still holds them (locust's last write used to come before; its _stats.csv held only an
+    empty Aggregated row). The verdict is the last thing printed, after locust's tables."""
+    mock = mock_factory()
+    prefix = tmp_path / "x"
+    command = [sys.executable, "-m", "conformance", "load", "--headless", "-u", "2", "-r", "2", "-t", "3s", "--host", mock.url, "--csv", str(prefix),
+               "--slo", "p99(connect) < 5s"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    stats = _stats(prefix)
+    assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
+    assert done.stdout.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], done.stdout[-1500:]
+    assert "run time: 3s of load, counted from now" in done.stderr
+
+
+@pytest.mark.parametrize(("mistake", "said"), [
+    (["--headless", "-u", "1", "-t", "5s"], "no --host: give the endpoint to load"),
+    (["--host", "ws://x", "-H", "Authorization: Token k"], "-H is ambiguous here"),
+    (["--host", "ws://x", "--slo", "p95(final_latncy) < 800ms"], "nothing is measured as 'final_latncy'; did you mean 'final_latency'?"),
+    (["--host", "ws://x", "--slo", "rate(failures) < 1"], "a rate is a percentage: write e.g. 'rate(failures) < 1%'"),
+    (["--host", "ws://x", "--slo", "p95(connect) < 800"], "p95() is a time: give its unit, ms or s"),
+    (["--host", "ws://x", "--discover", "--discover-hold", "5", "--discover-settle", "5"], "0 <= settle < hold"),
+    (["--host", "ws://x", "-t", "5s"], "-t needs --headless"),
+    (["--host", "ws://x", "--headless", "-t", "soon"], "-t 'soon': write e.g. 90s"),
+    (["--host", "ws://x", "--header", "Authorization"], "--header expects 'Name: value'"),
+    (["--host", "ws://x", "--auth-scheme", "basic"], "invalid choice: 'basic'"),
+], ids=["no-host", "dash-H", "unknown-entry", "rate-unit", "time-unit", "discovery-plan", "t-without-headless", "t-format", "header", "auth-scheme"])
+def test_a_load_mistake_is_one_line_and_exit_2_before_locust_starts(capsys: pytest.CaptureFixture[str], mistake: list[str], said: str) -> None:
+    """Each mistake a user makes on the command line is refused by `conformance load` itself: one
+    line naming it, exit 2, and locust never started (it would have replaced this process)."""
+    assert main(["load", *mistake]) == 2
+    out, err = capsys.readouterr()
+    assert said in err and len(err.strip().splitlines()) == 1 and not out, err
+
+
 def test_locust_refuses_audio_it_cannot_produce_in_one_line(short_scenario: Path) -> None:
     done = locust("-f", "loadtest/locustfile.py", "--host", "ws://127.0.0.1:9", "-u", "1", "-r", "1", "-t", "1s", "--scenario", str(short_scenario),
                   "--encoding", "ogg-opus", "--sample-rate", "44100")
@@ -109,10 +145,12 @@ def test_conformance_load_runs_the_bundled_locustfiles_only() -> None:
     """``conformance load`` hands everything to locust with the packaged locustfile; its own
     locustfile is `locust -f`'s job (one line, exit 2); --help lists the bundled options too."""
     assert main(["load", "-f", "mine.py"]) == 2
-    command = locust_command(["--discover", "--host", "ws://x", "-u", "3"])
-    assert command[1:4] == ["-m", "locust", "-f"] and command[4].endswith("conformance/load/discovery.py") and command[5:] == ["--host", "ws://x", "-u", "3"]
+    command = locust_command(["--discover", "--host", "ws://x", "-u", "3", "--headless"])
+    assert command[1:4] == ["-m", "locust", "-f"] and command[4].endswith("conformance/load/discovery.py") and command[5:] == ["--host", "ws://x", "-u", "3", "--headless"]
     assert locust_command(["--host", "ws://x"])[4].endswith("conformance/load/locustfile.py")
-    assert locust_command(["--discover", "--help"])[-1] == "conformance.load.discovery"
+    assert locust_command(["--host", "ws://x"])[-2:] == ["--web-host", "127.0.0.1"], "the web UI listens on loopback unless asked"
+    assert locust_command(["--host", "ws://x", "--headless", "-t", "1m30s"])[-2:] == ["--conformance-run-time", "90"]
+    assert "conformance.load.discovery" in locust_command(["--help"])[-1], "--help lists the discovery's options too"
 
 
 def _free_port() -> int:
@@ -131,7 +169,8 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
     - ``conformance load --discover``, one process, against a deployment modelled at capacity 4
       (from 4 in steps of 2): 4 met every SLO, 6 broke p95(final_latency) (results fall behind at
       4/6 of real time: seconds behind by the end of a stream);
-    - locust master and two workers, the same model: the master's shape judges the workers' stats;
+    - locust master and two workers, the same model: the master's shape judges the workers' stats
+      (one worker started as `conformance load --worker`, without --discover);
     - one process against ``--max-streams 3`` (from 3 in steps of 1): capacity 3, the next step
       broke rate(failures) on 429s counted as rate_limited (not handshake_rejected), and the first
       429 came with exactly 3 streams open."""
@@ -146,10 +185,12 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
         "limited": [sys.executable, "-m", "locust", *_discovery(locustfile, limited.url, short_scenario, tmp_path / "limited",
                     "--discover-start", "3", "--discover-step", "1", "--discover-max", "5", "--discover-hold", "5", "--discover-settle", "1.5")],
     }
+    # Workers as a user starts them: `conformance load --worker`, without --discover (once a
+    # KeyError per worker and a false answer from the master), and as `locust -f`.
+    plain_worker = [sys.executable, "-m", "conformance", "load", "--scenario", str(short_scenario), "--time-scale", "0.1"]
     workers = [
-        subprocess.Popen([sys.executable, "-m", "locust", *locustfile, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
-                         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(2)
+        subprocess.Popen([*command, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for command in (plain_worker, [sys.executable, "-m", "locust", *locustfile])
     ]
     started = {name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name, command in runs.items()}
     try:

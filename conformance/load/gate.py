@@ -13,7 +13,7 @@ from locust.runners import WorkerRunner
 
 from conformance.load.thresholds import judge, parse_threshold, snapshot
 
-__all__ = ["refuse_run"]
+__all__ = ["refuse_run", "say_last"]
 logger = logging.getLogger("conformance.load")
 
 
@@ -41,6 +41,22 @@ def _check_syntax(environment: Environment, **_: object) -> None:
             refuse_run(environment, exc)
 
 
+# What the run's verdict says, printed when locust has printed its own tables: the last lines
+# of the output are the answer (locust prints its tables after the quitting event).
+_VERDICT: list[str] = []
+
+
+def say_last(lines: list[str]) -> None:
+    """Print ``lines`` after everything locust prints at the end of the run."""
+    _VERDICT.extend(lines)
+
+
+@events.quit.add_listener
+def _print_the_verdict(exit_code: int, **_: object) -> None:
+    if _VERDICT:
+        print("\n".join(["", *_VERDICT, f"exit {exit_code}"]), flush=True)
+
+
 @events.quitting.add_listener
 def _gate(environment: Environment, **_: object) -> None:
     texts = _criteria_texts(environment)
@@ -50,8 +66,8 @@ def _gate(environment: Environment, **_: object) -> None:
         lines, failed = judge(texts, snapshot(environment.stats))
     except ValueError:
         return
-    print("\nthresholds:")
-    for line in lines:
-        print(f"  {line}")
+    inconclusive = any(line.startswith("inconclusive") for line in lines)
+    verdict = "INCONCLUSIVE: the load generator was late" if inconclusive else "FAIL: a criterion broke" if failed else "PASS: every criterion held"
+    say_last(["thresholds:", *(f"  {line}" for line in lines), f"verdict: {verdict}"])
     if failed:
         environment.process_exit_code = 1

@@ -22,10 +22,12 @@ from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.verdicts import Verdict
 
-__all__ = ["Sample", "measure", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES", "RESULT_LATENCIES"]
+__all__ = ["Sample", "measure", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES", "RESULT_LATENCIES", "MEASURED"]
 
 FAILURE_NAMES = ("rate_limited", "handshake_rejected", "idle_timeout", "closed_unexpectedly", "protocol_violation", "schema_violation", "rule_violation")
 RESULT_LATENCIES = ("final_latency", "interim_latency", "speech_final_latency")
+# Every entry a stream reports besides its failures: what an SLO may name.
+MEASURED = ("connect", "stream", *RESULT_LATENCIES, "first_result", "first_final", "finalize_ack", "close_metadata", "send_lateness", "stream_interrupted")
 # Servers round start and duration (Deepgram to the millisecond): a result ending within this of
 # the audio sent answers that audio.
 _ROUNDING_SECONDS = 0.0015

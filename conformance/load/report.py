@@ -15,7 +15,7 @@ from conformance.load.metrics import FAILURE_NAMES
 from conformance.load.steps import Discovery, StepResult
 from conformance.load.thresholds import GENERATOR_SATURATED, Threshold
 
-__all__ = ["summary", "write_report", "CSV_COLUMNS"]
+__all__ = ["summary", "step_line", "write_report", "CSV_COLUMNS"]
 
 _LATENCIES = (("final_latency", 0.5), ("final_latency", 0.95), ("final_latency", 0.99), ("interim_latency", 0.95), ("send_lateness", 0.99))
 CSV_COLUMNS = (
@@ -32,15 +32,11 @@ def _broken(step: StepResult) -> list[str]:
 def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
     """The answer in a few lines: the capacity, why the next step did not hold, and the steps."""
     lines = ["capacity discovery (SLOs: " + "; ".join(slo.text for slo in discovery.slos) + ")"]
-    for step in discovery.steps:
-        p95 = step.percentile("final_latency", 0.95)
-        rate = step.window.failure_rate()
-        lines.append(
-            f"  {step.users:6} streams: {'met' if step.met else 'BROKE':5}  p95(final_latency) {'-' if p95 is None else f'{p95:.0f}ms'}"
-            f"  failures {'-' if rate is None else f'{rate * 100:.1f}%'}  ({step.window['stream'].requests} streams in {step.seconds:.0f}s)"
-        )
+    lines += [f"  {step_line(step)}" for step in discovery.steps]
     capacity, breaking = discovery.capacity, discovery.breaking
-    if breaking is not None and breaking.generator_saturated:
+    if breaking is not None and not breaking.measured:
+        lines.append(f"inconclusive: at {breaking.users} streams no stream was measured (on a master: are the workers `conformance load --worker` of this version?)")
+    elif breaking is not None and breaking.generator_saturated:
         lines.append(f"inconclusive: at {breaking.users} streams the load generator sent its audio late ({'; '.join(_broken(breaking))}): {GENERATOR_SATURATED}")
     elif capacity is None and breaking is not None:
         lines.append(f"capacity: below {breaking.users} concurrent streams (the first step broke {'; '.join(_broken(breaking))})")
@@ -56,6 +52,16 @@ def summary(discovery: Discovery, first_429: int | None = None) -> list[str]:
     if first_429 is not None:
         lines.append(f"rate limit: the first 429 came with {first_429} concurrent streams open")
     return lines
+
+
+def step_line(step: StepResult) -> str:
+    """One step's verdict in a line: its concurrency, met or broke, p95 final latency, failures."""
+    p95 = step.percentile("final_latency", 0.95)
+    rate = step.window.failure_rate()
+    return (
+        f"{step.users:6} streams: {'met' if step.met else 'BROKE':5}  p95(final_latency) {'-' if p95 is None else f'{p95:.0f}ms'}"
+        f"  failures {'-' if rate is None else f'{rate * 100:.1f}%'}  ({step.window['stream'].requests} streams in {step.seconds:.0f}s)"
+    )
 
 
 def _row(step: StepResult) -> list[object]:

@@ -64,6 +64,12 @@ class StepResult:
         return all(held for _, _, held in self.verdicts)
 
     @property
+    def measured(self) -> bool:
+        """Some stream was attempted in the window (a master whose workers played nothing has
+        no data: that is no verdict on the server)."""
+        return self.window["connect"].requests > 0
+
+    @property
     def generator_saturated(self) -> bool:
         """The load generator sent its audio late (measured, not merely unmeasured)."""
         return generator_late(self.verdicts)

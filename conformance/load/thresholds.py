@@ -12,11 +12,14 @@ run (``--threshold``/``--slo`` at the end) and each step of a discovery.
 
 from __future__ import annotations
 
+import difflib
 import operator
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+from conformance.load.metrics import FAILURE_NAMES, MEASURED
 
 __all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "judge", "with_generator_guard", "generator_late", "REQUEST_TYPE", "FAILURES", "GENERATOR_SLO", "GENERATOR_SATURATED"]
 
@@ -133,18 +136,26 @@ def parse_threshold(text: str) -> Threshold:
     """Parse ``"p95(final_latency) < 800ms"``.
 
     Raises:
-        ValueError: the text is not ``stat(entry) op number[unit]``, or the unit does not fit the stat.
+        ValueError: the text is not ``stat(entry) op number unit``, names no entry a stream
+            reports, or lacks the unit that fits the stat (``%`` for a rate, ``ms`` or ``s`` for a time).
     """
     match = _PATTERN.match(text)
     if not match:
         raise ValueError(f"threshold {text!r}: write e.g. 'p95(final_latency) < 800ms' or 'rate(failures) < 1%'")
-    stat, unit, value = match["stat"], match["unit"], float(match["value"])
+    stat, unit, value, name = match["stat"], match["unit"], float(match["value"]), match["name"]
     if stat.startswith("p") and not 0 < float(stat[1:]) < 100:
         raise ValueError(f"threshold {text!r}: a percentile is between p0 and p100")
+    known = (*MEASURED, *FAILURE_NAMES, *((FAILURES,) if stat == "rate" else ()))
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise ValueError(f"threshold {text!r}: nothing is measured as {name!r}; {hint}known: {', '.join(known)}")
     if stat == "rate":
-        if unit not in ("%", None):
-            raise ValueError(f"threshold {text!r}: a rate is a percentage")
-        value = value / 100 if unit == "%" else value
+        if unit != "%":
+            raise ValueError(f"threshold {text!r}: a rate is a percentage: write e.g. 'rate({name}) < 1%'")
+        value /= 100
+    elif unit is None:
+        raise ValueError(f"threshold {text!r}: {stat}() is a time: give its unit, ms or s")
     elif unit == "%":
         raise ValueError(f"threshold {text!r}: {stat}() is a time; use ms or s")
     elif unit == "s":

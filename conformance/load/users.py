@@ -26,7 +26,8 @@ from conformance.load.metrics import Sample, ends_by_server, interrupted_samples
 from conformance.load.steps import OpenStreams
 from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
-from conformance.run.case import auth_headers, conclude, new_record, new_trace
+from conformance.load.options import add_stream_options
+from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.run.runner import scenario_url
 from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
 from conformance.scenario import model as m
@@ -41,6 +42,11 @@ LOAD_SCENARIOS = Path(__file__).parent / "scenarios"
 DEFAULT_SCENARIO = str(LOAD_SCENARIOS / "stream_finalize_close.yaml")
 # After a rejected handshake a user backs off briefly instead of hammering the endpoint.
 _REJECTED_BACKOFF_SECONDS = 1.0
+
+
+def _headers(values: list[str]) -> dict[str, str]:
+    """``--header 'Name: value'`` options (checked by ``conformance load`` before locust started)."""
+    return {name.strip(): value.strip() for name, _, value in (header.partition(":") for header in values)}
 
 
 class StreamFailure(Exception):
@@ -136,8 +142,8 @@ def _plan(name: str, options: AudioOptions, scale: float) -> Plan:
 class StreamingUser(User):
     """Plays ``scenario`` (``--scenario``, default: speech, Finalize, CloseStream) in a loop.
 
-    Subclasses may pin ``scenario`` to a path or id. Options: ``--audio``, ``--chunk``,
-    ``--realtime``, ``--time-scale``, ``--api-key`` (or ``DEEPGRAM_API_KEY``; never printed).
+    Subclasses may pin ``scenario`` to a path or id. Options: :mod:`conformance.load.options`
+    (the API key, from ``--api-key`` or ``DEEPGRAM_API_KEY``, and header values are never printed).
     """
 
     abstract = True
@@ -151,9 +157,13 @@ class StreamingUser(User):
         self.plan = _plan(name, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
         self.per_result = not getattr(options, "no_result_latency", False)
         self.api_key = getattr(options, "api_key", "") or os.environ.get("DEEPGRAM_API_KEY") or None
-        hide(self.api_key)
+        self.auth_scheme = getattr(options, "auth_scheme", "token") or "token"
+        self.headers = _headers(getattr(options, "header", None) or [])
+        hide(self.api_key, *self.headers.values())
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
-        tls = TlsOptions(getattr(options, "cafile", "") or None, getattr(options, "insecure", False))
+        tls = TlsOptions(
+            getattr(options, "cafile", "") or None, getattr(options, "insecure", False), getattr(options, "client_cert", "") or None, getattr(options, "client_key", "") or None,
+        )
         self.ssl_context = client_ssl_context(tls) if self.url.startswith("wss://") else None
 
     def _fire(self, sample: Sample) -> None:
@@ -168,7 +178,7 @@ class StreamingUser(User):
     def stream(self) -> None:
         """One stream: play, judge, fire the measurements."""
         scenario = self.plan.scenario
-        trace = new_trace(scenario, self.plan, self.url, self.plan.timing, self.api_key)
+        trace = new_trace(scenario, self.plan, self.url, self.plan.timing, self.api_key, list(self.headers.values()), self.auth_scheme)
         opened = False
         started = time.monotonic()
 
@@ -179,8 +189,8 @@ class StreamingUser(User):
 
         try:
             run_paced(
-                Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key),
-                ssl_context=self.ssl_context, timeouts=Timeouts(), on_open=on_open,
+                Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key, self.auth_scheme, self.headers),
+                subprotocols=auth_subprotocols(scenario, self.api_key, self.auth_scheme), ssl_context=self.ssl_context, timeouts=Timeouts(), on_open=on_open,
             )
         except ConnectError as exc:
             self._fire(Sample("connect", 0.001, f"unreachable: {trace.redact(str(exc))}"))
@@ -225,18 +235,4 @@ def _check_audio(environment: Environment, **_: object) -> None:
 
 @events.init_command_line_parser.add_listener
 def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
-    parser.add_argument("--scenario", default=DEFAULT_SCENARIO, help="scenario YAML path or bundled id to play per stream")
-    parser.add_argument("--audio", default="", help="16-bit PCM WAV to stream instead of the scenario's audio sources")
-    parser.add_argument("--encoding", default="", help=f"declare and stream this encoding: {', '.join(FORMAT_OF_ENCODING)}")
-    parser.add_argument("--sample-rate", type=int, default=0, help="declare and stream at this rate, e.g. 8000 (default: the scenario's)")
-    parser.add_argument("--channels", type=int, default=0, help="declare and stream this many channels (default: the scenario's)")
-    parser.add_argument("--audio-format", default="", help=f"stream this format; without --encoding a container sent as browsers do, undeclared: {', '.join(FORMATS)}")
-    parser.add_argument("--chunk", default="", help="audio per binary frame, e.g. 20ms (default: the scenario's; 250ms for webm-opus)")
-    parser.add_argument("--realtime", type=float, default=0.0, help="pace as a multiple of real time (default: the scenario's, 1.0)")
-    parser.add_argument("--time-scale", type=float, default=1.0, help="scale of endpoint-timed durations (for a mock run with --time-scale)")
-    parser.add_argument("--api-key", default="", is_secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
-    parser.add_argument("--cafile", default="", help="PEM CA bundle to trust for wss:// (default: the system store)")
-    parser.add_argument("--insecure", action="store_true", default=False, help="skip TLS certificate verification")
-    parser.add_argument("--no-result-latency", action="store_true", default=False, help="no final/interim/speech_final latency events, one per Results message (fewer events in very large runs)")
-    parser.add_argument("--threshold", action="append", default=[], include_in_web_ui=False, help="pass/fail rule for headless runs, e.g. 'p95(final_latency) < 800ms' (repeatable)")
-    parser.add_argument("--slo", action="append", default=[], include_in_web_ui=False, help="service-level objective, e.g. 'p95(final_latency) < 800ms': judged per step with --discover, else at the end like --threshold (repeatable)")
+    add_stream_options(parser)
