@@ -24,7 +24,9 @@ async def _discard(connection: ServerConnection) -> None:
 
 
 async def _serve(port: int) -> None:
-    async with serve(_discard, "127.0.0.1", port, compression=None, ping_interval=None, max_size=2**20, backlog=4096):  # the mock's backlog
+    async with serve(
+        _discard, "127.0.0.1", port, compression=None, ping_interval=None, max_size=2**20, backlog=4096
+    ):  # the mock's backlog
         print(f"bare websockets listening on ws://127.0.0.1:{port}/v1/listen", flush=True)
         await asyncio.Future()
 

@@ -22,8 +22,15 @@ from conformance.mock.session import ServerSession
 from conformance.protocol.params import parse_stream_params
 
 FORMATS = [
-    ("linear16", 16000, "linear16"), ("linear16", 48000, "linear16"), ("linear32", 16000, "linear32"), ("mulaw", 8000, "mulaw"),
-    ("alaw", 8000, "alaw"), ("flac", 16000, "flac"), ("ogg-opus", 16000, "ogg-opus"), ("ogg-opus", 48000, None), ("webm-opus", 48000, None),
+    ("linear16", 16000, "linear16"),
+    ("linear16", 48000, "linear16"),
+    ("linear32", 16000, "linear32"),
+    ("mulaw", 8000, "mulaw"),
+    ("alaw", 8000, "alaw"),
+    ("flac", 16000, "flac"),
+    ("ogg-opus", 16000, "ogg-opus"),
+    ("ogg-opus", 48000, None),
+    ("webm-opus", 48000, None),
 ]
 
 
@@ -54,7 +61,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"{'format':<31} {'frames':>6} {'encode once':>12} {'mock CPU per audio s':>21} {'streams/core (decode+transcribe only)':>38}")
+    print(
+        f"{'format':<31} {'frames':>6} {'encode once':>12} {'mock CPU per audio s':>21} {'streams/core (decode+transcribe only)':>38}"
+    )
     for name, rate, encoding in FORMATS:
         frames, seconds, encode = _frames(name, rate, encoding)
         query = {"encoding": [encoding], "sample_rate": [str(rate)]} if encoding else {}

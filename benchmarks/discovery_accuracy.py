@@ -26,16 +26,56 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _discover(capacity: int, port: int, args: argparse.Namespace, folder: Path) -> str:
-    mock = subprocess.Popen(["taskset", "-c", "0", sys.executable, "-m", "conformance", "mock", "--port", str(port), "--capacity", str(capacity)],
-                            stdout=subprocess.PIPE, text=True)
+    mock = subprocess.Popen(
+        [
+            "taskset",
+            "-c",
+            "0",
+            sys.executable,
+            "-m",
+            "conformance",
+            "mock",
+            "--port",
+            str(port),
+            "--capacity",
+            str(capacity),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert mock.stdout is not None and "listening" in mock.stdout.readline()
         command = [
-            "taskset", "-c", "1", sys.executable, "-m", "conformance", "load", "--discover", "--headless", "--only-summary",
-            "--host", f"ws://127.0.0.1:{port}", "--discover-step", str(args.step), "--discover-max", str(capacity * 3),
-            "--discover-hold", str(args.hold), "--discover-settle", str(args.settle), "--discover-rate", "20",
-            "--discover-report", str(folder / f"capacity-{capacity}"),
-            "--slo", "p95(final_latency) < 800ms", "--slo", "rate(failures) < 1%", "--slo", f"p99(send_lateness) < {args.lateness}",
+            "taskset",
+            "-c",
+            "1",
+            sys.executable,
+            "-m",
+            "conformance",
+            "load",
+            "--discover",
+            "--headless",
+            "--only-summary",
+            "--host",
+            f"ws://127.0.0.1:{port}",
+            "--discover-step",
+            str(args.step),
+            "--discover-max",
+            str(capacity * 3),
+            "--discover-hold",
+            str(args.hold),
+            "--discover-settle",
+            str(args.settle),
+            "--discover-rate",
+            "20",
+            "--discover-report",
+            str(folder / f"capacity-{capacity}"),
+            "--slo",
+            "p95(final_latency) < 800ms",
+            "--slo",
+            "rate(failures) < 1%",
+            "--slo",
+            f"p99(send_lateness) < {args.lateness}",
         ]
         started = time.monotonic()
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
@@ -45,7 +85,10 @@ def _discover(capacity: int, port: int, args: argparse.Namespace, folder: Path) 
         mock.wait(10)
     answer = [line for line in done.stdout.splitlines() if line.startswith(("capacity:", "at ", "inconclusive"))]
     steps = [line.strip() for line in done.stdout.splitlines() if line.startswith("  ") and "streams:" in line]
-    return f"modelled capacity {capacity}: {' | '.join(answer) or done.stderr[-300:]}\n    exit {done.returncode}, {minutes:.1f} min, steps: " + "; ".join(steps)
+    return (
+        f"modelled capacity {capacity}: {' | '.join(answer) or done.stderr[-300:]}\n    exit {done.returncode}, {minutes:.1f} min, steps: "
+        + "; ".join(steps)
+    )
 
 
 def main() -> None:

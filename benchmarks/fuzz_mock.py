@@ -16,9 +16,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from hostile.fuzz import Answer, Attack, attacks, play  # noqa: E402
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
+
+from hostile.fuzz import Answer, Attack, attacks, play  # noqa: E402
 
 KEY = "fuzz-key-0123456789"
 WAIT_SECONDS = 10.0
@@ -41,8 +42,25 @@ def main() -> int:
     examples = int(sys.argv[1]) if len(sys.argv) > 1 else 3000
     port = _free_port()
     mock = subprocess.Popen(
-        [sys.executable, "-c", "import sys; from conformance.cli import main; sys.exit(main(sys.argv[1:]))", "mock", "--port", str(port), "--api-key", KEY, "--time-scale", "0.1", "--max-streams", "4", "--loop", "asyncio"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; from conformance.cli import main; sys.exit(main(sys.argv[1:]))",
+            "mock",
+            "--port",
+            str(port),
+            "--api-key",
+            KEY,
+            "--time-scale",
+            "0.1",
+            "--max-streams",
+            "4",
+            "--loop",
+            "asyncio",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     answers: list[tuple[Answer, Attack]] = []
     try:
@@ -66,8 +84,13 @@ def main() -> int:
         kinds = collections.Counter(a.kind for a, _ in answers)
         statuses = collections.Counter(a.status for a, _ in answers if a.kind == "http")
         slowest = max(answers, key=lambda pair: pair[0].seconds)
-        print(f"sequences: {len(answers)} in {elapsed:.0f}s; answers: {dict(kinds)}; HTTP statuses: {dict(sorted(statuses.items()))}")
-        print(f"slowest answer: {slowest[0].seconds:.2f}s ({slowest[0].kind}); mock peak RSS: {_peak_rss_mib(mock.pid):.0f} MiB; clean client served afterwards: {healthy}")
+        print(
+            f"sequences: {len(answers)} in {elapsed:.0f}s; answers: {dict(kinds)}; HTTP statuses: {dict(sorted(statuses.items()))}"
+        )
+        print(
+            f"slowest answer: {slowest[0].seconds:.2f}s ({slowest[0].kind}); mock peak RSS: "
+            f"{_peak_rss_mib(mock.pid):.0f} MiB; clean client served afterwards: {healthy}"
+        )
         bad = [(a, s) for a, s in answers if a.kind not in ("http", "close")]
         for answer, attack in bad[:5]:
             print(f"  unanswered: {answer} {attack}")

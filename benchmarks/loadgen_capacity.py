@@ -34,7 +34,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SINK = ROOT / "benchmarks" / "loadgen_sink.yaml"
-SCENARIOS = {"sink": SINK, "sink-results": SINK, "sleeping-sink": SINK, "mock": ROOT / "benchmarks" / "loadgen_stream.yaml"}
+SCENARIOS = {
+    "sink": SINK,
+    "sink-results": SINK,
+    "sleeping-sink": SINK,
+    "mock": ROOT / "benchmarks" / "loadgen_stream.yaml",
+}
 SERVERS = {
     "sink": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py"), "--busy-poll"],
     "sink-results": [sys.executable, str(ROOT / "benchmarks" / "sink_server.py"), "--busy-poll", "--results"],
@@ -55,9 +60,32 @@ def _step(users: int, port: int, folder: Path, scenario: Path, audio: list[str])
     # Every user finishes one whole stream: the ramp, one stream, and a margin to close.
     run_seconds = users // SPAWN_RATE + STREAM_SECONDS + 3
     command = [
-        "taskset", "-c", "1", sys.executable, "-m", "locust", "-f", "loadtest/locustfile.py", "--headless", "--only-summary",
-        "--host", f"ws://127.0.0.1:{port}", "-u", str(users), "-r", str(SPAWN_RATE), "-t", f"{run_seconds}s", "--stop-timeout", "20",
-        "--scenario", str(scenario), "--csv", str(prefix), "--csv-full-history", *audio,
+        "taskset",
+        "-c",
+        "1",
+        sys.executable,
+        "-m",
+        "locust",
+        "-f",
+        "loadtest/locustfile.py",
+        "--headless",
+        "--only-summary",
+        "--host",
+        f"ws://127.0.0.1:{port}",
+        "-u",
+        str(users),
+        "-r",
+        str(SPAWN_RATE),
+        "-t",
+        f"{run_seconds}s",
+        "--stop-timeout",
+        "20",
+        "--scenario",
+        str(scenario),
+        "--csv",
+        str(prefix),
+        "--csv-full-history",
+        *audio,
     ]
     speed = _core_speed()
     started = time.monotonic()
@@ -74,7 +102,10 @@ def _step(users: int, port: int, folder: Path, scenario: Path, audio: list[str])
         rows = {row["Name"]: row for row in csv.DictReader(handle)}
     lateness = rows.get("send_lateness", {})
     streams = rows.get("stream", {})
-    results = sum(int(rows.get(name, {}).get("Request Count", 0)) for name in ("final_latency", "interim_latency", "speech_final_latency"))
+    results = sum(
+        int(rows.get(name, {}).get("Request Count", 0))
+        for name in ("final_latency", "interim_latency", "speech_final_latency")
+    )
     return (
         f"{users:6d} users  result events {results:6d}  locust CPU {100 * cpu / max(elapsed, 1):5.0f}%  streams {streams.get('Request Count', '0'):>5} "
         f"(failed {streams.get('Failure Count', '0')})  per-stream p99 lateness: median {lateness.get('50%', '?')} ms, "
@@ -86,7 +117,9 @@ def _core_speed() -> float:
     """Nanoseconds per step of a fixed Python loop on CPU 1, taken just before each run: a shared
     virtual machine's speed drifts (by up to half on this project's), and capacity with it."""
     loop = "import time\nt = time.perf_counter()\nx = 0\nfor i in range(2_000_000):\n    x += i & 7\nprint(time.perf_counter() - t)"
-    done = subprocess.run(["taskset", "-c", "1", sys.executable, "-c", loop], capture_output=True, text=True, check=True)
+    done = subprocess.run(
+        ["taskset", "-c", "1", sys.executable, "-c", loop], capture_output=True, text=True, check=True
+    )
     return float(done.stdout) / 2_000_000 * 1e9
 
 
@@ -96,20 +129,31 @@ def main() -> None:
     parser.add_argument("--server", choices=sorted(SERVERS), default="sink")
     parser.add_argument("--port", type=int, default=18766)
     parser.add_argument("--repeat", type=int, default=1, help="runs per user count (the tail varies from run to run)")
-    parser.add_argument("--encoding", default="", help="stream this encoding instead of linear16 (the load users' --encoding)")
+    parser.add_argument(
+        "--encoding", default="", help="stream this encoding instead of linear16 (the load users' --encoding)"
+    )
     parser.add_argument("--sample-rate", type=int, default=0, help="with --encoding: its rate")
-    parser.add_argument("--result-latency", choices=("on", "off", "both"), default="on", help="time each Results (locust's default), not, or both in turn")
+    parser.add_argument(
+        "--result-latency",
+        choices=("on", "off", "both"),
+        default="on",
+        help="time each Results (locust's default), not, or both in turn",
+    )
     args = parser.parse_args()
     modes = {"on": [[]], "off": [["--no-result-latency"]], "both": [[], ["--no-result-latency"]]}[args.result_latency]
     audio = ["--encoding", args.encoding, "--sample-rate", str(args.sample_rate or 16000)] if args.encoding else []
-    server = subprocess.Popen(["taskset", "-c", "0", *SERVERS[args.server], "--port", str(args.port)], stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        ["taskset", "-c", "0", *SERVERS[args.server], "--port", str(args.port)], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert server.stdout is not None and "listening" in server.stdout.readline()
         with tempfile.TemporaryDirectory() as folder:
             for users in (int(n) for n in args.users.split(",")):
                 for _ in range(args.repeat):
                     for mode in modes:
-                        print(_step(users, args.port, Path(folder), SCENARIOS[args.server], [*audio, *mode]), flush=True)
+                        print(
+                            _step(users, args.port, Path(folder), SCENARIOS[args.server], [*audio, *mode]), flush=True
+                        )
     finally:
         server.terminate()
         server.wait(10)

@@ -56,7 +56,7 @@ def _masked_frame(payload: bytes, opcode: int) -> bytes:
     else:
         header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, length)
     mask = (MASK * (length // 4 + 1))[:length]
-    return header + MASK + bytes(a ^ b for a, b in zip(payload, mask))
+    return header + MASK + bytes(a ^ b for a, b in zip(payload, mask, strict=False))
 
 
 class Stream(asyncio.Protocol):
@@ -132,10 +132,21 @@ def _cpu_seconds(pid: int) -> float:
     """CPU time of ``pid`` and its children (the processes of ``--processes``)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(_cpu_seconds(int(child)) for child in children)
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK") + sum(
+        _cpu_seconds(int(child)) for child in children
+    )
 
 
-async def _step(port: int, count: int, hold: float, frames: list[bytes], mock_pid: int, streams: list[Stream], lags: list[float], ticks: list[float]) -> dict[str, float]:
+async def _step(
+    port: int,
+    count: int,
+    hold: float,
+    frames: list[bytes],
+    mock_pid: int,
+    streams: list[Stream],
+    lags: list[float],
+    ticks: list[float],
+) -> dict[str, float]:
     while len(streams) < count:
         batch = [_open(port, lags, ticks) for _ in range(min(100, count - len(streams)))]
         streams.extend(await asyncio.gather(*batch))
@@ -161,8 +172,12 @@ async def _step(port: int, count: int, hold: float, frames: list[bytes], mock_pi
     cpu = (_cpu_seconds(mock_pid) - cpu0) / elapsed
     ordered = sorted(lags) or [float("nan")]
     return {
-        "streams": count, "alive": sum(not s.closed for s in streams), "mock_cpu": cpu,
-        "results": len(lags), "lag_p50": statistics.median(ordered), "lag_p99": ordered[int(0.99 * (len(ordered) - 1))],
+        "streams": count,
+        "alive": sum(not s.closed for s in streams),
+        "mock_cpu": cpu,
+        "results": len(lags),
+        "lag_p50": statistics.median(ordered),
+        "lag_p99": ordered[int(0.99 * (len(ordered) - 1))],
         "send_late_p99": sorted(late)[int(0.99 * (len(late) - 1))],
     }
 
@@ -170,30 +185,45 @@ async def _step(port: int, count: int, hold: float, frames: list[bytes], mock_pi
 async def _main(steps: list[int], hold: float, port: int, mock_pid: int) -> list[dict[str, float]]:
     pcm = load_source("speech", SAMPLE_RATE, 1)
     chunk_frames = int(CHUNK_SECONDS * SAMPLE_RATE)
-    frames = [_masked_frame(pcm.slice_frames(i * chunk_frames, chunk_frames), 2) for i in range(int(pcm.seconds / CHUNK_SECONDS))]
+    frames = [
+        _masked_frame(pcm.slice_frames(i * chunk_frames, chunk_frames), 2)
+        for i in range(int(pcm.seconds / CHUNK_SECONDS))
+    ]
     streams: list[Stream] = []
     lags: list[float] = []
     ticks: list[float] = []
     rows = []
-    print(f"{'streams':>8} {'alive':>6} {'server CPU':>11} {'results':>8} {'lag p50':>9} {'lag p99':>9} {'gen late p99':>13}")
+    print(
+        f"{'streams':>8} {'alive':>6} {'server CPU':>11} {'results':>8} {'lag p50':>9} {'lag p99':>9} {'gen late p99':>13}"
+    )
     for count in steps:
         row = await _step(port, count, hold, frames, mock_pid, streams, lags, ticks)
         rows.append(row)
-        print(f"{row['streams']:8d} {row['alive']:6d} {row['mock_cpu'] * 100:10.0f}% {row['results']:8d} {row['lag_p50'] * 1000:7.0f}ms {row['lag_p99'] * 1000:7.0f}ms {row['send_late_p99'] * 1000:11.1f}ms", flush=True)
+        print(
+            f"{row['streams']:8d} {row['alive']:6d} {row['mock_cpu'] * 100:10.0f}% {row['results']:8d} "
+            f"{row['lag_p50'] * 1000:7.0f}ms {row['lag_p99'] * 1000:7.0f}ms {row['send_late_p99'] * 1000:11.1f}ms",
+            flush=True,
+        )
         if row["lag_p99"] > FALLS_BEHIND_P99 or row["alive"] < count:
-            print(f"results fell behind real time (p99 lag > {FALLS_BEHIND_P99 * 1000:.0f} ms) or streams died at {count} streams")
+            print(
+                f"results fell behind real time (p99 lag > {FALLS_BEHIND_P99 * 1000:.0f} ms) or streams died at {count} streams"
+            )
             break
     return rows
 
 
-def _measure(command: list[str], cpus: str, generator_cpu: int, steps: list[int], hold: float, port: int, print_pid: bool = False) -> list[dict[str, float]]:
+def _measure(
+    command: list[str], cpus: str, generator_cpu: int, steps: list[int], hold: float, port: int, print_pid: bool = False
+) -> list[dict[str, float]]:
     """Serve with ``command`` pinned to ``cpus`` and play ``steps`` against it."""
     server = subprocess.Popen(["taskset", "-c", cpus, *command], stdout=subprocess.PIPE, text=True)
     try:
         assert server.stdout is not None
         first = server.stdout.readline()
         if "listening" not in first:
-            raise SystemExit(f"error: the server did not start ({' '.join(command)}): {first.strip() or 'it printed nothing'}")
+            raise SystemExit(
+                f"error: the server did not start ({' '.join(command)}): {first.strip() or 'it printed nothing'}"
+            )
         if print_pid:
             print(f"mock pid {server.pid}", flush=True)
         os.sched_setaffinity(0, {generator_cpu})
@@ -213,15 +243,24 @@ def _compare(rounds: int, mock: list[str], steps: list[int], hold: float, port: 
             print(f"-- round {number}: {'the mock' if name == 'mock' else 'bare websockets'}", flush=True)
             rows = _measure(command, "0", generator_cpu, steps, hold, port)
             cpu[name].append({int(row["streams"]): row["mock_cpu"] for row in rows})
-    print("\nbare websockets' CPU / the mock's, at the same streams (the mock's streams per core, in bare websockets servers):")
+    print(
+        "\nbare websockets' CPU / the mock's, at the same streams (the mock's streams per core, in bare websockets servers):"
+    )
     for count in steps:
-        pairs = [(m[count], w[count]) for m, w in zip(cpu["mock"], cpu["websockets"]) if count in m and count in w]
+        pairs = [
+            (m[count], w[count])
+            for m, w in zip(cpu["mock"], cpu["websockets"], strict=False)
+            if count in m and count in w
+        ]
         if not pairs:
             continue
         # A saturated reference cannot show how much more it would have needed: a lower bound.
         ratios = [f"{'>=' if w >= SATURATED else ''}{w / m:.2f}" for m, w in pairs]
         median_mock = statistics.median(m for m, _ in pairs)
-        print(f"  {count:5d} streams: {', '.join(ratios)}; the mock at a median {median_mock * 100:.0f}% of a core, so ~{count / median_mock:.0f} streams per core")
+        print(
+            f"  {count:5d} streams: {', '.join(ratios)}; the mock at a median {median_mock * 100:.0f}% of a "
+            f"core, so ~{count / median_mock:.0f} streams per core"
+        )
 
 
 def main() -> None:
@@ -230,11 +269,23 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=10.0)
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--print-mock-pid", action="store_true", help="print the mock's pid (to attach a profiler)")
-    parser.add_argument("--server", nargs="+", help="serve with this command instead of the mock (calibration; it must print a line with 'listening')")
+    parser.add_argument(
+        "--server",
+        nargs="+",
+        help="serve with this command instead of the mock (calibration; it must print a line with 'listening')",
+    )
     parser.add_argument("--processes", type=int, default=1, help="mock processes on one port")
     parser.add_argument("--mock-cpus", default="", help="CPUs for the mock, e.g. 0-3 (default: 0 to processes-1)")
-    parser.add_argument("--generator-cpu", type=int, default=-1, help="CPU for this generator (default: the one after the mock's)")
-    parser.add_argument("--beside-websockets", type=int, default=0, metavar="ROUNDS", help="alternate the mock (one process) with a bare websockets server ROUNDS times and compare")
+    parser.add_argument(
+        "--generator-cpu", type=int, default=-1, help="CPU for this generator (default: the one after the mock's)"
+    )
+    parser.add_argument(
+        "--beside-websockets",
+        type=int,
+        default=0,
+        metavar="ROUNDS",
+        help="alternate the mock (one process) with a bare websockets server ROUNDS times and compare",
+    )
     args = parser.parse_args()
     if args.beside_websockets and args.processes > 1:
         parser.error("--beside-websockets compares one process on one core; leave out --processes")
@@ -242,7 +293,18 @@ def main() -> None:
     mock_cpus = args.mock_cpus or (f"0-{args.processes - 1}" if args.processes > 1 else "0")
     generator_cpu = args.generator_cpu if args.generator_cpu >= 0 else args.processes
     # Streams are never idle here, so the idle timeout plays no part; a long one keeps it that way.
-    command = args.server or [sys.executable, "-m", "conformance", "mock", "--port", str(args.port), "--idle-timeout", "3600", "--processes", str(args.processes)]
+    command = args.server or [
+        sys.executable,
+        "-m",
+        "conformance",
+        "mock",
+        "--port",
+        str(args.port),
+        "--idle-timeout",
+        "3600",
+        "--processes",
+        str(args.processes),
+    ]
     if args.beside_websockets:
         _compare(args.beside_websockets, command, steps, args.hold, args.port, generator_cpu)
     else:

@@ -27,10 +27,29 @@ from conformance.scenario import Timing, load_scenario
 
 
 def _results(start: float, end: float, final: bool) -> str:
-    words = [{"word": w, "start": start + i * 0.2, "end": start + i * 0.2 + 0.15, "confidence": 0.98, "punctuated_word": w} for i, w in enumerate(("one", "two", "three", "four", "five"))]
-    return json.dumps({"type": "Results", "channel_index": [0, 1], "duration": end - start, "start": start, "is_final": final, "speech_final": final, "from_finalize": False,
-                       "channel": {"alternatives": [{"transcript": "one two three four five", "confidence": 0.98, "words": words}]},
-                       "metadata": {"request_id": "x", "model_info": {"name": "x", "version": "0", "arch": "x"}, "model_uuid": "x"}})
+    words = [
+        {"word": w, "start": start + i * 0.2, "end": start + i * 0.2 + 0.15, "confidence": 0.98, "punctuated_word": w}
+        for i, w in enumerate(("one", "two", "three", "four", "five"))
+    ]
+    return json.dumps(
+        {
+            "type": "Results",
+            "channel_index": [0, 1],
+            "duration": end - start,
+            "start": start,
+            "is_final": final,
+            "speech_final": final,
+            "from_finalize": False,
+            "channel": {
+                "alternatives": [{"transcript": "one two three four five", "confidence": 0.98, "words": words}]
+            },
+            "metadata": {
+                "request_id": "x",
+                "model_info": {"name": "x", "version": "0", "arch": "x"},
+                "model_uuid": "x",
+            },
+        }
+    )
 
 
 def _played_trace(plan):  # type: ignore[no-untyped-def]
@@ -71,7 +90,7 @@ def main() -> None:
         started = time.perf_counter()
         scenario, trace = _played_trace(plan)
         playing += time.perf_counter() - started
-        trace.entries  # settled as the first sample of a stream would settle it
+        _ = trace.entries  # settled as the first sample of a stream would settle it
         t0 = time.perf_counter()
         without = measure(trace, per_result=False)
         t1 = time.perf_counter()
@@ -82,20 +101,41 @@ def main() -> None:
         t3 = time.perf_counter()
         samples = stream_samples(trace, record, without)
         for sample in samples:
-            fire(request_type="WS", name=sample.name, response_time=sample.ms, response_length=0, exception=None, context={})
+            fire(
+                request_type="WS",
+                name=sample.name,
+                response_time=sample.ms,
+                response_length=0,
+                exception=None,
+                context={},
+            )
         t4 = time.perf_counter()
         extra = [s for s in with_results if s not in without]
         for sample in extra:
-            fire(request_type="WS", name=sample.name, response_time=sample.ms, response_length=0, exception=None, context={})
+            fire(
+                request_type="WS",
+                name=sample.name,
+                response_time=sample.ms,
+                response_length=0,
+                exception=None,
+                context={},
+            )
         t5 = time.perf_counter()
-        base, per_result, judging, events = base + (t1 - t0), per_result + (t2 - t1) - (t1 - t0) + (t5 - t4), judging + (t3 - t2), events + (t4 - t3)
+        base, per_result, judging, events = (
+            base + (t1 - t0),
+            per_result + (t2 - t1) - (t1 - t0) + (t5 - t4),
+            judging + (t3 - t2),
+            events + (t4 - t3),
+        )
         counted += len(extra)
     n = args.streams
     anyway = (playing + base + events + judging) / n
-    print(f"per stream ({counted / n:.0f} results): per-result latencies and their events {per_result / n * 1e3:.3f} ms, against "
-          f"{anyway * 1e3:.3f} ms spent anyway (player and trace {playing / n * 1e3:.3f} ms, judging {judging / n * 1e3:.3f} ms, "
-          f"other samples and events {(base + events) / n * 1e3:.3f} ms; the kernel's writes, ~8 us per frame, come on top): "
-          f"{100 * per_result / n / anyway:.1f} % more")
+    print(
+        f"per stream ({counted / n:.0f} results): per-result latencies and their events {per_result / n * 1e3:.3f} ms, against "
+        f"{anyway * 1e3:.3f} ms spent anyway (player and trace {playing / n * 1e3:.3f} ms, judging {judging / n * 1e3:.3f} ms, "
+        f"other samples and events {(base + events) / n * 1e3:.3f} ms; the kernel's writes, ~8 us per frame, come on top): "
+        f"{100 * per_result / n / anyway:.1f} % more"
+    )
 
 
 if __name__ == "__main__":

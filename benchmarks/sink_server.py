@@ -34,13 +34,35 @@ _RESULTS = False
 
 
 def _results_frame(start: float, duration: float, final: bool) -> bytes:
-    words = [{"word": w, "start": round(start + i * duration / 5, 3), "end": round(start + (i + 1) * duration / 5, 3), "confidence": 0.98, "punctuated_word": w}
-             for i, w in enumerate(("one", "two", "three", "four", "five"))]
-    body = json.dumps({
-        "type": "Results", "channel_index": [0, 1], "duration": round(duration, 3), "start": round(start, 3), "is_final": final, "speech_final": final,
-        "from_finalize": False, "channel": {"alternatives": [{"transcript": "one two three four five", "confidence": 0.98, "words": words}]},
-        "metadata": {"request_id": "sink", "model_info": {"name": "sink", "version": "0", "arch": "sink"}, "model_uuid": "sink"},
-    }).encode()
+    words = [
+        {
+            "word": w,
+            "start": round(start + i * duration / 5, 3),
+            "end": round(start + (i + 1) * duration / 5, 3),
+            "confidence": 0.98,
+            "punctuated_word": w,
+        }
+        for i, w in enumerate(("one", "two", "three", "four", "five"))
+    ]
+    body = json.dumps(
+        {
+            "type": "Results",
+            "channel_index": [0, 1],
+            "duration": round(duration, 3),
+            "start": round(start, 3),
+            "is_final": final,
+            "speech_final": final,
+            "from_finalize": False,
+            "channel": {
+                "alternatives": [{"transcript": "one two three four five", "confidence": 0.98, "words": words}]
+            },
+            "metadata": {
+                "request_id": "sink",
+                "model_info": {"name": "sink", "version": "0", "arch": "sink"},
+                "model_uuid": "sink",
+            },
+        }
+    ).encode()
     length = len(body)
     header = bytes([0x81, length]) if length < 126 else bytes([0x81, 126]) + length.to_bytes(2, "big")
     return header + body
@@ -65,9 +87,17 @@ class _Sink(asyncio.Protocol):
             end = self.buffer.find(b"\r\n\r\n")
             if end < 0:
                 return
-            headers = {line.split(b":", 1)[0].strip().lower(): line.split(b":", 1)[1].strip() for line in bytes(self.buffer[:end]).split(b"\r\n")[1:] if b":" in line}
+            headers = {
+                line.split(b":", 1)[0].strip().lower(): line.split(b":", 1)[1].strip()
+                for line in bytes(self.buffer[:end]).split(b"\r\n")[1:]
+                if b":" in line
+            }
             accept = base64.b64encode(hashlib.sha1(headers.get(b"sec-websocket-key", b"") + _GUID).digest())
-            self.transport.write(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\ndg-request-id: sink\r\n\r\n")
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "
+                + accept
+                + b"\r\ndg-request-id: sink\r\n\r\n"
+            )
             self.upgraded = True
             data, self.buffer = bytes(self.buffer[end + 4 :]), bytearray()
         self._frames(data)
@@ -106,7 +136,6 @@ class _Sink(asyncio.Protocol):
                 position = len(view)
         self.buffer = bytearray(view[position:])
 
-
     def _answer(self, length: int) -> None:
         """An interim for every second of audio received, a final for every third."""
         assert self.transport is not None
@@ -140,8 +169,12 @@ async def _serve(port: int, busy_poll: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=18767)
-    parser.add_argument("--busy-poll", action="store_true", help="never sleep: poll the sockets in a loop, using the whole core")
-    parser.add_argument("--results", action="store_true", help="send an interim Results per second of audio and a final every third")
+    parser.add_argument(
+        "--busy-poll", action="store_true", help="never sleep: poll the sockets in a loop, using the whole core"
+    )
+    parser.add_argument(
+        "--results", action="store_true", help="send an interim Results per second of audio and a final every third"
+    )
     args = parser.parse_args()
     global _RESULTS
     _RESULTS = args.results

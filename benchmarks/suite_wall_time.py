@@ -48,7 +48,9 @@ def main() -> None:
     longest = max(records, key=lambda r: r.duration)
     solo_wall, solo = asyncio.run(_run([s for s in scenarios if s.id == longest.id], args.time_scale, 1))
     lateness = [e.lateness * 1000 for r in records if r.trace for e in r.trace.entries if e.due is not None]
-    print(f"scenarios: {len(records)} (statuses: {sorted({r.status.value for r in records})}), time scale {args.time_scale:g}, jobs {args.jobs}")
+    print(
+        f"scenarios: {len(records)} (statuses: {sorted({r.status.value for r in records})}), time scale {args.time_scale:g}, jobs {args.jobs}"
+    )
     for record in sorted(records, key=lambda r: -r.duration):
         print(f"  {record.id:32} {record.duration:7.2f}s")
     print(f"full suite wall time:            {suite_wall:7.2f}s")

@@ -51,7 +51,7 @@ class Catalog:
     def __getitem__(self, rule_id: str) -> Rule:
         return self._rules[rule_id]
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self):
         return iter(self._rules.values())
 
     def suggest(self, rule_id: str) -> str:
@@ -71,7 +71,15 @@ def load_catalog(path: Path | None = None) -> Catalog:
     try:
         entries = yaml.safe_load(path.read_text(encoding="utf-8"))["rules"]
         rules = [
-            Rule(e["id"], Level(e["level"]), e["statement"], e["source"], e["side"], tuple(e.get("needs", ())), bool(e.get("timed", False)))
+            Rule(
+                e["id"],
+                Level(e["level"]),
+                e["statement"],
+                e["source"],
+                e["side"],
+                tuple(e.get("needs", ())),
+                bool(e.get("timed", False)),
+            )
             for e in entries
         ]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:

@@ -38,7 +38,9 @@ class ScenarioFailure(Exception):
 def pytest_addoption(parser: pytest.Parser) -> None:
     # Prefixed: locust's own pytest plugin already claims --host.
     group = parser.getgroup("conformance", "stt-conformance scenarios")
-    group.addoption("--conformance-host", help="endpoint to play the conformance scenarios against (enables the plugin)")
+    group.addoption(
+        "--conformance-host", help="endpoint to play the conformance scenarios against (enables the plugin)"
+    )
     group.addoption("--conformance-api-key", help="API key (default: $DEEPGRAM_API_KEY)")
     group.addoption("--conformance-scenarios", help="scenario folder (default: the bundled suite)")
     group.addoption("--conformance-time-scale", type=float, default=1.0, help="time scale of endpoint-timed durations")
@@ -75,7 +77,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Col
 class ScenarioFile(pytest.File):
     """One scenario file."""
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self):
         from conformance.scenario import load_scenario
 
         scenario = load_scenario(self.path)
@@ -115,7 +117,9 @@ class ScenarioItem(pytest.Item):
             pytest.skip("; ".join(f"{r.rule_id} {r.verdict.value}: {r.message}" for r in own))
         for result in record.results:
             if result.verdict is Verdict.NON_STRICT:
-                warnings.warn(ConformanceWarning(f"{self.scenario.id}: {result.rule_id} (SHOULD) {result.message}"), stacklevel=1)
+                warnings.warn(
+                    ConformanceWarning(f"{self.scenario.id}: {result.rule_id} (SHOULD) {result.message}"), stacklevel=1
+                )
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         """The broken rules and the tail of the wire log instead of a Python traceback."""

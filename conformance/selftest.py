@@ -64,14 +64,20 @@ class MutantResult:
         own lateness left unjudged."""
         return [
             f"{record.id} {r.rule_id} {r.verdict.value}: {r.message}"
-            for record in self.records for r in record.results
+            for record in self.records
+            for r in record.results
             if r.verdict in (Verdict.NOT_JUDGED, Verdict.UNIMPLEMENTED) and HARNESS_LATE not in r.message
         ]
 
     @property
     def harness_late(self) -> list[str]:
         """Verdicts not judged because the suite itself ran late: the suite proved nothing there."""
-        return [f"{record.id} {r.rule_id}: {r.message}" for record in self.records for r in record.results if HARNESS_LATE in r.message]
+        return [
+            f"{record.id} {r.rule_id}: {r.message}"
+            for record in self.records
+            for r in record.results
+            if HARNESS_LATE in r.message
+        ]
 
     @property
     def stray_findings(self) -> list[str]:
@@ -80,16 +86,22 @@ class MutantResult:
         own = FAULTS[self.fault].rule if self.fault else None
         return [
             f"{record.id} {r.rule_id} {r.verdict.value}: {r.message}"
-            for record in self.records for r in record.results if r.verdict.broken and r.rule_id != own
+            for record in self.records
+            for r in record.results
+            if r.verdict.broken and r.rule_id != own
         ]
 
 
 def flagged_rules(records: Sequence[CaseRecord]) -> set[str]:
     """Rules that came out FAILED or NON-STRICT in any of ``records``."""
-    return {r.rule_id for record in records for r in record.results if r.verdict in (Verdict.FAILED, Verdict.NON_STRICT)}
+    return {
+        r.rule_id for record in records for r in record.results if r.verdict in (Verdict.FAILED, Verdict.NON_STRICT)
+    }
 
 
-async def _against(fault: str | None, scenarios: Sequence[Scenario], timing: Timing, gate: asyncio.Semaphore, audio_speed: float) -> MutantResult:
+async def _against(
+    fault: str | None, scenarios: Sequence[Scenario], timing: Timing, gate: asyncio.Semaphore, audio_speed: float
+) -> MutantResult:
     async with gate:
         return await _play(fault, scenarios, timing, audio_speed)
 
@@ -143,9 +155,12 @@ async def run_selftest(
         loop = asyncio.get_running_loop()
         # spawn, not fork: a forked child would inherit this process's running loop and sockets.
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
-            parts = await asyncio.gather(*(
-                loop.run_in_executor(pool, _suites_in_process, share, scenarios, timing, parallel, audio_speed) for share in shares
-            ))
+            parts = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool, _suites_in_process, share, scenarios, timing, parallel, audio_speed)
+                    for share in shares
+                )
+            )
         by_name = {result.fault: result for part in parts for result in part}
     for _ in range(_REPLAYS):
         late = [name for name in names if by_name[name].harness_late]
@@ -165,10 +180,14 @@ def _usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-async def _suites(names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float) -> list[MutantResult]:
+async def _suites(
+    names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float
+) -> list[MutantResult]:
     gate = asyncio.Semaphore(parallel)
     return list(await asyncio.gather(*(_against(name, scenarios, timing, gate, audio_speed) for name in names)))
 
 
-def _suites_in_process(names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float) -> list[MutantResult]:
+def _suites_in_process(
+    names: Sequence[str | None], scenarios: Sequence[Scenario], timing: Timing, parallel: int, audio_speed: float
+) -> list[MutantResult]:
     return asyncio.run(_suites(names, scenarios, timing, parallel, audio_speed))

@@ -24,7 +24,7 @@ def target_url(host: str) -> str:
     if scheme is None:
         raise UsageError(f"--host {host!r}: scheme must be ws, wss, http or https")
     try:
-        parts.port
+        _ = parts.port  # urllib parses the port only when asked for it
     except ValueError:
         raise UsageError(f"--host {host!r}: the port is not a number in 0-65535") from None
     if not parts.hostname:

@@ -39,7 +39,9 @@ class Expected:
 
     def covers(self, case_id: str, rule_id: str | None = None) -> bool:
         """Whether this entry is about ``case_id`` (and ``rule_id`` when given)."""
-        return fnmatch.fnmatchcase(case_id, self.scenario) and (self.rule is None or rule_id is None or rule_id == self.rule)
+        return fnmatch.fnmatchcase(case_id, self.scenario) and (
+            self.rule is None or rule_id is None or rule_id == self.rule
+        )
 
 
 def load_xfail(path: Path) -> list[Expected]:

@@ -33,7 +33,9 @@ class RunningMock:
         return self.server.url
 
 
-def start_mock(config: MockConfig, observe: Callable[[], StreamObserver] | None = None) -> tuple[RunningMock, threading.Thread]:
+def start_mock(
+    config: MockConfig, observe: Callable[[], StreamObserver] | None = None
+) -> tuple[RunningMock, threading.Thread]:
     """Start a mock in a thread with its own loop (``observe``: record-and-judge mode); stop it
     with :func:`stop_mock`."""
     loop = asyncio.new_event_loop()

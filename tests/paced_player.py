@@ -42,12 +42,27 @@ def play(base: str, timing: Timing, audio_speed: float, scenario_id: str) -> Non
     record = new_record(scenario)
     conclude(record, trace, scenario)
     late = max((e.lateness for e in trace.entries if e.due is not None), default=0.0)
-    print(json.dumps({"id": scenario_id, "status": record.status.value, "broken": sorted(r.rule_id for r in record.failed()), "max_late_ms": round(1000 * late, 1), "polls": player.polls, "frames": len(trace.entries)}), flush=True)
+    print(
+        json.dumps(
+            {
+                "id": scenario_id,
+                "status": record.status.value,
+                "broken": sorted(r.rule_id for r in record.failed()),
+                "max_late_ms": round(1000 * late, 1),
+                "polls": player.polls,
+                "frames": len(trace.entries),
+            }
+        ),
+        flush=True,
+    )
 
 
 def main() -> None:
     base, scale, audio_speed, ids = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4:]
-    gevent.joinall([gevent.spawn(play, base, Timing(scale=scale), audio_speed, scenario_id) for scenario_id in ids], raise_error=True)
+    gevent.joinall(
+        [gevent.spawn(play, base, Timing(scale=scale), audio_speed, scenario_id) for scenario_id in ids],
+        raise_error=True,
+    )
 
 
 if __name__ == "__main__":

@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from conformance.checks import CheckContext, NOT_APPLICABLE, judge
-from conformance.checks import closes, lifecycle, messages, timing, transcripts
+from conformance.checks import NOT_APPLICABLE, CheckContext, closes, judge, lifecycle, messages, timing, transcripts
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import Handshake, Trace
 from conformance.scenario import Timing
@@ -24,52 +23,106 @@ class Script:
     """Builds a trace frame by frame on a fake clock."""
 
     def __init__(self, channels: int = 1, lanes: int = 1, scale: float = 1.0) -> None:
-        self.trace = Trace("t.1", Timing(scale=scale), channels, lanes, 16000, Handshake("ws://x/v1/listen", status=101, headers={"dg-request-id": "r1"}, t=0.0))
+        self.trace = Trace(
+            "t.1",
+            Timing(scale=scale),
+            channels,
+            lanes,
+            16000,
+            Handshake("ws://x/v1/listen", status=101, headers={"dg-request-id": "r1"}, t=0.0),
+        )
         self.t = 0.0
 
-    def at(self, t: float) -> "Script":
+    def at(self, t: float) -> Script:
         self.t = t
         return self
 
-    def audio(self, seconds: float, *, speech: bool = True) -> "Script":
+    def audio(self, seconds: float, *, speech: bool = True) -> Script:
         """Send ``seconds`` of audio; with ``speech`` the trace counts it as speech (a flush owes finals for it)."""
         before = self.trace.audio_seconds
-        self.trace.record_sent("binary", b"\x00\x00" * int(16000 * seconds * self.trace.channels), self.t, audio=True, due=None, step=None, seconds=seconds)
+        self.trace.record_sent(
+            "binary",
+            b"\x00\x00" * int(16000 * seconds * self.trace.channels),
+            self.t,
+            audio=True,
+            due=None,
+            step=None,
+            seconds=seconds,
+        )
         if speech:
             self.trace.speech.append((before, self.trace.audio_seconds))
         return self
 
-    def send(self, message: dict[str, Any]) -> "Script":
+    def send(self, message: dict[str, Any]) -> Script:
         self.trace.record_sent("text", json.dumps(message), self.t, audio=False, due=None, step=None)
         return self
 
-    def recv(self, message: dict[str, Any] | str | bytes) -> "Script":
+    def recv(self, message: dict[str, Any] | str | bytes) -> Script:
         self.trace.record_received(message if isinstance(message, (str, bytes)) else json.dumps(message), self.t, None)
         return self
 
-    def close(self, by: str = "server", code: int | None = 1000, reason: str = "") -> "Script":
+    def close(self, by: str = "server", code: int | None = 1000, reason: str = "") -> Script:
         self.trace.record_close(by, code, reason, self.t)
         return self
 
 
-def results(start: float, end: float, *, lane: int = 0, lanes: int = 1, final: bool = True, from_finalize: bool = False, words: list[tuple[float, float]] = ()) -> dict[str, Any]:
+def results(
+    start: float,
+    end: float,
+    *,
+    lane: int = 0,
+    lanes: int = 1,
+    final: bool = True,
+    from_finalize: bool = False,
+    words: list[tuple[float, float]] = (),
+) -> dict[str, Any]:
     return {
-        "type": "Results", "channel_index": [lane, lanes], "start": start, "duration": round(end - start, 6), "is_final": final,
-        "speech_final": False, "from_finalize": from_finalize,
-        "channel": {"alternatives": [{"transcript": " ".join("w" for _ in words), "confidence": 0.9, "words": [{"word": "w", "start": s, "end": e, "confidence": 0.9} for s, e in words]}]},
+        "type": "Results",
+        "channel_index": [lane, lanes],
+        "start": start,
+        "duration": round(end - start, 6),
+        "is_final": final,
+        "speech_final": False,
+        "from_finalize": from_finalize,
+        "channel": {
+            "alternatives": [
+                {
+                    "transcript": " ".join("w" for _ in words),
+                    "confidence": 0.9,
+                    "words": [{"word": "w", "start": s, "end": e, "confidence": 0.9} for s, e in words],
+                }
+            ]
+        },
         "metadata": {"request_id": "r1", "model_info": {"name": "n", "version": "v", "arch": "a"}, "model_uuid": "u"},
     }
 
 
 def metadata(duration: float, channels: int = 1, request_id: str = "r1") -> dict[str, Any]:
-    return {"type": "Metadata", "transaction_key": "deprecated", "request_id": request_id, "sha256": "x", "created": "2026-01-01T00:00:00.000Z", "duration": duration, "channels": channels}
+    return {
+        "type": "Metadata",
+        "transaction_key": "deprecated",
+        "request_id": request_id,
+        "sha256": "x",
+        "created": "2026-01-01T00:00:00.000Z",
+        "duration": duration,
+        "channels": channels,
+    }
 
 
 def clean_session() -> Script:
     return (
-        Script().audio(1.0).at(0.5).recv(results(0, 0.8, words=[(0.1, 0.5)]))
-        .at(1.0).audio(1.0).at(1.5).send({"type": "CloseStream"})
-        .at(1.6).recv(results(0.8, 2.0)).recv(metadata(2.0)).close()
+        Script()
+        .audio(1.0)
+        .at(0.5)
+        .recv(results(0, 0.8, words=[(0.1, 0.5)]))
+        .at(1.0)
+        .audio(1.0)
+        .at(1.5)
+        .send({"type": "CloseStream"})
+        .at(1.6)
+        .recv(results(0.8, 2.0))
+        .recv(metadata(2.0))
+        .close()
     )
 
 
@@ -77,7 +130,21 @@ def test_clean_session_holds_every_applicable_rule() -> None:
     """A well-behaved session yields only OK verdicts."""
     verdicts = {r.rule_id: r.verdict for r in judge(clean_session().trace, SCENARIO, CTX)}
     assert set(verdicts.values()) == {Verdict.OK}
-    assert {"MSG-1", "MSG-2", "RES-1", "RES-2", "RES-3", "RES-4", "CS-1", "CS-2", "CS-3", "CS-4", "CS-5", "HS-1", "HS-2"} <= set(verdicts)
+    assert {
+        "MSG-1",
+        "MSG-2",
+        "RES-1",
+        "RES-2",
+        "RES-3",
+        "RES-4",
+        "CS-1",
+        "CS-2",
+        "CS-3",
+        "CS-4",
+        "CS-5",
+        "HS-1",
+        "HS-2",
+    } <= set(verdicts)
 
 
 def test_tr1_fails_a_server_whose_finals_over_speech_are_all_empty() -> None:
@@ -147,7 +214,10 @@ def test_res4_flags_word_outside_result() -> None:
 def test_to3_flags_close_before_idle_timeout() -> None:
     """A server close 3 s after the last frame is early when the timeout is 10 s."""
     trace = Script().audio(1).at(3.0).close(code=1011).trace
-    with pytest.raises(RuleViolation, match=r"3\.000s after the client's last frame: an active stream must not be closed before the idle timeout \(10\.000s\)"):
+    with pytest.raises(
+        RuleViolation,
+        match=r"3\.000s after the client's last frame: an active stream must not be closed before the idle timeout \(10\.000s\)",
+    ):
         closes.no_early_close(CTX, trace, SCENARIO)
     assert closes.no_early_close(CTX, Script().audio(1).at(10.5).close(code=1011).trace, SCENARIO) is None
 
@@ -178,7 +248,15 @@ def test_cs2_flags_frames_after_metadata() -> None:
 
 def test_cs3_and_cs4_and_cs5() -> None:
     """Wrong close code, wrong duration and disagreeing request ids are each flagged."""
-    trace = Script().audio(1).send({"type": "CloseStream"}).recv(results(0, 1)).recv(metadata(3, request_id="other")).close(code=1011).trace
+    trace = (
+        Script()
+        .audio(1)
+        .send({"type": "CloseStream"})
+        .recv(results(0, 1))
+        .recv(metadata(3, request_id="other"))
+        .close(code=1011)
+        .trace
+    )
     with pytest.raises(RuleViolation, match="expected 1000"):
         lifecycle.closestream_close_code(CTX, trace, SCENARIO)
     with pytest.raises(RuleViolation, match="duration is 3"):
@@ -190,26 +268,54 @@ def test_cs3_and_cs4_and_cs5() -> None:
 def test_fin1_flags_ignored_finalize() -> None:
     """Finalize after 2 s of audio with no flush (only a later unrelated final) breaks FIN-1."""
     trace = Script().audio(2).send({"type": "Finalize"}).at(3).audio(2).recv(results(0, 3.5)).trace
-    with pytest.raises(RuleViolation, match=r"no final on channel 0 reached the end of the speech sent \(2\.000s of 2\.000s"):
+    with pytest.raises(
+        RuleViolation, match=r"no final on channel 0 reached the end of the speech sent \(2\.000s of 2\.000s"
+    ):
         lifecycle.finalize_covers_buffered_audio(CTX, trace, SCENARIO)
 
 
 def test_fin_checks_pass_on_a_proper_flush() -> None:
-    trace = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2.0, from_finalize=True)).at(1).audio(2).recv(results(2, 3.5)).trace
+    trace = (
+        Script()
+        .audio(2)
+        .send({"type": "Finalize"})
+        .recv(results(0, 2.0, from_finalize=True))
+        .at(1)
+        .audio(2)
+        .recv(results(2, 3.5))
+        .trace
+    )
     assert lifecycle.finalize_covers_buffered_audio(CTX, trace, SCENARIO) is None
     assert lifecycle.finalize_marks_from_finalize(CTX, trace, SCENARIO) is None
     assert lifecycle.finalize_keeps_stream(CTX, trace, SCENARIO) is None
 
 
 def test_fin3_flags_the_wrong_channel() -> None:
-    trace = Script(channels=2, lanes=2).audio(2).send({"type": "Finalize", "channel": 1}).recv(results(0, 2, lane=0, lanes=2, from_finalize=True)).trace
+    trace = (
+        Script(channels=2, lanes=2)
+        .audio(2)
+        .send({"type": "Finalize", "channel": 1})
+        .recv(results(0, 2, lane=0, lanes=2, from_finalize=True))
+        .trace
+    )
     with pytest.raises(RuleViolation, match=r"named channel 1 but .* channel_index \[0, 2\]"):
         lifecycle.finalize_channel_only(CTX, trace, SCENARIO)
 
 
 def test_fin4_flags_close_after_finalize() -> None:
-    trace = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).recv(metadata(2)).close(code=1000).trace
-    with pytest.raises(RuleViolation, match=r"server closed 1000 at 0\.000s, 0\.000s after the client's Finalize #1: Finalize must not end the stream"):
+    trace = (
+        Script()
+        .audio(2)
+        .send({"type": "Finalize"})
+        .recv(results(0, 2, from_finalize=True))
+        .recv(metadata(2))
+        .close(code=1000)
+        .trace
+    )
+    with pytest.raises(
+        RuleViolation,
+        match=r"server closed 1000 at 0\.000s, 0\.000s after the client's Finalize #1: Finalize must not end the stream",
+    ):
         lifecycle.finalize_keeps_stream(CTX, trace, SCENARIO)
 
 
@@ -224,7 +330,19 @@ def test_ka1_flags_a_reply_to_keepalive() -> None:
 def test_ka1_leaves_a_binary_frame_to_msg2() -> None:
     """A binary frame right behind a KeepAlive is no reply: every server binary frame is MSG-2's,
     wherever it comes (one cause, one finding)."""
-    trace = Script().audio(1).at(4).send({"type": "KeepAlive"}).recv(results(0, 1)).recv(b"\x00\x01").at(8).send({"type": "CloseStream"}).recv(metadata(1)).close().trace
+    trace = (
+        Script()
+        .audio(1)
+        .at(4)
+        .send({"type": "KeepAlive"})
+        .recv(results(0, 1))
+        .recv(b"\x00\x01")
+        .at(8)
+        .send({"type": "CloseStream"})
+        .recv(metadata(1))
+        .close()
+        .trace
+    )
     assert lifecycle.keepalive_not_answered(CTX, trace, SCENARIO) is None
     verdicts = {r.rule_id: r.verdict for r in judge(trace, SCENARIO, CTX)}
     assert verdicts["MSG-2"] is Verdict.FAILED and verdicts["KA-1"] is Verdict.OK
@@ -233,7 +351,19 @@ def test_ka1_leaves_a_binary_frame_to_msg2() -> None:
 def test_ka4_flags_clock_advanced_by_pause() -> None:
     """After audio, KeepAlive-only time and more audio, results must stay on the audio clock; the
     clock was seen right before the pause, so the pause pushed it."""
-    trace = Script().audio(1).at(1.2).recv(results(0, 1)).at(5).send({"type": "KeepAlive"}).at(9).audio(1).at(9.5).recv(results(1, 9.0)).trace
+    trace = (
+        Script()
+        .audio(1)
+        .at(1.2)
+        .recv(results(0, 1))
+        .at(5)
+        .send({"type": "KeepAlive"})
+        .at(9)
+        .audio(1)
+        .at(9.5)
+        .recv(results(1, 9.0))
+        .trace
+    )
     with pytest.raises(RuleViolation, match="the pause must not advance the clock"):
         timing.timings_continue_after_pause(CTX, trace, SCENARIO)
 
@@ -242,14 +372,30 @@ def test_ka4_is_not_judged_without_a_clock_seen_before_the_pause() -> None:
     """Results only after the pause, running ahead: the clock may have been ahead all along, so it
     is RES-2's finding (the times run past the audio sent) and KA-4 is NOT JUDGED, saying why."""
     trace = (
-        Script().audio(1).at(5).send({"type": "KeepAlive"}).at(9).audio(1).at(9.5).recv(results(1, 3.0))
-        .send({"type": "CloseStream"}).recv(results(3.0, 3.0)).recv(metadata(2)).close().trace
+        Script()
+        .audio(1)
+        .at(5)
+        .send({"type": "KeepAlive"})
+        .at(9)
+        .audio(1)
+        .at(9.5)
+        .recv(results(1, 3.0))
+        .send({"type": "CloseStream"})
+        .recv(results(3.0, 3.0))
+        .recv(metadata(2))
+        .close()
+        .trace
     )
     with pytest.raises(NotJudged, match="no Results came before the pause"):
         timing.timings_continue_after_pause(CTX, trace, SCENARIO)
-    verdicts = {r.rule_id: r for r in judge(trace, m.Scenario(id="t.1", title="t", rules=("KA-4", "RES-2"), steps=()), CTX)}
+    verdicts = {
+        r.rule_id: r for r in judge(trace, m.Scenario(id="t.1", title="t", rules=("KA-4", "RES-2"), steps=()), CTX)
+    }
     assert verdicts["RES-2"].verdict is Verdict.FAILED
-    assert verdicts["KA-4"].verdict is Verdict.NOT_JUDGED and "no Results came before the pause" in verdicts["KA-4"].message
+    assert (
+        verdicts["KA-4"].verdict is Verdict.NOT_JUDGED
+        and "no Results came before the pause" in verdicts["KA-4"].message
+    )
 
 
 def test_fin4_absence_rests_on_the_closestream_flush() -> None:
@@ -257,14 +403,40 @@ def test_fin4_absence_rests_on_the_closestream_flush() -> None:
     could show it transcribed. A flush that lost it is CS-1's finding, and FIN-4 gives way to it;
     where results did come before the CloseStream, FIN-4 holds; with no CloseStream to blame,
     the absence is FIN-4's own."""
-    lost = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).send({"type": "CloseStream"}).recv(metadata(4)).close().trace
+    lost = (
+        Script()
+        .audio(2)
+        .send({"type": "Finalize"})
+        .recv(results(0, 2, from_finalize=True))
+        .audio(2)
+        .send({"type": "CloseStream"})
+        .recv(metadata(4))
+        .close()
+        .trace
+    )
     verdicts = {r.rule_id: r for r in judge(lost, SCENARIO, CTX)}
     assert verdicts["CS-1"].verdict is Verdict.FAILED
     assert verdicts["FIN-4"].verdict is Verdict.NOT_JUDGED and "it needs CS-1" in verdicts["FIN-4"].message
-    seen = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).recv(results(2, 3.5))
+    seen = (
+        Script()
+        .audio(2)
+        .send({"type": "Finalize"})
+        .recv(results(0, 2, from_finalize=True))
+        .audio(2)
+        .recv(results(2, 3.5))
+    )
     held = seen.send({"type": "CloseStream"}).recv(results(3.5, 4)).recv(metadata(4)).close().trace
     assert {r.rule_id: r.verdict for r in judge(held, SCENARIO, CTX)}["FIN-4"] is Verdict.OK
-    open_end = Script().audio(2).send({"type": "Finalize"}).recv(results(0, 2, from_finalize=True)).audio(2).at(9).close(by="client").trace
+    open_end = (
+        Script()
+        .audio(2)
+        .send({"type": "Finalize"})
+        .recv(results(0, 2, from_finalize=True))
+        .audio(2)
+        .at(9)
+        .close(by="client")
+        .trace
+    )
     assert {r.rule_id: r.verdict for r in judge(open_end, SCENARIO, CTX)}["FIN-4"] is Verdict.FAILED
 
 
@@ -284,7 +456,16 @@ def test_checks_say_not_applicable_without_trigger() -> None:
 
 def test_judge_grades_by_level() -> None:
     """A broken SHOULD is NON-STRICT; a broken MUST is FAILED."""
-    trace = Script().audio(1).send({"type": "CloseStream"}).recv(results(0, 1)).recv(metadata(1)).recv(b"\x01").close(code=1011).trace
+    trace = (
+        Script()
+        .audio(1)
+        .send({"type": "CloseStream"})
+        .recv(results(0, 1))
+        .recv(metadata(1))
+        .recv(b"\x01")
+        .close(code=1011)
+        .trace
+    )
     verdicts = {r.rule_id: r.verdict for r in judge(trace, SCENARIO, CTX)}
     assert verdicts["CS-3"] is Verdict.NON_STRICT
     assert verdicts["MSG-2"] is Verdict.FAILED

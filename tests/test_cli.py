@@ -7,8 +7,8 @@ import contextlib
 import io
 import json
 import threading
-from collections.abc import Iterator
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -47,7 +47,19 @@ def test_cli_without_a_host_plays_against_the_bundled_mock(capsys: pytest.Captur
     key it requires): exit 0, the reports written and no trace left. The whole suite through the
     CLI is tests/test_examples.py's run."""
     report, junit, traces = tmp_path / "r.json", tmp_path / "j.xml", tmp_path / "traces"
-    code, out, err = run_cli(capsys, "run", *SCALE, "-k", "handshake.*", "--json", str(report), "--junit", str(junit), "--trace-dir", str(traces))
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        *SCALE,
+        "-k",
+        "handshake.*",
+        "--json",
+        str(report),
+        "--junit",
+        str(junit),
+        "--trace-dir",
+        str(traces),
+    )
     assert code == 0, out + err
     document = json.loads(report.read_text())["runs"][0]
     assert {c["id"] for c in document["cases"]} >= {"handshake.auth.1", "handshake.auth.2"}
@@ -100,7 +112,9 @@ def test_cli_names_the_broken_must_rule(capsys: pytest.CaptureFixture[str], mock
     """A server that drops Metadata after CloseStream fails CS-1: exit 1, the rule named, a trace written."""
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     traces = tmp_path / "traces"
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "keepalive.binary.1", "--trace-dir", str(traces))
+    code, out, err = run_cli(
+        capsys, "run", "--host", mock.url, *SCALE, "-k", "keepalive.binary.1", "--trace-dir", str(traces)
+    )
     assert code == 1
     assert "FAILED        CS-1 (MUST) no Metadata after CloseStream" in out
     lines = [json.loads(line) for line in (traces / "keepalive.binary.1.jsonl").read_text().splitlines()]
@@ -151,7 +165,16 @@ def test_cli_garbage_frames_fail_msg1_without_traceback(capsys: pytest.CaptureFi
     scenario = tmp_path / "short.yaml"
     scenario.write_text(SHORT)
     with custom_server(_garbage_handler) as port:
-        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port}", "--scenario", str(scenario), "--trace-dir", str(tmp_path / "t"))
+        code, out, err = run_cli(
+            capsys,
+            "run",
+            "--host",
+            f"127.0.0.1:{port}",
+            "--scenario",
+            str(scenario),
+            "--trace-dir",
+            str(tmp_path / "t"),
+        )
     assert code == 1
     assert "MSG-1 (MUST) server text frame" in out and "definitely not json" in out
     assert "Traceback" not in out + err
@@ -163,8 +186,25 @@ def test_cli_api_key_never_appears_anywhere(capsys: pytest.CaptureFixture[str], 
     mock = mock_factory(api_key=key, faults=frozenset({"message-after-metadata"}))
     out_dir = tmp_path / "out"
     code, out, err = run_cli(
-        capsys, "run", "--host", mock.url, "--api-key", key, *SCALE, "-k", "closestream.no-audio.1", "-k", "closestream.empty-frame.1", "-k", "handshake.*",
-        "--json", str(out_dir / "r.json"), "--junit", str(out_dir / "j.xml"), "--trace-dir", str(out_dir / "traces"),
+        capsys,
+        "run",
+        "--host",
+        mock.url,
+        "--api-key",
+        key,
+        *SCALE,
+        "-k",
+        "closestream.no-audio.1",
+        "-k",
+        "closestream.empty-frame.1",
+        "-k",
+        "handshake.*",
+        "--json",
+        str(out_dir / "r.json"),
+        "--junit",
+        str(out_dir / "j.xml"),
+        "--trace-dir",
+        str(out_dir / "traces"),
     )
     assert code == 1
     written = [p.read_text() for p in out_dir.rglob("*") if p.is_file()]
@@ -198,7 +238,9 @@ def _refuse_multichannel(connection, request):  # type: ignore[no-untyped-def]
     """Refuses multichannel=true with a 400, as an endpoint without that feature would."""
     if "multichannel=true" not in request.path:
         return None
-    response = connection.respond(400, '{"err_code":"Bad Request","err_msg":"multichannel is not supported","request_id":"x"}')
+    response = connection.respond(
+        400, '{"err_code":"Bad Request","err_msg":"multichannel is not supported","request_id":"x"}'
+    )
     response.headers["dg-error"] = "multichannel is not supported"
     return response
 
@@ -211,14 +253,18 @@ def test_cli_refused_optional_feature_is_unimplemented(capsys: pytest.CaptureFix
     """A 400 for a scenario's optional feature makes its rules UNIMPLEMENTED, not FAILED."""
     report = tmp_path / "r.json"
     with custom_server(_idle_handler, _refuse_multichannel) as port:
-        code, out, err = run_cli(capsys, "run", "--host", f"127.0.0.1:{port}", "-k", "streaming.multichannel.1", "--json", str(report))
+        code, out, err = run_cli(
+            capsys, "run", "--host", f"127.0.0.1:{port}", "-k", "streaming.multichannel.1", "--json", str(report)
+        )
     assert code == 0, out
     case = json.loads(report.read_text())["runs"][0]["cases"][0]
     assert {v["verdict"] for v in case["verdicts"]} == {"UNIMPLEMENTED"}
     assert "refused feature 'multichannel': HTTP 400 (multichannel is not supported)" in case["verdicts"][0]["message"]
 
 
-def test_cli_xfail_turns_listed_failures_into_xfail_and_reports_xpass(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_xfail_turns_listed_failures_into_xfail_and_reports_xpass(
+    capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """Listed failures do not fail the run; a listed scenario that passes is reported as XPASS."""
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     xfail = tmp_path / "xfail.yaml"
@@ -226,23 +272,49 @@ def test_cli_xfail_turns_listed_failures_into_xfail_and_reports_xpass(capsys: py
         "- {scenario: 'closestream.no-audio.*', rule: CS-1, reason: known bug 123}\n"
         "- {scenario: handshake.params.1, reason: 'fixed upstream?'}\n"
     )
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.no-audio.1", "-k", "handshake.params.1", "--xfail", str(xfail))
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--host",
+        mock.url,
+        *SCALE,
+        "-k",
+        "closestream.no-audio.1",
+        "-k",
+        "handshake.params.1",
+        "--xfail",
+        str(xfail),
+    )
     assert code == 0, out
     assert "XFAIL closestream.no-audio.1" in out and "expected failure: known bug 123" in out
     assert "XPASS handshake.params.1" in out and "expected to fail but passed" in out
 
 
-def test_cli_xfail_must_cover_every_broken_rule(capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cli_xfail_must_cover_every_broken_rule(
+    capsys: pytest.CaptureFixture[str], mock_factory, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """An entry for another rule does not excuse the failure."""
     mock = mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     xfail = tmp_path / "xfail.yaml"
     xfail.write_text("- {scenario: closestream.no-audio.1, rule: CS-2}\n")
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.no-audio.1", "--xfail", str(xfail))
+    code, out, err = run_cli(
+        capsys, "run", "--host", mock.url, *SCALE, "-k", "closestream.no-audio.1", "--xfail", str(xfail)
+    )
     assert code == 1 and "FAIL  closestream.no-audio.1" in out
 
 
-@pytest.mark.parametrize(("text", "message"), [("{a: 1}", "expected a list"), ("- {a: b?}", "line 1, column 8: YAML syntax error"), ("- {rule: CS-1}", "needs a 'scenario'"), ("- {scenario: x, rule: CS-99}", "unknown rule 'CS-99'")])
-def test_cli_bad_xfail_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{a: 1}", "expected a list"),
+        ("- {a: b?}", "line 1, column 8: YAML syntax error"),
+        ("- {rule: CS-1}", "needs a 'scenario'"),
+        ("- {scenario: x, rule: CS-99}", "unknown rule 'CS-99'"),
+    ],
+)
+def test_cli_bad_xfail_file_exits_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, text: str, message: str
+) -> None:
     xfail = tmp_path / "xfail.yaml"
     xfail.write_text(text)
     code, out, err = run_cli(capsys, "run", "--xfail", str(xfail))
@@ -255,11 +327,30 @@ def test_cli_matrix_of_endpoints(capsys: pytest.CaptureFixture[str], mock_factor
     clean, broken = mock_factory(), mock_factory(faults=frozenset({"no-metadata-on-closestream"}))
     page, junit, report, traces = tmp_path / "m.html", tmp_path / "j.xml", tmp_path / "r.json", tmp_path / "traces"
     code, out, err = run_cli(
-        capsys, "run", "--host", clean.url, "--host", broken.url, *SCALE, "-k", "closestream.no-audio.1",
-        "--html", str(page), "--junit", str(junit), "--json", str(report), "--trace-dir", str(traces),
+        capsys,
+        "run",
+        "--host",
+        clean.url,
+        "--host",
+        broken.url,
+        *SCALE,
+        "-k",
+        "closestream.no-audio.1",
+        "--html",
+        str(page),
+        "--junit",
+        str(junit),
+        "--json",
+        str(report),
+        "--trace-dir",
+        str(traces),
     )
     assert code == 1
-    rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.startswith(("CS-1 ", "closestream.no-audio.1 "))}
+    rows = {
+        line.split()[0]: line.split()[1:]
+        for line in out.splitlines()
+        if line.startswith(("CS-1 ", "closestream.no-audio.1 "))
+    }
     assert rows["CS-1"] == ["OK", "FAILED"] and rows["closestream.no-audio.1"] == ["PASS", "FAIL"]
     text = page.read_text()
     assert text.startswith("<!DOCTYPE html>") and "<script" not in text and 'class="bad"' in text and "CS-1" in text
@@ -275,8 +366,20 @@ def test_cli_mock_command_serves_the_suite(capsys: pytest.CaptureFixture[str]) -
     import sys
 
     mock = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "mock", "--port", "0", "--time-scale", str(TIME_SCALE), "--loop", "asyncio"],
-        stdout=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "mock",
+            "--port",
+            "0",
+            "--time-scale",
+            str(TIME_SCALE),
+            "--loop",
+            "asyncio",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
         assert mock.stdout is not None
@@ -321,8 +424,12 @@ class _Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize(("stream", "ci", "live"), [(_Terminal, "", True), (_Terminal, "true", False), (io.StringIO, "", False)])
-def test_console_status_line_only_on_a_terminal_outside_ci(monkeypatch: pytest.MonkeyPatch, stream, ci: str, live: bool) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("stream", "ci", "live"), [(_Terminal, "", True), (_Terminal, "true", False), (io.StringIO, "", False)]
+)
+def test_console_status_line_only_on_a_terminal_outside_ci(
+    monkeypatch: pytest.MonkeyPatch, stream, ci: str, live: bool
+) -> None:  # type: ignore[no-untyped-def]
     """A live status line on a TTY; plain lines when piped or under CI."""
     from conformance.engine.events import RunStarted, ScenarioStarted
     from conformance.report.console import ConsoleHandler
@@ -335,3 +442,20 @@ def test_console_status_line_only_on_a_terminal_outside_ci(monkeypatch: pytest.M
     console.handle_event(ScenarioStarted(scenario_id="finalize.all.1", title="t"))
     assert ("[0/2] running: finalize.all.1" in out.getvalue()) is live
     assert ("\r" in out.getvalue()) is live
+
+
+def test_the_first_things_a_user_types_answer_in_one_line(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """--version; a client --audio that is no 16-bit PCM WAV is refused before any program runs
+    (exit 2); every option of the listing commands says what it does."""
+    with pytest.raises(SystemExit) as version:
+        main(["--version"])
+    assert version.value.code == 0 and capsys.readouterr().out.startswith("conformance ")
+    not_wav = tmp_path / "speech.mp3"
+    not_wav.write_bytes(b"ID3" + bytes(100))
+    code, out, err = run_cli(capsys, "client", "--audio", str(not_wav), "--", "true")
+    assert code == 2 and "--audio: " in err and "16-bit PCM WAV" in err and not out, err
+    for command in ("selftest", "rules", "scenarios"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        shown = capsys.readouterr().out
+        assert "--scenario PATH scenario file or folder" in " ".join(shown.split()), shown

@@ -25,7 +25,9 @@ class Recording:
     def __init__(self, channels: int = 1) -> None:
         self.trace = Trace("t", Timing(), channels, channels, RATE, Handshake("/v1/listen", status=101, t=0.0))
         fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": [str(RATE)], "channels": [str(channels)]})
-        self.connection = ClientConnection(self.trace, fmt, ["Authorization: Token"], True, None, 0.0, 2.0 * RATE * channels)
+        self.connection = ClientConnection(
+            self.trace, fmt, ["Authorization: Token"], True, None, 0.0, 2.0 * RATE * channels
+        )
         self.t = 0.0
 
     def audio(self, seconds: float, chunk: bytes = CHUNK) -> Recording:
@@ -38,7 +40,14 @@ class Recording:
 
     def text(self, message: object, after: float = 0.01) -> Recording:
         self.t += after
-        self.trace.record_sent("text", message if isinstance(message, str) else json.dumps(message), self.t, audio=False, due=None, step=None)
+        self.trace.record_sent(
+            "text",
+            message if isinstance(message, str) else json.dumps(message),
+            self.t,
+            audio=False,
+            due=None,
+            step=None,
+        )
         return self
 
     def binary(self, payload: bytes, after: float = 0.01) -> Recording:
@@ -62,7 +71,9 @@ class Recording:
         return self.text({"type": "CloseStream"}).server({"type": "Metadata"}).close("server")
 
 
-def _verdicts(*connections: ClientConnection, exit_status: int | None = 0, pause: float = 0.0, output: str = "") -> dict[str, tuple[Verdict, str]]:
+def _verdicts(
+    *connections: ClientConnection, exit_status: int | None = 0, pause: float = 0.0, output: str = ""
+) -> dict[str, tuple[Verdict, str]]:
     scenario = ClientScenario("client.t", "t", ("C-CS-1",), job=Job(2.0, Duration(seconds=pause)))
     run = ClientRun(scenario, Timing(), list(connections), exit_status, output)
     return {r.rule_id: (r.verdict, r.message) for r in judge_client(run)}
@@ -71,8 +82,23 @@ def _verdicts(*connections: ClientConnection, exit_status: int | None = 0, pause
 def test_a_clean_client_holds_every_rule_it_exercised() -> None:
     recording = Recording().audio(2).text({"type": "Finalize"}).clean_end()
     verdicts = _verdicts(recording.connection)
-    assert {rule for rule, (verdict, _) in verdicts.items() if verdict is Verdict.OK} >= {"C-AUTH-1", "C-CTL-1", "C-CTL-2", "C-CTL-3", "C-KA-1", "C-CS-1", "C-CS-2", "C-CS-3", "C-AUD-1", "C-AUD-3", "C-EMPTY-1"}
-    assert verdicts["C-AUD-2"] == (Verdict.INFORMATIONAL, "as described: 40 frames of 50 ms (median), fastest pace 1.00x real time")
+    assert {rule for rule, (verdict, _) in verdicts.items() if verdict is Verdict.OK} >= {
+        "C-AUTH-1",
+        "C-CTL-1",
+        "C-CTL-2",
+        "C-CTL-3",
+        "C-KA-1",
+        "C-CS-1",
+        "C-CS-2",
+        "C-CS-3",
+        "C-AUD-1",
+        "C-AUD-3",
+        "C-EMPTY-1",
+    }
+    assert verdicts["C-AUD-2"] == (
+        Verdict.INFORMATIONAL,
+        "as described: 40 frames of 50 ms (median), fastest pace 1.00x real time",
+    )
     assert "C-KA-2" not in verdicts and "C-ERR-1" not in verdicts
 
 
@@ -102,20 +128,60 @@ def test_a_pause_the_client_never_made_is_unimplemented() -> None:
 @pytest.mark.parametrize(
     ("build", "rule", "verdict", "words"),
     [
-        (lambda r: r.audio(1).binary(b'{"type": "KeepAlive"}').clean_end(), "C-CTL-1", Verdict.FAILED, "KeepAlive sent as a binary frame"),
+        (
+            lambda r: r.audio(1).binary(b'{"type": "KeepAlive"}').clean_end(),
+            "C-CTL-1",
+            Verdict.FAILED,
+            "KeepAlive sent as a binary frame",
+        ),
         (lambda r: r.audio(1).text("KeepAlive").clean_end(), "C-CTL-2", Verdict.FAILED, "not a JSON object"),
         (lambda r: r.audio(1).text({"type": "Flush"}).clean_end(), "C-CTL-3", Verdict.NON_STRICT, "'Flush'"),
         (lambda r: r.audio(1).text({"kind": "Flush"}).clean_end(), "C-CTL-2", Verdict.FAILED, "without a string type"),
-        (lambda r: r.audio(1).text({"type": "Configure", "features": {"numerals": "yes"}}).clean_end(), "C-CTL-2", Verdict.FAILED, "Configure violates its schema at $.features.numerals"),
-        (lambda r: r.audio(1).text({"type": "Finalize", "channel": 1}).clean_end(), "C-CTL-2", Verdict.FAILED, "[0, 1)"),
+        (
+            lambda r: r.audio(1).text({"type": "Configure", "features": {"numerals": "yes"}}).clean_end(),
+            "C-CTL-2",
+            Verdict.FAILED,
+            "Configure violates its schema at $.features.numerals",
+        ),
+        (
+            lambda r: r.audio(1).text({"type": "Finalize", "channel": 1}).clean_end(),
+            "C-CTL-2",
+            Verdict.FAILED,
+            "[0, 1)",
+        ),
         (lambda r: r.audio(1).close("client"), "C-CS-1", Verdict.NON_STRICT, "no CloseStream"),
         (lambda r: r.audio(1).binary(b"").close("server"), "C-CS-1", Verdict.NON_STRICT, "empty binary frame"),
         (lambda r: r.audio(1).binary(b"").close("server"), "C-EMPTY-1", Verdict.NON_STRICT, "empty binary frame"),
-        (lambda r: r.audio(1).text({"type": "CloseStream"}).audio(0.05).server({"type": "Metadata"}).close("server"), "C-CS-2", Verdict.FAILED, "after CloseStream"),
-        (lambda r: r.audio(1).text({"type": "CloseStream"}).close("client").server({"type": "Metadata"}), "C-CS-3", Verdict.NON_STRICT, "before the server sent Metadata"),
-        (lambda r: r.audio(1).text({"type": "CloseStream"}).close("transport", None), "C-CS-3", Verdict.NON_STRICT, "dropping the TCP connection"),
-        (lambda r: r.audio(1, CHUNK + b"\x00").clean_end(), "C-AUD-1", Verdict.NON_STRICT, "not whole linear16 frames of 2 B"),
-        (lambda r: r.audio(1, b"\x00" * 32000).clean_end(), "C-AUD-2", Verdict.INFORMATIONAL, "differs from the description"),
+        (
+            lambda r: r.audio(1).text({"type": "CloseStream"}).audio(0.05).server({"type": "Metadata"}).close("server"),
+            "C-CS-2",
+            Verdict.FAILED,
+            "after CloseStream",
+        ),
+        (
+            lambda r: r.audio(1).text({"type": "CloseStream"}).close("client").server({"type": "Metadata"}),
+            "C-CS-3",
+            Verdict.NON_STRICT,
+            "before the server sent Metadata",
+        ),
+        (
+            lambda r: r.audio(1).text({"type": "CloseStream"}).close("transport", None),
+            "C-CS-3",
+            Verdict.NON_STRICT,
+            "dropping the TCP connection",
+        ),
+        (
+            lambda r: r.audio(1, CHUNK + b"\x00").clean_end(),
+            "C-AUD-1",
+            Verdict.NON_STRICT,
+            "not whole linear16 frames of 2 B",
+        ),
+        (
+            lambda r: r.audio(1, b"\x00" * 32000).clean_end(),
+            "C-AUD-2",
+            Verdict.INFORMATIONAL,
+            "differs from the description",
+        ),
     ],
 )
 def test_each_broken_rule_is_caught(build, rule: str, verdict: Verdict, words: str) -> None:  # type: ignore[no-untyped-def]
@@ -143,11 +209,17 @@ def test_missing_or_wrong_credentials_break_c_auth_1() -> None:
 
 @pytest.mark.parametrize(
     ("exit_status", "output", "words"),
-    [(1, "", "as described: ended with exit status 1 after the server's 1011 close"),
-     # Judged by what the program did: a log line naming the close is no report to its caller.
-     (0, "error: received 1011 (internal error)", "differs from the description: exited 0 without reconnecting"),
-     (0, "", "differs from the description: exited 0 without reconnecting"),
-     (None, "", "differs from the description: neither reconnected nor ended after the server's 1011 close: it hung")],
+    [
+        (1, "", "as described: ended with exit status 1 after the server's 1011 close"),
+        # Judged by what the program did: a log line naming the close is no report to its caller.
+        (0, "error: received 1011 (internal error)", "differs from the description: exited 0 without reconnecting"),
+        (0, "", "differs from the description: exited 0 without reconnecting"),
+        (
+            None,
+            "",
+            "differs from the description: neither reconnected nor ended after the server's 1011 close: it hung",
+        ),
+    ],
 )
 def test_the_reaction_to_a_server_error_is_recorded(exit_status: int | None, output: str, words: str) -> None:
     failed = Recording().audio(1).close("server", 1011, "NET-0000")
@@ -173,7 +245,11 @@ def test_headerless_audio_without_encoding_breaks_c_aud_3() -> None:
 
 def test_encoding_without_sample_rate_breaks_c_aud_3() -> None:
     rejected = Recording()
-    rejected.trace.handshake.url, rejected.trace.handshake.status, rejected.connection.upgraded_at = "/v1/listen?encoding=linear16", 400, None
+    rejected.trace.handshake.url, rejected.trace.handshake.status, rejected.connection.upgraded_at = (
+        "/v1/listen?encoding=linear16",
+        400,
+        None,
+    )
     verdict, message = _verdicts(rejected.connection)["C-AUD-3"]
     assert verdict is Verdict.FAILED and "encoding=linear16 without sample_rate" in message
 
@@ -205,11 +281,20 @@ def test_a_scenario_rule_the_client_never_reached_is_not_judged() -> None:
     scenario = ClientScenario("client.t", "t", ("C-CS-3", "C-KA-2"), job=Job(2.0))
     run = ClientRun(scenario, Timing(), [quitter.connection], exit_status=1)
     verdicts = {r.rule_id: (r.verdict, r.message) for r in judge_client(run)}
-    assert verdicts["C-CS-3"] == (Verdict.NOT_JUDGED, "not exercised: the program did not do its job (streamed 0.05s of the 2s of audio asked; never sent CloseStream)")
+    assert verdicts["C-CS-3"] == (
+        Verdict.NOT_JUDGED,
+        "not exercised: the program did not do its job (streamed 0.05s of the 2s of audio asked; never sent CloseStream)",
+    )
 
 
 def test_configure_as_the_sdk_sends_it_is_a_known_well_formed_control() -> None:
     """deepgram-sdk 7.17 send_configure: {"type":"Configure","features":{...}} holds C-CTL-2 and C-CTL-3."""
-    recording = Recording().audio(1).text({"type": "Configure", "features": {"numerals": True}, "keyterms": ["alpha"]}).audio(1).clean_end()
+    recording = (
+        Recording()
+        .audio(1)
+        .text({"type": "Configure", "features": {"numerals": True}, "keyterms": ["alpha"]})
+        .audio(1)
+        .clean_end()
+    )
     verdicts = _verdicts(recording.connection)
     assert verdicts["C-CTL-2"][0] is Verdict.OK and verdicts["C-CTL-3"][0] is Verdict.OK

@@ -38,7 +38,9 @@ def _client(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
 def _verdicts(report: Path) -> dict[str, dict[str, str]]:
     """scenario id -> rule id -> verdict, from the JSON report."""
     data = json.loads(report.read_text())
-    return {case["id"]: {v["rule"]: v["verdict"] for v in case["verdicts"]} for run in data["runs"] for case in run["cases"]}
+    return {
+        case["id"]: {v["rule"]: v["verdict"] for v in case["verdicts"]} for run in data["runs"] for case in run["cases"]
+    }
 
 
 # -- the judge on the faulty clients, all started at once (each mostly sleeps at real-time pace) --
@@ -66,14 +68,35 @@ def _finished(process: subprocess.Popen[str]) -> str:
 
 def _start_client(work: Path, name: str, args: list[str]) -> tuple[subprocess.Popen[str], Path]:
     report = work / f"{name}.json"
-    conformance = [sys.executable, "-m", "conformance", "client", *SCALE, "--json", str(report), "--trace-dir", str(work / name), *args]
-    return subprocess.Popen(conformance, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"}), report
+    conformance = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "client",
+        *SCALE,
+        "--json",
+        str(report),
+        "--trace-dir",
+        str(work / name),
+        *args,
+    ]
+    return subprocess.Popen(
+        conformance,
+        cwd=work,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "CI": "1"},
+    ), report
 
 
 @pytest.fixture(scope="module")
 def faulty_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[subprocess.Popen[str], Path]]]:
     work = tmp_path_factory.mktemp("faulty")
-    runs = {fault: _start_client(work, fault, ["--scenario", scenario, "--", *FAULTY, "--fault", fault]) for fault, scenario, *_ in FAULTY_CASES}
+    runs = {
+        fault: _start_client(work, fault, ["--scenario", scenario, "--", *FAULTY, "--fault", fault])
+        for fault, scenario, *_ in FAULTY_CASES
+    }
     yield runs
     for process, _ in runs.values():
         if process.poll() is None:
@@ -81,7 +104,9 @@ def faulty_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
 
 
 @pytest.mark.parametrize(("fault", "scenario", "rule", "verdict", "exit_code"), FAULTY_CASES)
-def test_each_faulty_client_fails_on_its_rule(faulty_runs, fault: str, scenario: str, rule: str, verdict: str, exit_code: int) -> None:  # type: ignore[no-untyped-def]
+def test_each_faulty_client_fails_on_its_rule(
+    faulty_runs, fault: str, scenario: str, rule: str, verdict: str, exit_code: int
+) -> None:  # type: ignore[no-untyped-def]
     process, report = faulty_runs[fault]
     output = _finished(process)
     verdicts = _verdicts(report)[f"client.{scenario}"]
@@ -109,14 +134,18 @@ def test_usage_errors_exit_2_with_one_line(capsys: pytest.CaptureFixture[str], a
 
 
 def test_a_client_that_never_connects_is_an_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = _client([*SCALE, "--scenario", "stream", "--", sys.executable, "-c", "print('nothing to do')"], capsys)
+    code, out, _ = _client(
+        [*SCALE, "--scenario", "stream", "--", sys.executable, "-c", "print('nothing to do')"], capsys
+    )
     assert code == 1
     assert "the client never connected" in out and "last output: nothing to do" in out
 
 
 def test_a_client_that_hangs_is_stopped_at_the_deadline(capsys: pytest.CaptureFixture[str]) -> None:
     hang = "import time\nwhile True: time.sleep(1)"
-    code, out, _ = _client([*SCALE, "--scenario", "stream", "--timeout", str(1500 * MS), "--", sys.executable, "-c", hang], capsys)
+    code, out, _ = _client(
+        [*SCALE, "--scenario", "stream", "--timeout", str(1500 * MS), "--", sys.executable, "-c", hang], capsys
+    )
     assert code == 1 and "still running at the deadline" in out
 
 
@@ -128,8 +157,27 @@ def test_a_bad_client_scenario_file_exits_2(capsys: pytest.CaptureFixture[str], 
 
 
 def test_placeholders_and_environment_reach_the_program(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    script = "import os, sys; print(sys.argv[1:], os.environ['DEEPGRAM_URL'], os.environ['DEEPGRAM_HOST'], os.environ['CONFORMANCE_PAUSE'], os.environ['CONFORMANCE_TIME_SCALE'])"
-    code, out, err = _client([*SCALE, "-v", "--scenario", "keepalive-pause", "--", sys.executable, "-c", script, "{url}", "{port}", "{pause}", "{seconds}"], capsys)
+    script = (
+        "import os, sys; print(sys.argv[1:], os.environ['DEEPGRAM_URL'], os.environ['DEEPGRAM_HOST'], "
+        "os.environ['CONFORMANCE_PAUSE'], os.environ['CONFORMANCE_TIME_SCALE'])"
+    )
+    code, out, err = _client(
+        [
+            *SCALE,
+            "-v",
+            "--scenario",
+            "keepalive-pause",
+            "--",
+            sys.executable,
+            "-c",
+            script,
+            "{url}",
+            "{port}",
+            "{pause}",
+            "{seconds}",
+        ],
+        capsys,
+    )
     printed = next(line for line in err.splitlines() if line.startswith("["))
     arguments, url, host, pause, scale = printed.rsplit(" ", 4)
     port = url.split(":")[2].split("/")[0]
@@ -140,7 +188,25 @@ def test_placeholders_and_environment_reach_the_program(capsys: pytest.CaptureFi
 def test_the_api_key_never_appears_in_any_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     key = "sk-client-secret-0123456789"
     leaky = "import os; print('my key is', os.environ['DEEPGRAM_API_KEY'])"
-    code, out, err = _client([*SCALE, "-v", "--api-key", key, "--scenario", "stream", "--json", str(tmp_path / "r.json"), "--trace-dir", str(tmp_path / "traces"), "--", sys.executable, "-c", leaky], capsys)
+    code, out, err = _client(
+        [
+            *SCALE,
+            "-v",
+            "--api-key",
+            key,
+            "--scenario",
+            "stream",
+            "--json",
+            str(tmp_path / "r.json"),
+            "--trace-dir",
+            str(tmp_path / "traces"),
+            "--",
+            sys.executable,
+            "-c",
+            leaky,
+        ],
+        capsys,
+    )
     assert code == 1 and "my key is ***" in err
     written = "".join(p.read_text() for p in tmp_path.rglob("*") if p.is_file())
     assert key not in out + err + written
@@ -158,7 +224,13 @@ def _go_binaries(build_dir: Path) -> tuple[Path | None, str]:
     if go is None:
         return None, "Go is not installed (the Go drivers need the go toolchain)"
     build_dir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([go, "build", "-o", f"{build_dir}{os.sep}", "./cmd/..."], cwd=CLIENTS / "go", capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [go, "build", "-o", f"{build_dir}{os.sep}", "./cmd/..."],
+        cwd=CLIENTS / "go",
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     if done.returncode != 0:
         return None, BUILD_FAILED + done.stderr[-1500:]
     return build_dir, ""
@@ -174,9 +246,15 @@ def _drivers(build_dir: Path) -> dict[str, tuple[list[str] | None, str]]:
         "python-websockets": ([sys.executable, str(PYTHON / "websockets_client.py")], ""),
         "python-telephony": ([sys.executable, str(PYTHON / "websockets_client.py"), "--telephony"], ""),
         "python-browser": ([sys.executable, str(PYTHON / "browser_client.py")], ""),
-        "python-sdk": ([sys.executable, str(PYTHON / "sdk_client.py")], "") if importlib.util.find_spec("deepgram") else (None, "deepgram-sdk is not installed (pip install -e '.[test]')"),
-        "javascript-ws": ([node, str(CLIENTS / "javascript" / "ws_client.mjs")], "") if node and (modules / "ws").is_dir() else (None, no_node if not node else "ws is not installed: npm ci --prefix clients/javascript"),
-        "javascript-sdk": ([node, str(CLIENTS / "javascript" / "sdk_client.mjs")], "") if node and (modules / "@deepgram" / "sdk").is_dir() else (None, no_node if not node else "@deepgram/sdk is not installed: npm ci --prefix clients/javascript"),
+        "python-sdk": ([sys.executable, str(PYTHON / "sdk_client.py")], "")
+        if importlib.util.find_spec("deepgram")
+        else (None, "deepgram-sdk is not installed (pip install -e '.[test]')"),
+        "javascript-ws": ([node, str(CLIENTS / "javascript" / "ws_client.mjs")], "")
+        if node and (modules / "ws").is_dir()
+        else (None, no_node if not node else "ws is not installed: npm ci --prefix clients/javascript"),
+        "javascript-sdk": ([node, str(CLIENTS / "javascript" / "sdk_client.mjs")], "")
+        if node and (modules / "@deepgram" / "sdk").is_dir()
+        else (None, no_node if not node else "@deepgram/sdk is not installed: npm ci --prefix clients/javascript"),
         "go-gorilla": ([str(go_dir / "gorilla")], "") if go_dir else (None, no_go),
         "go-sdk": ([str(go_dir / "sdk")], "") if go_dir else (None, no_go),
     }
@@ -188,7 +266,9 @@ FORMAT_DRIVERS = ("python-telephony", "python-browser")
 
 
 @pytest.fixture(scope="module")
-def driver_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, tuple[subprocess.Popen[str] | None, str, Path]]]:
+def driver_runs(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[dict[str, tuple[subprocess.Popen[str] | None, str, Path]]]:
     """Every available driver under `conformance client` (all scenarios), started concurrently."""
     work = tmp_path_factory.mktemp("drivers")
     runs: dict[str, tuple[subprocess.Popen[str] | None, str, Path]] = {}
@@ -197,8 +277,30 @@ def driver_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         process = None
         if command is not None:
             only = ["--scenario", "stream"] if name in FORMAT_DRIVERS else []
-            conformance = [sys.executable, "-m", "conformance", "client", *SCALE, *only, "--json", str(report), "--junit", str(work / f"{name}.xml"), "--trace-dir", str(work / name), "--", *command]
-            process = subprocess.Popen(conformance, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "CI": "1"})
+            conformance = [
+                sys.executable,
+                "-m",
+                "conformance",
+                "client",
+                *SCALE,
+                *only,
+                "--json",
+                str(report),
+                "--junit",
+                str(work / f"{name}.xml"),
+                "--trace-dir",
+                str(work / name),
+                "--",
+                *command,
+            ]
+            process = subprocess.Popen(
+                conformance,
+                cwd=work,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+                env={**os.environ, "CI": "1"},
+            )
         runs[name] = (process, reason, report)
     yield runs
     for process, _, _ in runs.values():
@@ -222,7 +324,9 @@ def test_the_websockets_client_is_judged_in_every_report(driver_runs) -> None:  
     assert "Traceback" not in output
 
 
-@pytest.mark.parametrize("driver", ["python-websockets", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"])
+@pytest.mark.parametrize(
+    "driver", ["python-websockets", "python-sdk", "javascript-ws", "javascript-sdk", "go-gorilla", "go-sdk"]
+)
 def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str) -> None:  # type: ignore[no-untyped-def]
     process, reason, report = driver_runs[driver]
     if reason.startswith(BUILD_FAILED):
@@ -233,13 +337,23 @@ def test_canonical_driver_passes_every_client_scenario(driver_runs, driver: str)
     assert process.returncode == 0, output[-3000:]
     verdicts = _verdicts(report)
     assert len(verdicts) == 4, output[-2000:]
-    broken = {(case, rule) for case, rules in verdicts.items() for rule, verdict in rules.items() if verdict in ("FAILED", "NON-STRICT", "UNIMPLEMENTED")}
+    broken = {
+        (case, rule)
+        for case, rules in verdicts.items()
+        for rule, verdict in rules.items()
+        if verdict in ("FAILED", "NON-STRICT", "UNIMPLEMENTED")
+    }
     assert not broken, output[-3000:]
     assert verdicts["client.keepalive-pause"]["C-KA-2"] == "OK"
 
 
-@pytest.mark.parametrize(("driver", "declared", "frame_ms"), [("python-telephony", "encoding=mulaw&sample_rate=8000", 20), ("python-browser", None, 240)])
-def test_format_drivers_are_judged_in_decoded_audio(driver_runs, driver: str, declared: str | None, frame_ms: int) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("driver", "declared", "frame_ms"),
+    [("python-telephony", "encoding=mulaw&sample_rate=8000", 20), ("python-browser", None, 240)],
+)
+def test_format_drivers_are_judged_in_decoded_audio(
+    driver_runs, driver: str, declared: str | None, frame_ms: int
+) -> None:  # type: ignore[no-untyped-def]
     """The telephony driver declares mulaw at 8 kHz and sends 20 ms frames; the browser-style
     driver declares nothing and sends WebM in 250 ms slices (each completes 240 ms of Opus, the
     rest waits for the next block): C-AUD-1 holds on the bytes, C-AUD-2 reads decoded audio."""
@@ -260,14 +374,41 @@ def test_format_drivers_are_judged_in_decoded_audio(driver_runs, driver: str, de
 def test_the_mock_judges_every_client_connection_until_stopped(tmp_path: Path) -> None:
     report = tmp_path / "live.json"
     mock = subprocess.Popen(
-        [sys.executable, "-m", "conformance", "mock", "--port", "0", "--api-key", "live-key", "--time-scale", str(TIME_SCALE), "--judge-clients", "--json", str(report)],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [
+            sys.executable,
+            "-m",
+            "conformance",
+            "mock",
+            "--port",
+            "0",
+            "--api-key",
+            "live-key",
+            "--time-scale",
+            str(TIME_SCALE),
+            "--judge-clients",
+            "--json",
+            str(report),
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert mock.stdout is not None
         url = mock.stdout.readline().split(" listening on ")[1].split()[0]
-        env = {**os.environ, "DEEPGRAM_URL": url, "DEEPGRAM_API_KEY": "live-key", "CONFORMANCE_AUDIO": str(CLIENTS.parent / "audio" / "speech_en.wav"), "CONFORMANCE_SECONDS": "1", "CONFORMANCE_TIME_SCALE": str(TIME_SCALE)}
-        for command in ([sys.executable, str(PYTHON / "websockets_client.py")], [*FAULTY, "--fault", "binary-keepalive"]):
+        env = {
+            **os.environ,
+            "DEEPGRAM_URL": url,
+            "DEEPGRAM_API_KEY": "live-key",
+            "CONFORMANCE_AUDIO": str(CLIENTS.parent / "audio" / "speech_en.wav"),
+            "CONFORMANCE_SECONDS": "1",
+            "CONFORMANCE_TIME_SCALE": str(TIME_SCALE),
+        }
+        for command in (
+            [sys.executable, str(PYTHON / "websockets_client.py")],
+            [*FAULTY, "--fault", "binary-keepalive"],
+        ):
             subprocess.run(command, env=env, capture_output=True, timeout=30000 * MS, check=False)
     finally:
         mock.send_signal(2)
@@ -283,7 +424,13 @@ def test_the_mock_judges_every_client_connection_until_stopped(tmp_path: Path) -
 
 
 def test_judge_clients_without_connections_exits_2(tmp_path: Path) -> None:
-    mock = subprocess.Popen([sys.executable, "-m", "conformance", "mock", "--port", "0", "--judge-clients"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    mock = subprocess.Popen(
+        [sys.executable, "-m", "conformance", "mock", "--port", "0", "--judge-clients"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     assert mock.stdout is not None and "listening" in mock.stdout.readline()
     mock.terminate()
     mock.wait(timeout=10000 * MS)

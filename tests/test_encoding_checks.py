@@ -20,7 +20,9 @@ def _mulaw(seconds: float, url: str = MULAW) -> Script:
     script = Script()
     script.trace.handshake.url = url
     before = script.trace.audio_seconds
-    script.trace.record_sent("binary", b"\xff" * int(8000 * seconds), script.t, audio=True, due=None, step=None, seconds=seconds)
+    script.trace.record_sent(
+        "binary", b"\xff" * int(8000 * seconds), script.t, audio=True, due=None, step=None, seconds=seconds
+    )
     script.trace.speech.append((before, script.trace.audio_seconds))
     return script
 
@@ -30,7 +32,14 @@ def _verdicts(script: Script) -> dict[str, tuple[Verdict, str]]:
 
 
 def test_decoded_audio_holds_enc1() -> None:
-    script = _mulaw(2.0).at(1.0).send({"type": "CloseStream"}).recv(results(0, 2.0, words=[(0.2, 0.6)])).recv(metadata(2.0)).close()
+    script = (
+        _mulaw(2.0)
+        .at(1.0)
+        .send({"type": "CloseStream"})
+        .recv(results(0, 2.0, words=[(0.2, 0.6)]))
+        .recv(metadata(2.0))
+        .close()
+    )
     verdicts = _verdicts(script)
     assert verdicts["ENC-1"][0] is Verdict.OK and verdicts["CS-4"][0] is Verdict.OK
     assert "ENC-2" not in verdicts or verdicts["ENC-2"][0] is not Verdict.FAILED
@@ -46,9 +55,18 @@ def test_an_undecodable_close_breaks_enc1_and_nothing_else() -> None:
 def test_bytes_read_as_linear16_break_enc1_and_cs4_yields() -> None:
     """2 s of mu-law is 16,000 bytes: 1 s as linear16 at 8 kHz. Metadata and the last final end
     there: the server did not decode mu-law; CS-4 and CS-1 do not blame the same cause."""
-    script = _mulaw(2.0).at(1.0).send({"type": "CloseStream"}).recv(results(0, 1.0, words=[(0.2, 0.6)])).recv(metadata(1.0)).close()
+    script = (
+        _mulaw(2.0)
+        .at(1.0)
+        .send({"type": "CloseStream"})
+        .recv(results(0, 1.0, words=[(0.2, 0.6)]))
+        .recv(metadata(1.0))
+        .close()
+    )
     verdicts = _verdicts(script)
-    assert verdicts["ENC-1"][0] is Verdict.FAILED and "1s as linear16 at 8000 Hz" in verdicts["ENC-1"][1].replace(".000s", "s")
+    assert verdicts["ENC-1"][0] is Verdict.FAILED and "1s as linear16 at 8000 Hz" in verdicts["ENC-1"][1].replace(
+        ".000s", "s"
+    )
     assert verdicts["CS-4"][0] is Verdict.NOT_JUDGED and "ENC-1's finding" in verdicts["CS-4"][1]
     assert verdicts["CS-1"][0] in (Verdict.OK, Verdict.NOT_JUDGED)
 
@@ -73,7 +91,9 @@ def test_enc1_is_not_judged_without_audio_or_evidence() -> None:
 
 def test_a_container_without_encoding_is_enc2s() -> None:
     """No encoding declared: a DATA-0000 close is ENC-2's (SHOULD), never ENC-1's."""
-    verdicts = _verdicts(_mulaw(1.0, "ws://x/v1/listen").at(0.2).close(code=1008, reason="DATA-0000: see https://dpgr.am/data0000"))
+    verdicts = _verdicts(
+        _mulaw(1.0, "ws://x/v1/listen").at(0.2).close(code=1008, reason="DATA-0000: see https://dpgr.am/data0000")
+    )
     assert verdicts["ENC-2"][0] is Verdict.NON_STRICT and verdicts.get("ENC-1", (Verdict.OK,))[0] is not Verdict.FAILED
 
 
@@ -82,5 +102,8 @@ def test_a_probe_or_a_policy_close_is_no_decoding_finding() -> None:
     policy is no DATA-0000."""
     probe = _mulaw(0.5)
     probe.trace.probes.add(probe.trace.entries[-1].index)
-    for script in (probe.at(0.2).close(code=1008, reason="DATA-0000"), _mulaw(0.5).at(0.2).close(code=1008, reason="token expired")):
+    for script in (
+        probe.at(0.2).close(code=1008, reason="DATA-0000"),
+        _mulaw(0.5).at(0.2).close(code=1008, reason="token expired"),
+    ):
         assert _verdicts(script)["ENC-1"][0] is not Verdict.FAILED

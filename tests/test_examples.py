@@ -25,13 +25,27 @@ def test_pipeline_example_gates_a_tls_deployment(tmp_path: Path) -> None:
     out = tmp_path / "out"
     key = secrets.token_hex(12)
     env = {
-        **os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "SKIP_INSTALL": "1",
-        "OUT": str(out), "TIME_SCALE": "0.1", "JOBS": "48", "LOAD_USERS": "2", "LOAD_TIME": "3s", "LOAD_SCENARIO": "finalize.all.1", "PORT": str(port),
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "SKIP_INSTALL": "1",
+        "OUT": str(out),
+        "TIME_SCALE": "0.1",
+        "JOBS": "48",
+        "LOAD_USERS": "2",
+        "LOAD_TIME": "3s",
+        "LOAD_SCENARIO": "finalize.all.1",
+        "PORT": str(port),
         "DEEPGRAM_API_KEY": key,
     }
-    done = subprocess.run(["bash", "examples/ci/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240000 * MS)
+    done = subprocess.run(
+        ["bash", "examples/ci/pipeline.sh"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240000 * MS
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "gate passed" in done.stdout and "PASS    p95(final_latency) < 800ms" in done.stdout and "PASS    rate(failures) < 1%" in done.stdout
+    assert (
+        "gate passed" in done.stdout
+        and "PASS    p95(final_latency) < 800ms" in done.stdout
+        and "PASS    rate(failures) < 1%" in done.stdout
+    )
     suite = ET.parse(out / "conformance.xml").getroot().find("testsuite")
     assert suite is not None and int(suite.get("tests", "0")) >= 20 and suite.get("failures") == "0"
     assert suite.get("name", "").startswith("stt-conformance wss://127.0.0.1")

@@ -12,7 +12,8 @@ import pytest
 import conformance
 
 MODULES = sorted(
-    info.name for info in pkgutil.walk_packages(conformance.__path__, "conformance.")
+    info.name
+    for info in pkgutil.walk_packages(conformance.__path__, "conformance.")
     if not info.name.rsplit(".", 1)[-1].startswith("_") and not info.ispkg
 )
 # Importing the load layer imports locust, which monkey-patches this process with gevent: its
@@ -36,7 +37,9 @@ def _top_level_names(tree: ast.Module) -> set[str]:
 
 def _declared(tree: ast.Module) -> list[str] | None:
     for node in tree.body:
-        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        targets = (
+            node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        )
         if any(isinstance(t, ast.Name) and t.id == "__all__" for t in targets) and node.value is not None:
             return list(ast.literal_eval(node.value))
     return None

@@ -103,7 +103,9 @@ def test_hand_over_returns_what_was_buffered() -> None:
     max_size=st.sampled_from([1_000, 65_535, 2**20]),
     buffered=st.booleans(),
 )
-def test_a_lone_binary_frame_reads_as_any_other(first: int, masked: bool, length: int, extra: bytes, cut: int, max_size: int, buffered: bool) -> None:
+def test_a_lone_binary_frame_reads_as_any_other(
+    first: int, masked: bool, length: int, extra: bytes, cut: int, max_size: int, buffered: bool
+) -> None:
     """The shortcut for one whole binary frame with a 16-bit length gives what the general loop
     gives, and leaves the reader in the same state, for frames near and far from that case."""
     data = _masked(first, bytes(range(256)) * (length // 256) + bytes(length % 256), masked=masked) + extra

@@ -69,7 +69,16 @@ def test_the_same_window_is_judged_when_the_suite_keeps_time() -> None:
 
 
 def _broken_window(t: float, deadline: float) -> Outcome:
-    return Outcome("2", "TO-1", BROKEN, "server closes within 1.300s", "still open when the window ended", t, absence=True, deadline=deadline)
+    return Outcome(
+        "2",
+        "TO-1",
+        BROKEN,
+        "server closes within 1.300s",
+        "still open when the window ended",
+        t,
+        absence=True,
+        deadline=deadline,
+    )
 
 
 def test_a_broken_window_is_the_servers_only_when_the_suite_was_on_time_at_its_end() -> None:
@@ -78,11 +87,15 @@ def test_a_broken_window_is_the_servers_only_when_the_suite_was_on_time_at_its_e
     Late, but nothing read for long after: the lateness hid nothing, the finding stands."""
     trace = Script(scale=TIME_SCALE).audio(1).at(2.52).recv(results(0, 1)).trace
     assert overran_window(trace, _broken_window(2.301, 2.3)) is None
-    assert "200 ms late at the window's end (2.300s), and what it read right after (at 2.520s)" in (overran_window(trace, _broken_window(2.5, 2.3)) or "")
+    assert "200 ms late at the window's end (2.300s), and what it read right after (at 2.520s)" in (
+        overran_window(trace, _broken_window(2.5, 2.3)) or ""
+    )
     trace.harness_stalls = [(2.25, 2.49)]
     assert "190 ms late at the window's end" in (overran_window(trace, _broken_window(2.301, 2.3)) or "")
     trace.harness_stalls = [(1.0, 1.5)]
-    assert overran_window(trace, _broken_window(2.301, 2.3)) is None, "a stall that ended before the window's end hid nothing"
+    assert overran_window(trace, _broken_window(2.301, 2.3)) is None, (
+        "a stall that ended before the window's end hid nothing"
+    )
     trace.harness_stalls = [(2.28, 2.32)]
     assert overran_window(trace, _broken_window(2.301, 2.3)) is None, "nothing was read until 200 ms after the stall"
 
@@ -90,11 +103,29 @@ def test_a_broken_window_is_the_servers_only_when_the_suite_was_on_time_at_its_e
 def test_judging_leaves_any_rules_window_to_the_suite_when_it_overran_it() -> None:
     """CS-1 reads no wall clock of its own, but its step waits for Metadata in a window: with the
     suite's loop stalled across that window's end the rule is NOT JUDGED, whatever held before."""
+
     def closing(stalls: list[tuple[float, float]]) -> dict[str, object]:
         script = Script(scale=TIME_SCALE).audio(1).at(1.1).recv(results(0, 1)).send({"type": "CloseStream"})
-        script.trace.outcomes.append(Outcome("2", "CS-1", BROKEN, "Metadata within 0.500s", "0 message(s) in the window", 1.605, absence=True, deadline=1.6))
+        script.trace.outcomes.append(
+            Outcome(
+                "2",
+                "CS-1",
+                BROKEN,
+                "Metadata within 0.500s",
+                "0 message(s) in the window",
+                1.605,
+                absence=True,
+                deadline=1.6,
+            )
+        )
         script.trace.harness_stalls = stalls
-        return {r.rule_id: r for r in judge(script.at(1.69).recv(metadata(1)).close().trace, m.Scenario(id="t.1", title="t", rules=("CS-1",), steps=()))}
+        return {
+            r.rule_id: r
+            for r in judge(
+                script.at(1.69).recv(metadata(1)).close().trace,
+                m.Scenario(id="t.1", title="t", rules=("CS-1",), steps=()),
+            )
+        }
 
     assert closing([])["CS-1"].verdict is Verdict.FAILED  # type: ignore[attr-defined]
     excused = closing([(1.55, 1.7)])["CS-1"]
@@ -105,6 +136,7 @@ def test_a_timed_rule_is_not_judged_after_the_suite_sent_late() -> None:
     """An idle close 0.3 s after the client's last frame at time scale 0.1 (idle timeout 1 s) is an
     early close (TO-3) when the suite kept time; when that audio frame left 400 ms after its due
     time, the close may answer the silence the suite made, and TO-3 is NOT JUDGED naming the send."""
+
     def session(late: float) -> Script:
         script = Script(scale=TIME_SCALE).audio(1).at(0.9).recv(results(0, 1))
         script.trace.record_audio(b"\x00\x00" * 1600, 1.0 + late, 1.0, "1", 0.1)

@@ -9,6 +9,7 @@ import struct
 import time
 
 import pytest
+from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import connect
 
 from conformance.cli import main
@@ -39,15 +40,26 @@ def http(url: str, request: bytes, wait: float = 2.0) -> bytes:
 
 
 def upgrade(target: str, *headers: str) -> bytes:
-    lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
-             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *headers]
+    lines = [
+        f"GET {target} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8")
 
 
 def status_and_headers(answer: bytes) -> tuple[int, dict[str, str], bytes]:
     head, _, body = answer.partition(b"\r\n\r\n")
     first, *lines = head.decode("latin-1").split("\r\n")
-    return int(first.split()[1]), {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}, body
+    return (
+        int(first.split()[1]),
+        {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)},
+        body,
+    )
 
 
 def assert_deepgram_rejection(answer: bytes, status: int | tuple[int, ...]) -> dict[str, str]:
@@ -58,15 +70,23 @@ def assert_deepgram_rejection(answer: bytes, status: int | tuple[int, ...]) -> d
     return headers
 
 
-@pytest.mark.parametrize(("request_bytes", "status"), [
-    (upgrade("//[::1/v1/listen"), 400),
-    (upgrade("/v1/listen?encoding=%E2%82%AC%E2%82%AC&sample_rate=16000"), 400),  # non-Latin-1 text in a rejected param
-    (upgrade("/v1/listen?encoding=linear16&sample_rate=1"), 400),  # a rate that would amplify the input
-    (b"GET /v1/listen HTTP/1.1\r\nHost: x\r\n\r\n", 426),  # built by websockets: no Upgrade header
-    (b"GET /v1/listen HTTP/1.0\r\nHost: x\r\n\r\n", (400, 505)),  # websockets 15 answers 400, 16+ 505
-    (b"\x16\x03\x01 not http at all\r\n\r\n", 400),
-])
-def test_every_malformed_upgrade_gets_a_deepgram_style_answer(mock_factory, request_bytes: bytes, status: int | tuple[int, ...]) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (upgrade("//[::1/v1/listen"), 400),
+        (
+            upgrade("/v1/listen?encoding=%E2%82%AC%E2%82%AC&sample_rate=16000"),
+            400,
+        ),  # non-Latin-1 text in a rejected param
+        (upgrade("/v1/listen?encoding=linear16&sample_rate=1"), 400),  # a rate that would amplify the input
+        (b"GET /v1/listen HTTP/1.1\r\nHost: x\r\n\r\n", 426),  # built by websockets: no Upgrade header
+        (b"GET /v1/listen HTTP/1.0\r\nHost: x\r\n\r\n", (400, 505)),  # websockets 15 answers 400, 16+ 505
+        (b"\x16\x03\x01 not http at all\r\n\r\n", 400),
+    ],
+)
+def test_every_malformed_upgrade_gets_a_deepgram_style_answer(
+    mock_factory, request_bytes: bytes, status: int | tuple[int, ...]
+) -> None:  # type: ignore[no-untyped-def]
     """Points 16, 17: an HTTP answer with dg-request-id, dg-error and a JSON body, never an abort."""
     mock = mock_factory()
     assert_deepgram_rejection(http(mock.url, request_bytes), status)
@@ -83,10 +103,17 @@ def test_a_crlf_in_a_query_value_cannot_split_the_response(mock_factory) -> None
 
 def test_repeated_credential_headers_are_judged_not_fatal(mock_factory) -> None:  # type: ignore[no-untyped-def]
     mock = mock_factory(api_key=KEY)
-    assert status_and_headers(http(mock.url, upgrade(f"/v1/listen?{PARAMS}", f"Authorization: Token {KEY}", "Authorization: Token other")))[0] == 101
+    assert (
+        status_and_headers(
+            http(mock.url, upgrade(f"/v1/listen?{PARAMS}", f"Authorization: Token {KEY}", "Authorization: Token other"))
+        )[0]
+        == 101
+    )
     two_protocols = upgrade(f"/v1/listen?{PARAMS}", "Sec-WebSocket-Protocol: token", f"Sec-WebSocket-Protocol: {KEY}")
     assert status_and_headers(http(mock.url, two_protocols))[0] in (101, 401)
-    assert_deepgram_rejection(http(mock.url, upgrade(f"/v1/listen?{PARAMS}", "Authorization: Token a", "Authorization: Token b")), 401)
+    assert_deepgram_rejection(
+        http(mock.url, upgrade(f"/v1/listen?{PARAMS}", "Authorization: Token a", "Authorization: Token b")), 401
+    )
 
 
 def test_pipelined_status_requests_are_answered(mock_factory) -> None:  # type: ignore[no-untyped-def]
@@ -97,7 +124,16 @@ def test_pipelined_status_requests_are_answered(mock_factory) -> None:  # type: 
 
 def _wav_header(rate: int, channels: int) -> bytes:
     fmt = struct.pack("<HHIIHH", 1, channels, rate, rate * channels * 2, min(channels * 2, 65535), 16)
-    return b"RIFF" + struct.pack("<I", 36) + b"WAVE" + b"fmt " + struct.pack("<I", 16) + fmt + b"data" + struct.pack("<I", 0)
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36)
+        + b"WAVE"
+        + b"fmt "
+        + struct.pack("<I", 16)
+        + fmt
+        + b"data"
+        + struct.pack("<I", 0)
+    )
 
 
 @pytest.mark.parametrize(("rate", "channels"), [(0, 1), (16000, 0), (1, 65535), (1, 1)])
@@ -107,7 +143,7 @@ def test_a_wav_header_no_stream_can_have_is_undecodable_audio(mock_factory, rate
     mock = mock_factory()
     with connect(mock.url + "?model=nova-3") as ws:
         ws.send(_wav_header(rate, channels) + b"\x00" * 4096)
-        with pytest.raises(Exception):
+        with pytest.raises(ConnectionClosed):
             while True:
                 ws.recv(timeout=2000 * MS)
         assert ws.close_code == 1008 and "DATA-0000" in (ws.close_reason or "")
@@ -126,7 +162,7 @@ def test_deep_json_under_judge_clients_frees_its_slot_and_spares_the_sweeper() -
             ws.send(b"\0" * 3200)
         with connect(server.url + f"?{PARAMS}") as ws:
             ws.send(b"\0" * 3200)
-            with pytest.raises(Exception):
+            with pytest.raises(ConnectionClosed):
                 while True:
                     ws.recv(timeout=5000 * MS)
             assert ws.close_code == 1011 and "net0001" in (ws.close_reason or "").lower()

@@ -7,9 +7,10 @@ import csv
 import itertools
 from pathlib import Path
 
+from test_loadtest import locust
+
 from hostile import behaviours
 from hostile.peers import HostileServer, Peer
-from test_loadtest import locust
 
 KEY = "sekret-0123456789abcdef-LOAD"
 SHORT = """
@@ -44,8 +45,27 @@ def _run(url: str, tmp_path: Path, seconds: int, users: int = 3) -> tuple[dict[s
     scenario = tmp_path / "short.yaml"
     scenario.write_text(SHORT)
     prefix = tmp_path / "run"
-    done = locust("-f", "loadtest/locustfile.py", "--host", url, "-u", str(users), "-r", str(users), "-t", f"{seconds}s", "--scenario", str(scenario),
-                  "--time-scale", "0.1", "--csv", str(prefix), "--api-key", KEY, timeout=60)
+    done = locust(
+        "-f",
+        "loadtest/locustfile.py",
+        "--host",
+        url,
+        "-u",
+        str(users),
+        "-r",
+        str(users),
+        "-t",
+        f"{seconds}s",
+        "--scenario",
+        str(scenario),
+        "--time-scale",
+        "0.1",
+        "--csv",
+        str(prefix),
+        "--api-key",
+        KEY,
+        timeout=60,
+    )
     stats = {row["Name"]: row for row in _rows(Path(f"{prefix}_stats.csv"))}
     return stats, done.stdout + done.stderr, prefix
 
@@ -63,7 +83,9 @@ def test_a_load_test_measures_servers_that_are_silent_or_stop_reading(tmp_path: 
         _, output, _ = _run(server.url, tmp_path, seconds=3, users=4)
     # The summary, not the CSV: locust writes the CSV up to a second before it stops the users.
     counts = _summary_counts(output)
-    assert counts.get("connect", 0) >= 4 and counts.get("stream", 0) + counts.get("stream_interrupted", 0) >= 4, output[-3000:]
+    assert counts.get("connect", 0) >= 4 and counts.get("stream", 0) + counts.get("stream_interrupted", 0) >= 4, output[
+        -3000:
+    ]
     assert "_HandBack" not in output and "proper args" not in output and "Traceback" not in output, output[-3000:]
 
 
@@ -84,7 +106,9 @@ def test_a_server_echoing_the_key_never_gets_it_into_locusts_reports(tmp_path: P
 
     async def echo_in_failures(peer: Peer) -> None:
         if next(turn) % 2:
-            await peer.reject(400, b'{"err_code":"Bad Request","err_msg":"no"}', f"dg-error: bad credentials {peer.credentials}\r\n")
+            await peer.reject(
+                400, b'{"err_code":"Bad Request","err_msg":"no"}', f"dg-error: bad credentials {peer.credentials}\r\n"
+            )
         else:
             await peer.accept()
             await peer.close(1011, f"closing {peer.key}")

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from conftest import MS
+
 CONFORMANCE = str(Path(sys.executable).with_name("conformance"))
 # Short cases finish at once; the idle ones are still playing when the signal comes.
 SELECTION = ["-k", "handshake.*", "-k", "timeout.idle.1", "-k", "keepalive.idle.1"]
@@ -25,13 +27,13 @@ def _interrupt(tmp_path: Path, signum: int, command: list[str], *, ready: str, t
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     assert process.stdout is not None
     seen: list[str] = []
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 60_000 * MS
     for line in process.stdout:
         seen.append(line)
         if sum(ready in each for each in seen) >= times or time.monotonic() > deadline:
             break
     process.send_signal(signum)
-    out, _ = process.communicate(timeout=30)
+    out, _ = process.communicate(timeout=30_000 * MS)
     return process.returncode, "".join(seen) + out
 
 
@@ -49,6 +51,8 @@ def test_an_interrupted_run_writes_every_report_with_what_finished(tmp_path: Pat
     assert statuses["timeout.idle.1"] == "INTERRUPTED" and statuses["keepalive.idle.1"] == "INTERRUPTED", statuses
     suite = ET.parse(tmp_path / "j.xml").getroot().find("testsuite")
     assert suite is not None and suite.get("tests") == str(len(statuses)) and suite.get("errors") == "2"
-    assert float(suite.get("time", "0")) < sum(case["duration_s"] for case in run["cases"]) + 1, "the suite's time is the run's wall time"
+    assert float(suite.get("time", "0")) < sum(case["duration_s"] for case in run["cases"]) + 1, (
+        "the suite's time is the run's wall time"
+    )
     assert suite.find("properties/property[@name='interrupted']") is not None
     assert "timeout.idle.1" in (tmp_path / "m.html").read_text()

@@ -12,18 +12,70 @@ import pytest
 import conformance
 
 ROOT = Path(conformance.__file__).parent
-PURE = ["scenario", "protocol", "audio", "checks", "engine", "verdicts.py", "run/case.py", "xfail.py", "mock/session.py", "mock/transcriber.py", "mock/faults.py", "mock/configure.py", "mock/capacity.py", "load/metrics.py", "load/steps.py", "load/thresholds.py", "load/options.py", "catalog.py", "client/scenario.py", "client/evidence.py", "client/checks.py", "client/judge.py", "client/progress.py"]
+PURE = [
+    "scenario",
+    "protocol",
+    "audio",
+    "checks",
+    "engine",
+    "verdicts.py",
+    "run/case.py",
+    "xfail.py",
+    "mock/session.py",
+    "mock/transcriber.py",
+    "mock/faults.py",
+    "mock/configure.py",
+    "mock/capacity.py",
+    "load/metrics.py",
+    "load/steps.py",
+    "load/thresholds.py",
+    "load/options.py",
+    "catalog.py",
+    "client/scenario.py",
+    "client/evidence.py",
+    "client/checks.py",
+    "client/judge.py",
+    "client/progress.py",
+]
 IO_MODULES = {"websockets", "asyncio", "gevent", "locust", "pytest", "socket", "ssl", "subprocess", "threading"}
 FORBIDDEN_BY_LAYER = {
     # Layers, bottom up: verdicts/catalog, scenario/protocol/audio, engine, checks, transport,
     # run (orchestration), then report, client, cli. Nothing imports upwards.
-    "verdicts.py": {"conformance.engine", "conformance.checks", "conformance.run", "conformance.transport", "conformance.report"},
-    "engine": {"conformance.checks", "conformance.transport", "conformance.run", "conformance.report", "conformance.mock", "conformance.client", "conformance.cli"},
-    "checks": {"conformance.run", "conformance.transport", "conformance.report", "conformance.mock", "conformance.client", "conformance.cli"},
+    "verdicts.py": {
+        "conformance.engine",
+        "conformance.checks",
+        "conformance.run",
+        "conformance.transport",
+        "conformance.report",
+    },
+    "engine": {
+        "conformance.checks",
+        "conformance.transport",
+        "conformance.run",
+        "conformance.report",
+        "conformance.mock",
+        "conformance.client",
+        "conformance.cli",
+    },
+    "checks": {
+        "conformance.run",
+        "conformance.transport",
+        "conformance.report",
+        "conformance.mock",
+        "conformance.client",
+        "conformance.cli",
+    },
     "report": {"conformance.transport", "conformance.run", "conformance.mock"},
     "transport": {"conformance.checks", "conformance.run", "conformance.report", "conformance.cli", "locust", "pytest"},
     "transport/sync.py": {"asyncio"},
-    "mock": {"conformance.report", "conformance.transport", "conformance.engine", "conformance.run", "locust", "pytest"},
+    "mock": {
+        "conformance.report",
+        "conformance.transport",
+        "conformance.engine",
+        "conformance.run",
+        "locust",
+        "pytest",
+    },
     "run": {"conformance.report", "conformance.cli", "conformance.client"},
     "client": {"conformance.report", "conformance.cli", "conformance.transport", "conformance.run", "locust", "pytest"},
 }
@@ -43,7 +95,12 @@ def _imports(path: Path) -> set[str]:
             names.add(node.module)
             if node.module == "time":
                 names.update(f"time.{alias.name}" for alias in node.names)
-        elif isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "time" and node.attr == "sleep":
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "time"
+            and node.attr == "sleep"
+        ):
             names.add("time.sleep")
     return names
 
@@ -59,7 +116,12 @@ def test_pure_module_imports_no_io(relative: str) -> None:
 @pytest.mark.parametrize("relative", sorted(FORBIDDEN_BY_LAYER))
 def test_layer_imports_point_downstream(relative: str) -> None:
     for path in _files(relative):
-        bad = {name for name in _imports(path) for banned in FORBIDDEN_BY_LAYER[relative] if name == banned or name.startswith(banned + ".")}
+        bad = {
+            name
+            for name in _imports(path)
+            for banned in FORBIDDEN_BY_LAYER[relative]
+            if name == banned or name.startswith(banned + ".")
+        }
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
@@ -75,7 +137,12 @@ def test_nothing_imports_the_load_layer() -> None:
         if ROOT / "load" in path.parents:
             continue
         allowed = _LOAD_PREFLIGHT if path == ROOT / "cli" / "load.py" else set()
-        bad = {n for n in _imports(path) if n.split(".")[0] == "loadtest" or ((n == "conformance.load" or n.startswith("conformance.load.")) and n not in allowed)}
+        bad = {
+            n
+            for n in _imports(path)
+            if n.split(".")[0] == "loadtest"
+            or ((n == "conformance.load" or n.startswith("conformance.load.")) and n not in allowed)
+        }
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
 
 
@@ -89,5 +156,9 @@ def test_the_load_preflight_imports_no_locust() -> None:
 def test_load_layer_stays_off_the_cli_and_asyncio() -> None:
     """The load layer imports conformance's engine and sync transport, never its CLI or asyncio."""
     for path in [*(ROOT / "load").rglob("*.py"), *(ROOT.parent / "loadtest").rglob("*.py")]:
-        bad = {n for n in _imports(path) if n == "asyncio" or n.startswith("conformance.cli") or n.startswith("conformance.transport.aio")}
+        bad = {
+            n
+            for n in _imports(path)
+            if n == "asyncio" or n.startswith("conformance.cli") or n.startswith("conformance.transport.aio")
+        }
         assert not bad, f"{path.name} imports {sorted(bad)}"

@@ -15,11 +15,11 @@ import pytest
 from conformance.cli import main
 from conformance.cli.load import locust_command
 from conformance.engine.trace import Handshake, Trace
+from conformance.load.metrics import measure, stream_samples
+from conformance.load.thresholds import parse_threshold
 from conformance.run.case import conclude, new_record
 from conformance.scenario import Timing
 from conformance.scenario import model as m
-from conformance.load.metrics import measure, stream_samples
-from conformance.load.thresholds import parse_threshold
 
 from conftest import MS
 
@@ -38,7 +38,17 @@ steps:
   - expect: {type: Metadata, within: 3s, rule: CS-1}
   - expect_close: {within: 2s, rule: CS-1}
 """
-ENTRIES = {"connect", "first_result", "first_final", "finalize_ack", "close_metadata", "stream", "send_lateness", "final_latency", "interim_latency"}
+ENTRIES = {
+    "connect",
+    "first_result",
+    "first_final",
+    "finalize_ack",
+    "close_metadata",
+    "stream",
+    "send_lateness",
+    "final_latency",
+    "interim_latency",
+}
 
 
 def locust(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -65,19 +75,58 @@ def test_locust_measures_every_streaming_latency(mock_factory, short_scenario: P
     which the mock decodes and transcribes); one criterion no server meets sets exit code 1."""
     mock = mock_factory()
     prefix = tmp_path / "run"
-    command = [sys.executable, "-m", "conformance", "load", "--headless", "--only-summary", "--host", mock.url, "-u", "3", "-r", "3", "-t", "6s",
-               "--scenario", str(short_scenario), "--time-scale", "0.1", "--csv", str(prefix), "--encoding", "mulaw", "--sample-rate", "8000",
-               "--slo", "p95(final_latency) < 800ms", "--threshold", "rate(failures) < 1%", "--threshold", "p95(close_metadata) < 3000ms",
-               "--threshold", "p95(first_result) < 1ms"]
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "load",
+        "--headless",
+        "--only-summary",
+        "--host",
+        mock.url,
+        "-u",
+        "3",
+        "-r",
+        "3",
+        "-t",
+        "6s",
+        "--scenario",
+        str(short_scenario),
+        "--time-scale",
+        "0.1",
+        "--csv",
+        str(prefix),
+        "--encoding",
+        "mulaw",
+        "--sample-rate",
+        "8000",
+        "--slo",
+        "p95(final_latency) < 800ms",
+        "--threshold",
+        "rate(failures) < 1%",
+        "--threshold",
+        "p95(close_metadata) < 3000ms",
+        "--threshold",
+        "p95(first_result) < 1ms",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
     assert done.returncode == 1, done.stdout[-2000:] + done.stderr[-2000:]
     assert "FAIL    p95(first_result) < 1ms: measured" in done.stdout
     stats = _stats(prefix)
     assert ENTRIES <= set(stats), sorted(stats)
-    for name in ENTRIES - {"send_lateness", "finalize_ack", "close_metadata", "connect", "final_latency", "interim_latency"}:
+    for name in ENTRIES - {
+        "send_lateness",
+        "finalize_ack",
+        "close_metadata",
+        "connect",
+        "final_latency",
+        "interim_latency",
+    }:
         assert int(stats[name]["Request Count"]) >= 3 and float(stats[name]["Median Response Time"]) > 0, stats[name]
     # One per result, not per stream: the short stream's interims and finals, each timed.
-    assert int(stats["interim_latency"]["Request Count"]) > int(stats["stream"]["Request Count"]), stats["interim_latency"]
+    assert int(stats["interim_latency"]["Request Count"]) > int(stats["stream"]["Request Count"]), stats[
+        "interim_latency"
+    ]
     assert int(stats["final_latency"]["Request Count"]) >= int(stats["stream"]["Request Count"]), stats["final_latency"]
     assert int(stats["stream"]["Failure Count"]) == 0
     assert "PASS    p95(final_latency) < 800ms" in done.stdout and "PASS    rate(failures) < 1%" in done.stdout
@@ -90,29 +139,71 @@ def test_a_run_cut_by_its_run_time_keeps_every_measurement_in_its_csv(mock_facto
     empty Aggregated row). The verdict is the last thing printed, after locust's tables."""
     mock = mock_factory()
     prefix = tmp_path / "x"
-    command = [sys.executable, "-m", "conformance", "load", "--headless", "-u", "2", "-r", "2", "-t", "3s", "--host", mock.url, "--csv", str(prefix),
-               "--slo", "p99(connect) < 5s"]
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "load",
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "-t",
+        "3s",
+        "--host",
+        mock.url,
+        "--csv",
+        str(prefix),
+        "--slo",
+        "p99(connect) < 5s",
+    ]
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     stats = _stats(prefix)
     assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
-    assert done.stdout.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], done.stdout[-1500:]
+    assert done.stdout.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], done.stdout[
+        -1500:
+    ]
     assert "run time: 3s of load, counted from now" in done.stderr
 
 
-@pytest.mark.parametrize(("mistake", "said"), [
-    (["--headless", "-u", "1", "-t", "5s"], "no --host: give the endpoint to load"),
-    (["--host", "ws://x", "-H", "Authorization: Token k"], "-H is ambiguous here"),
-    (["--host", "ws://x", "--slo", "p95(final_latncy) < 800ms"], "nothing is measured as 'final_latncy'; did you mean 'final_latency'?"),
-    (["--host", "ws://x", "--slo", "rate(failures) < 1"], "a rate is a percentage: write e.g. 'rate(failures) < 1%'"),
-    (["--host", "ws://x", "--slo", "p95(connect) < 800"], "p95() is a time: give its unit, ms or s"),
-    (["--host", "ws://x", "--discover", "--discover-hold", "5", "--discover-settle", "5"], "0 <= settle < hold"),
-    (["--host", "ws://x", "-t", "5s"], "-t needs --headless"),
-    (["--host", "ws://x", "--headless", "-t", "soon"], "-t 'soon': write e.g. 90s"),
-    (["--host", "ws://x", "--header", "Authorization"], "--header expects 'Name: value'"),
-    (["--host", "ws://x", "--auth-scheme", "basic"], "invalid choice: 'basic'"),
-], ids=["no-host", "dash-H", "unknown-entry", "rate-unit", "time-unit", "discovery-plan", "t-without-headless", "t-format", "header", "auth-scheme"])
-def test_a_load_mistake_is_one_line_and_exit_2_before_locust_starts(capsys: pytest.CaptureFixture[str], mistake: list[str], said: str) -> None:
+@pytest.mark.parametrize(
+    ("mistake", "said"),
+    [
+        (["--headless", "-u", "1", "-t", "5s"], "no --host: give the endpoint to load"),
+        (["--host", "ws://x", "-H", "Authorization: Token k"], "-H is ambiguous here"),
+        (
+            ["--host", "ws://x", "--slo", "p95(final_latncy) < 800ms"],
+            "nothing is measured as 'final_latncy'; did you mean 'final_latency'?",
+        ),
+        (
+            ["--host", "ws://x", "--slo", "rate(failures) < 1"],
+            "a rate is a percentage: write e.g. 'rate(failures) < 1%'",
+        ),
+        (["--host", "ws://x", "--slo", "p95(connect) < 800"], "p95() is a time: give its unit, ms or s"),
+        (["--host", "ws://x", "--discover", "--discover-hold", "5", "--discover-settle", "5"], "0 <= settle < hold"),
+        (["--host", "ws://x", "-t", "5s"], "-t needs --headless"),
+        (["--host", "ws://x", "--headless", "-t", "soon"], "-t 'soon': write e.g. 90s"),
+        (["--host", "ws://x", "--header", "Authorization"], "--header expects 'Name: value'"),
+        (["--host", "ws://x", "--auth-scheme", "basic"], "invalid choice: 'basic'"),
+    ],
+    ids=[
+        "no-host",
+        "dash-H",
+        "unknown-entry",
+        "rate-unit",
+        "time-unit",
+        "discovery-plan",
+        "t-without-headless",
+        "t-format",
+        "header",
+        "auth-scheme",
+    ],
+)
+def test_a_load_mistake_is_one_line_and_exit_2_before_locust_starts(
+    capsys: pytest.CaptureFixture[str], mistake: list[str], said: str
+) -> None:
     """Each mistake a user makes on the command line is refused by `conformance load` itself: one
     line naming it, exit 2, and locust never started (it would have replaced this process)."""
     assert main(["load", *mistake]) == 2
@@ -121,8 +212,24 @@ def test_a_load_mistake_is_one_line_and_exit_2_before_locust_starts(capsys: pyte
 
 
 def test_locust_refuses_audio_it_cannot_produce_in_one_line(short_scenario: Path) -> None:
-    done = locust("-f", "loadtest/locustfile.py", "--host", "ws://127.0.0.1:9", "-u", "1", "-r", "1", "-t", "1s", "--scenario", str(short_scenario),
-                  "--encoding", "ogg-opus", "--sample-rate", "44100")
+    done = locust(
+        "-f",
+        "loadtest/locustfile.py",
+        "--host",
+        "ws://127.0.0.1:9",
+        "-u",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "1s",
+        "--scenario",
+        str(short_scenario),
+        "--encoding",
+        "ogg-opus",
+        "--sample-rate",
+        "44100",
+    )
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "Opus does not encode at 44100 Hz; it takes 8000, 12000, 16000, 24000, 48000 Hz" in done.stderr
     assert "Traceback" not in done.stderr
@@ -130,10 +237,28 @@ def test_locust_refuses_audio_it_cannot_produce_in_one_line(short_scenario: Path
 
 def test_discovery_refuses_a_bad_slo_or_plan_in_one_line() -> None:
     """An SLO that does not parse, or settle not below hold: one line, exit 2, before any stream."""
-    cases = {"threshold 'p95(final_latency) <': write e.g.": ["--slo", "p95(final_latency) <"], "0 <= settle < hold": ["--discover-hold", "5", "--discover-settle", "5"]}
+    cases = {
+        "threshold 'p95(final_latency) <': write e.g.": ["--slo", "p95(final_latency) <"],
+        "0 <= settle < hold": ["--discover-hold", "5", "--discover-settle", "5"],
+    }
     started = {
-        said: subprocess.Popen([sys.executable, "-m", "conformance", "load", "--discover", "--headless", "--host", "ws://127.0.0.1:9", *bad],
-                               cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        said: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "conformance",
+                "load",
+                "--discover",
+                "--headless",
+                "--host",
+                "ws://127.0.0.1:9",
+                *bad,
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for said, bad in cases.items()
     }
     for said, process in started.items():
@@ -146,9 +271,15 @@ def test_conformance_load_runs_the_bundled_locustfiles_only() -> None:
     locustfile is `locust -f`'s job (one line, exit 2); --help lists the bundled options too."""
     assert main(["load", "-f", "mine.py"]) == 2
     command = locust_command(["--discover", "--host", "ws://x", "-u", "3", "--headless"])
-    assert command[1:4] == ["-m", "locust", "-f"] and command[4].endswith("conformance/load/discovery.py") and command[5:] == ["--host", "ws://x", "-u", "3", "--headless"]
+    assert (
+        command[1:4] == ["-m", "locust", "-f"]
+        and command[4].endswith("conformance/load/discovery.py")
+        and command[5:] == ["--host", "ws://x", "-u", "3", "--headless"]
+    )
     assert locust_command(["--host", "ws://x"])[4].endswith("conformance/load/locustfile.py")
-    assert locust_command(["--host", "ws://x"])[-2:] == ["--web-host", "127.0.0.1"], "the web UI listens on loopback unless asked"
+    assert locust_command(["--host", "ws://x"])[-2:] == ["--web-host", "127.0.0.1"], (
+        "the web UI listens on loopback unless asked"
+    )
     assert locust_command(["--host", "ws://x", "--headless", "-t", "1m30s"])[-2:] == ["--conformance-run-time", "90"]
     assert "conformance.load.discovery" in locust_command(["--help"])[-1], "--help lists the discovery's options too"
 
@@ -160,11 +291,27 @@ def _free_port() -> int:
 
 
 def _discovery(command: list[str], host: str, scenario: Path, report: Path, *steps: str) -> list[str]:
-    return [*command, "--headless", "--only-summary", "--host", host, "--scenario", str(scenario), "--time-scale", "0.1",
-            "--discover-report", str(report), "--discover-rate", "20", *steps]
+    return [
+        *command,
+        "--headless",
+        "--only-summary",
+        "--host",
+        host,
+        "--scenario",
+        str(scenario),
+        "--time-scale",
+        "0.1",
+        "--discover-report",
+        str(report),
+        "--discover-rate",
+        "20",
+        *steps,
+    ]
 
 
-def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, short_scenario: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(
+    mock_factory, short_scenario: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     """Three discoveries at once, each against its own mock, with the default SLOs:
     - ``conformance load --discover``, one process, against a deployment modelled at capacity 4
       (from 4 in steps of 2): 4 met every SLO, 6 broke p95(final_latency) (results fall behind at
@@ -175,24 +322,91 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
       broke rate(failures) on 429s counted as rate_limited (not handshake_rejected), and the first
       429 came with exactly 3 streams open."""
     modelled, modelled_too, limited = mock_factory(capacity=4), mock_factory(capacity=4), mock_factory(max_streams=3)
-    steps = ("--discover-start", "4", "--discover-step", "2", "--discover-max", "8", "--discover-hold", "5", "--discover-settle", "1.5")
+    steps = (
+        "--discover-start",
+        "4",
+        "--discover-step",
+        "2",
+        "--discover-max",
+        "8",
+        "--discover-hold",
+        "5",
+        "--discover-settle",
+        "1.5",
+    )
     port = _free_port()
     locustfile = ["-f", "loadtest/discover.py", "--scenario", str(short_scenario), "--time-scale", "0.1"]
     runs = {
-        "cli": [sys.executable, "-m", "conformance", "load", "--discover", *_discovery([], modelled.url, short_scenario, tmp_path / "cli", *steps)],
-        "master": [sys.executable, "-m", "locust", *_discovery(locustfile, modelled_too.url, short_scenario, tmp_path / "master", *steps),
-                   "--master", "--master-bind-host", "127.0.0.1", "--master-bind-port", str(port), "--expect-workers", "2", "--expect-workers-max-wait", "30"],
-        "limited": [sys.executable, "-m", "locust", *_discovery(locustfile, limited.url, short_scenario, tmp_path / "limited",
-                    "--discover-start", "3", "--discover-step", "1", "--discover-max", "5", "--discover-hold", "5", "--discover-settle", "1.5")],
+        "cli": [
+            sys.executable,
+            "-m",
+            "conformance",
+            "load",
+            "--discover",
+            *_discovery([], modelled.url, short_scenario, tmp_path / "cli", *steps),
+        ],
+        "master": [
+            sys.executable,
+            "-m",
+            "locust",
+            *_discovery(locustfile, modelled_too.url, short_scenario, tmp_path / "master", *steps),
+            "--master",
+            "--master-bind-host",
+            "127.0.0.1",
+            "--master-bind-port",
+            str(port),
+            "--expect-workers",
+            "2",
+            "--expect-workers-max-wait",
+            "30",
+        ],
+        "limited": [
+            sys.executable,
+            "-m",
+            "locust",
+            *_discovery(
+                locustfile,
+                limited.url,
+                short_scenario,
+                tmp_path / "limited",
+                "--discover-start",
+                "3",
+                "--discover-step",
+                "1",
+                "--discover-max",
+                "5",
+                "--discover-hold",
+                "5",
+                "--discover-settle",
+                "1.5",
+            ),
+        ],
     }
     # Workers as a user starts them: `conformance load --worker`, without --discover (once a
     # KeyError per worker and a false answer from the master), and as `locust -f`.
-    plain_worker = [sys.executable, "-m", "conformance", "load", "--scenario", str(short_scenario), "--time-scale", "0.1"]
+    plain_worker = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "load",
+        "--scenario",
+        str(short_scenario),
+        "--time-scale",
+        "0.1",
+    ]
     workers = [
-        subprocess.Popen([*command, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        subprocess.Popen(
+            [*command, "--worker", "--master-host", "127.0.0.1", "--master-port", str(port)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for command in (plain_worker, [sys.executable, "-m", "locust", *locustfile])
     ]
-    started = {name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name, command in runs.items()}
+    started = {
+        name: subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for name, command in runs.items()
+    }
     try:
         done = {name: process.communicate(timeout=120_000 * MS) for name, process in started.items()}
     finally:
@@ -201,7 +415,9 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
                 process.kill()
             process.wait(30_000 * MS)
     codes = {name: process.returncode for name, process in started.items()}
-    assert codes == {"cli": 0, "master": 0, "limited": 0}, {name: out[-1500:] + err[-1500:] for name, (out, err) in done.items()}
+    assert codes == {"cli": 0, "master": 0, "limited": 0}, {
+        name: out[-1500:] + err[-1500:] for name, (out, err) in done.items()
+    }
     for name in ("cli", "master"):
         out = done[name][0]
         assert "capacity: 4 concurrent streams met every SLO" in out, out[-2000:]
@@ -209,7 +425,9 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
     assert "2 workers connected" in done["master"][1]
     limited_out = done["limited"][0]
     assert "capacity: 3 concurrent streams met every SLO" in limited_out, limited_out[-2000:]
-    assert "at 4: broke rate(failures) < 1% (measured" in limited_out and "failed streams: rate_limited" in limited_out, limited_out[-2000:]
+    assert (
+        "at 4: broke rate(failures) < 1% (measured" in limited_out and "failed streams: rate_limited" in limited_out
+    ), limited_out[-2000:]
     assert "rate limit: the first 429 came with 3 concurrent streams open" in limited_out
     with open(tmp_path / "limited" / "capacity.csv", newline="") as handle:
         broken = list(csv.DictReader(handle))[-1]
@@ -217,7 +435,9 @@ def test_discovery_finds_the_modelled_capacity_and_the_rate_limit(mock_factory, 
     with open(tmp_path / "cli" / "capacity.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [(row["users"], row["slos_met"]) for row in rows] == [("4", "yes"), ("6", "no")]
-    assert int(rows[0]["finals"]) > 0 and float(rows[0]["final_latency_p95_ms"]) < 800 < float(rows[1]["final_latency_p95_ms"])
+    assert int(rows[0]["finals"]) > 0 and float(rows[0]["final_latency_p95_ms"]) < 800 < float(
+        rows[1]["final_latency_p95_ms"]
+    )
 
 
 def test_threshold_parsing() -> None:

@@ -28,14 +28,18 @@ def official() -> dict[str, jsonschema.protocols.Validator]:
     document = yaml.safe_load(ASYNCAPI.read_text(encoding="utf-8"))
     registry: Registry = Registry().with_resource(BASE, Resource.from_contents(document, default_specification=DRAFT7))
     return {
-        kind: jsonschema.Draft7Validator({"$ref": f"{BASE}#/components/schemas/ListenV1_ListenV1{kind}"}, registry=registry)
+        kind: jsonschema.Draft7Validator(
+            {"$ref": f"{BASE}#/components/schemas/ListenV1_ListenV1{kind}"}, registry=registry
+        )
         for kind in ("Results", "Metadata", "UtteranceEnd", "SpeechStarted")
     }
 
 
 def _messages(query: dict[str, str], script: list[tuple[str, Any]]) -> list[dict[str, Any]]:
     params = {"encoding": "linear16", "sample_rate": "16000", **query}
-    session = ServerSession(parse_stream_params({k: [v] for k, v in params.items()}), "f0e1d2c3-0000-4000-8000-000000000001", 10.0, 0.0)
+    session = ServerSession(
+        parse_stream_params({k: [v] for k, v in params.items()}), "f0e1d2c3-0000-4000-8000-000000000001", 10.0, 0.0
+    )
     channels = int(params.get("channels", "1"))
     speech, silence = load_source("speech", 16000, channels), load_source("silence", 16000, channels)
     outputs: list[Any] = []
@@ -57,18 +61,40 @@ def _messages(query: dict[str, str], script: list[tuple[str, Any]]) -> list[dict
 
 
 SESSIONS = {
-    "interim+utterance-end+vad": ({"interim_results": "true", "utterance_end_ms": "1000", "vad_events": "true"},
-                                  [("silence", 0.5), ("speech", 4), ("silence", 1.5), ("speech", 2), ("text", '{"type":"CloseStream"}')]),
-    "multichannel+finalize": ({"channels": "2", "multichannel": "true"},
-                              [("speech", 3), ("text", '{"type":"Finalize","channel":1}'), ("speech", 2), ("text", '{"type":"Finalize"}'), ("text", '{"type":"CloseStream"}')]),
-    "pause": ({}, [("speech", 3), ("wait", 4), ("text", '{"type":"KeepAlive"}'), ("wait", 4), ("speech", 3), ("text", '{"type":"CloseStream"}')]),
+    "interim+utterance-end+vad": (
+        {"interim_results": "true", "utterance_end_ms": "1000", "vad_events": "true"},
+        [("silence", 0.5), ("speech", 4), ("silence", 1.5), ("speech", 2), ("text", '{"type":"CloseStream"}')],
+    ),
+    "multichannel+finalize": (
+        {"channels": "2", "multichannel": "true"},
+        [
+            ("speech", 3),
+            ("text", '{"type":"Finalize","channel":1}'),
+            ("speech", 2),
+            ("text", '{"type":"Finalize"}'),
+            ("text", '{"type":"CloseStream"}'),
+        ],
+    ),
+    "pause": (
+        {},
+        [
+            ("speech", 3),
+            ("wait", 4),
+            ("text", '{"type":"KeepAlive"}'),
+            ("wait", 4),
+            ("speech", 3),
+            ("text", '{"type":"CloseStream"}'),
+        ],
+    ),
     "idle-close": ({}, [("speech", 2), ("wait", 11)]),
     "empty": ({}, [("text", '{"type":"CloseStream"}')]),
 }
 
 
 @pytest.mark.parametrize("name", sorted(SESSIONS))
-def test_mock_messages_validate_against_official_asyncapi(official: dict[str, jsonschema.protocols.Validator], name: str) -> None:
+def test_mock_messages_validate_against_official_asyncapi(
+    official: dict[str, jsonschema.protocols.Validator], name: str
+) -> None:
     """Every message of the session validates against the AsyncAPI schema of its type."""
     query, script = SESSIONS[name]
     messages = _messages(query, script)
@@ -104,7 +130,11 @@ def test_mock_answers_configure_as_the_official_sdk_models_it(configure: dict[st
     """deepgram-sdk 7.17 is the newest source for Configure on /v1/listen (the AsyncAPI predates
     it): its pydantic models, validating, accept every answer of the mock."""
     types = pytest.importorskip("deepgram.listen.v1.types")
-    models = {"ConfigureSuccess": types.ListenV1ConfigureSuccess, "ConfigureFailure": types.ListenV1ConfigureFailure, "Error": types.ListenV1Error}
+    models = {
+        "ConfigureSuccess": types.ListenV1ConfigureSuccess,
+        "ConfigureFailure": types.ListenV1ConfigureFailure,
+        "Error": types.ListenV1Error,
+    }
     (answer,) = [m for m in _messages({}, [("speech", 1), ("text", json.dumps(configure))]) if m["type"] != "Results"]
     assert answer["type"] == kind
     models[kind].model_validate(answer)

@@ -27,7 +27,12 @@ def fuzzed_mock() -> Iterator[RunningMock]:
     stop_mock(running, thread)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow], derandomize=True)
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    derandomize=True,
+)
 @given(attack=attacks())
 def test_the_mock_answers_every_hostile_sequence(fuzzed_mock: RunningMock, attack: Attack) -> None:
     """Points 12-17: an HTTP answer with Deepgram's fields, or a close frame, never silence or a
@@ -44,7 +49,10 @@ def test_the_mock_is_healthy_after_the_fuzzing(fuzzed_mock: RunningMock) -> None
         time.sleep(0.05)
     assert fuzzed_mock.server.active_streams == 0
     url = fuzzed_mock.url + "?encoding=linear16&sample_rate=16000"
-    with connect(url, additional_headers={"Authorization": f"Token {KEY}"}) as first, connect(url, additional_headers={"Authorization": f"Token {KEY}"}) as second:
+    with (
+        connect(url, additional_headers={"Authorization": f"Token {KEY}"}) as first,
+        connect(url, additional_headers={"Authorization": f"Token {KEY}"}) as second,
+    ):
         for ws in (first, second):
             ws.send(b"\0" * 32000)
             ws.send('{"type": "CloseStream"}')

@@ -40,14 +40,22 @@ async def _rejection(config: MockConfig, path: str, **kwargs: object) -> tuple[i
     ("config", "path", "kwargs", "status", "code"),
     [
         (MockConfig(api_key="k"), "/v1/listen" + QUERY, {}, 401, "INVALID_AUTH"),
-        (MockConfig(api_key="k"), "/v1/listen" + QUERY, {"additional_headers": {"Authorization": "Token wrong"}}, 401, "INVALID_AUTH"),
+        (
+            MockConfig(api_key="k"),
+            "/v1/listen" + QUERY,
+            {"additional_headers": {"Authorization": "Token wrong"}},
+            401,
+            "INVALID_AUTH",
+        ),
         (MockConfig(), "/v1/listen?encoding=mp9&sample_rate=16000", {}, 400, "Bad Request"),
         (MockConfig(), "/v1/listen?encoding=linear16", {}, 400, "Bad Request"),
         (MockConfig(), "/v1/listen?encoding=linear16&sample_rate=16000&interim_results=maybe", {}, 400, "Bad Request"),
         (MockConfig(), "/v2/listen" + QUERY, {}, 404, "NOT_FOUND"),
     ],
 )
-def test_mock_rejects_with_dg_error_and_json_body(config: MockConfig, path: str, kwargs: dict, status: int, code: str) -> None:  # type: ignore[type-arg]
+def test_mock_rejects_with_dg_error_and_json_body(
+    config: MockConfig, path: str, kwargs: dict, status: int, code: str
+) -> None:  # type: ignore[type-arg]
     """Rejections carry dg-error, dg-request-id and {err_code, err_msg, request_id} (contract.md §4.2)."""
     got_status, headers, body = run(_rejection(config, path, **kwargs))
     assert got_status == status and body["err_code"] == code
@@ -116,7 +124,12 @@ async def _over_the_limit() -> tuple[int, dict[str, str], dict[str, str], bool]:
         await second.close()
         await third.close()
     response = info.value.response
-    return response.status_code, {k.lower(): v for k, v in response.headers.raw_items()}, json.loads(response.body), reopened
+    return (
+        response.status_code,
+        {k.lower(): v for k, v in response.headers.raw_items()},
+        json.loads(response.body),
+        reopened,
+    )
 
 
 def test_mock_max_streams_rejects_the_next_with_429() -> None:
@@ -138,7 +151,10 @@ def test_mock_processes_share_one_port_and_one_stream_count() -> None:
         line = mock.stdout.readline()
         assert "(2 processes)" in line, line + mock.stderr.read() if mock.poll() is not None else line
         url = line.split()[4]
-        with connect_sync(url + QUERY, proxy=None, open_timeout=10), connect_sync(url + QUERY, proxy=None, open_timeout=10):
+        with (
+            connect_sync(url + QUERY, proxy=None, open_timeout=10),
+            connect_sync(url + QUERY, proxy=None, open_timeout=10),
+        ):
             refused = []
             for _ in range(8):
                 with pytest.raises(InvalidStatus) as info:
@@ -160,7 +176,9 @@ def _kernel_accept_queue_cap() -> int:
         return 0
 
 
-@pytest.mark.skipif(_kernel_accept_queue_cap() < 1024, reason="the kernel caps every listen backlog below 1024 (net.core.somaxconn)")
+@pytest.mark.skipif(
+    _kernel_accept_queue_cap() < 1024, reason="the kernel caps every listen backlog below 1024 (net.core.somaxconn)"
+)
 def test_connections_wait_in_the_kernel_while_the_mock_is_busy() -> None:
     """A load test opening hundreds of streams at once while the mock's loop is busy: the kernel
     completes their TCP handshakes and queues them. With asyncio's default backlog of 100 it
@@ -178,7 +196,9 @@ def test_connections_wait_in_the_kernel_while_the_mock_is_busy() -> None:
                 pending, established = set(sockets), 0
                 for _ in range(50):  # until every handshake has answered; a dropped one never does
                     _, writable, _ = select.select([], list(pending), [], 0.02)
-                    established += sum(client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for client in writable)
+                    established += sum(
+                        client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0 for client in writable
+                    )
                     pending -= set(writable)
                     if not pending:
                         break

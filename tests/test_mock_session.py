@@ -22,7 +22,9 @@ SPEECH = load_source("speech", 16000, 1)
 
 def session(faults: frozenset[str] = frozenset(), **query: str) -> ServerSession:
     params = {"encoding": "linear16", "sample_rate": "16000", **query}
-    return ServerSession(parse_stream_params({k: [v] for k, v in params.items()}), "req-1", idle_timeout=10.0, now=0.0, faults=faults)
+    return ServerSession(
+        parse_stream_params({k: [v] for k, v in params.items()}), "req-1", idle_timeout=10.0, now=0.0, faults=faults
+    )
 
 
 def feed(s: ServerSession, seconds: float, start: float = 0.0, now: float = 0.0, pcm=SPEECH) -> list[Any]:  # type: ignore[no-untyped-def]

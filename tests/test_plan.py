@@ -14,7 +14,9 @@ from conformance.scenario import model as m
 TIMING = Timing(idle_timeout=10, scale=1)
 
 
-def player_for(*steps: m.Step, connect: m.Connect = m.Connect(params={"sample_rate": 16000}), timing: Timing = TIMING) -> Player:
+def player_for(
+    *steps: m.Step, connect: m.Connect = m.Connect(params={"sample_rate": 16000}), timing: Timing = TIMING
+) -> Player:
     scenario = m.Scenario(id="t.1", title="t", rules=("CS-1",), steps=steps, connect=connect)
     plan = build_plan(scenario, timing)
     trace = Trace("t.1", timing, plan.channels, plan.lanes, plan.sample_rate, Handshake("ws://x/v1/listen"))
@@ -141,13 +143,23 @@ def test_expect_none_flags_the_first_offender() -> None:
 @pytest.mark.parametrize(
     ("close", "step", "passed"),
     [
-        (("server", 1011, "See https://dpgr.am/net0001"), m.ExpectClose(parse_duration("1s"), "TO-2", codes=(1011,), reason="NET-0001|dpgr\\.am/net0001"), True),
-        (("server", 1011, "timeout"), m.ExpectClose(parse_duration("1s"), "TO-2", codes=(1011,), reason="NET-0001"), False),
+        (
+            ("server", 1011, "See https://dpgr.am/net0001"),
+            m.ExpectClose(parse_duration("1s"), "TO-2", codes=(1011,), reason="NET-0001|dpgr\\.am/net0001"),
+            True,
+        ),
+        (
+            ("server", 1011, "timeout"),
+            m.ExpectClose(parse_duration("1s"), "TO-2", codes=(1011,), reason="NET-0001"),
+            False,
+        ),
         (("server", 1000, ""), m.ExpectClose(parse_duration("1s"), "CS-3", codes=(1011,)), False),
         (("client", 1000, ""), m.ExpectClose(parse_duration("1s"), "CS-1"), False),
     ],
 )
-def test_expect_close_judges_code_reason_and_side(close: tuple[str, int, str], step: m.ExpectClose, passed: bool) -> None:
+def test_expect_close_judges_code_reason_and_side(
+    close: tuple[str, int, str], step: m.ExpectClose, passed: bool
+) -> None:
     """expect_close checks who closed, the code and the reason pattern."""
     player = player_for(step)
     player.next_action(0.0)
@@ -221,8 +233,10 @@ def test_steps_after_a_skipped_action_are_not_judged() -> None:
     """The server closed before CloseStream could be sent: the expectations on its answer record
     NOT JUDGED with what ended the stream, never a failure of CS-1."""
     player = player_for(
-        m.Stream(seconds=0.04), m.SendJson({"type": "CloseStream"}),
-        m.Expect(("Metadata",), parse_duration("5s"), "CS-1"), m.ExpectClose(parse_duration("2s"), "CS-1"),
+        m.Stream(seconds=0.04),
+        m.SendJson({"type": "CloseStream"}),
+        m.Expect(("Metadata",), parse_duration("5s"), "CS-1"),
+        m.ExpectClose(parse_duration("2s"), "CS-1"),
     )
     drain_sends(player, 0.0)
     player.connection_closed("server", 4001, "refused", 0.01)
@@ -253,7 +267,11 @@ def test_a_window_from_the_last_client_frame_lends_no_time_to_the_next_step() ->
     drain_sends(player, 0.0)
     assert player.next_action(0.0) == Wait(13.0)
     assert player.next_action(13.0) == Done()
-    assert [(o.rule, o.state, o.observed) for o in player.trace.outcomes][1] == ("TO-1", "broken", "still open when the window ended")
+    assert [(o.rule, o.state, o.observed) for o in player.trace.outcomes][1] == (
+        "TO-1",
+        "broken",
+        "still open when the window ended",
+    )
 
 
 def test_a_control_step_is_recorded_as_one() -> None:

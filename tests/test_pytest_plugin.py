@@ -11,7 +11,9 @@ OWN_TEST = "def test_own():\n    assert True\n"
 
 def _run(pytester: pytest.Pytester, url: str, *args: str) -> pytest.RunResult:
     pytester.makepyfile(test_own=OWN_TEST)
-    return pytester.runpytest("--conformance-host", url, "--conformance-time-scale", str(TIME_SCALE), "-p", "no:cacheprovider", *args)
+    return pytester.runpytest(
+        "--conformance-host", url, "--conformance-time-scale", str(TIME_SCALE), "-p", "no:cacheprovider", *args
+    )
 
 
 def test_plugin_is_inert_without_a_host(pytester: pytest.Pytester) -> None:

@@ -47,19 +47,28 @@ def test_one_cause_in_many_cases_is_printed_in_full_once() -> None:
 
 
 def test_causes_differing_only_in_numbers_are_one_cause() -> None:
-    assert cause_of("closed 1011 at 3.204s, 0.002s after Finalize #150") == cause_of("closed 1011 at 9.1s, 0.5s after Finalize #7")
+    assert cause_of("closed 1011 at 3.204s, 0.002s after Finalize #150") == cause_of(
+        "closed 1011 at 9.1s, 0.5s after Finalize #7"
+    )
     assert cause_of("no Metadata after CloseStream") != cause_of("no Results after CloseStream")
 
 
 def test_totals_count_unimplemented_and_not_judged_beside_non_strict() -> None:
     """A case whose worst verdict is NON-STRICT but which also lacks a feature counts as both."""
     record = _record(
-        "configure.1", ("HS-2", Level.SHOULD, Verdict.NON_STRICT, "no dg-request-id"),
-        ("CFG-1", Level.SHOULD, Verdict.UNIMPLEMENTED, "the endpoint ignored Configure #3"), rules=("CFG-1",),
+        "configure.1",
+        ("HS-2", Level.SHOULD, Verdict.NON_STRICT, "no dg-request-id"),
+        ("CFG-1", Level.SHOULD, Verdict.UNIMPLEMENTED, "the endpoint ignored Configure #3"),
+        rules=("CFG-1",),
     )
-    unjudged = _record("keepalive.idle.1", ("KA-2", Level.MUST, Verdict.NOT_JUDGED, "not exercised: no idle close"), rules=("KA-2",))
+    unjudged = _record(
+        "keepalive.idle.1", ("KA-2", Level.MUST, Verdict.NOT_JUDGED, "not exercised: no idle close"), rules=("KA-2",)
+    )
     out = _console([record, unjudged])
-    assert "2 scenario(s): 1 passed, 1 non-strict, 0 failed, 0 error(s), 0 skipped; 1 with an unimplemented feature, 1 with rules not judged" in out
+    assert (
+        "2 scenario(s): 1 passed, 1 non-strict, 0 failed, 0 error(s), 0 skipped; 1 with an unimplemented feature, 1 with rules not judged"
+        in out
+    )
     assert "N/J   keepalive.idle.1" in out and "NOT JUDGED    KA-2: not exercised: no idle close" in out
     assert "rules: 1 NON-STRICT, 1 UNIMPLEMENTED, 1 NOT JUDGED" in out
 
@@ -73,4 +82,11 @@ def test_traces_are_kept_for_non_strict_and_unimplemented_cases(tmp_path: Path) 
         handler.handle_event(ScenarioFinished(record=record))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["refused.1.jsonl", "warned.1.jsonl"]
     lines = [json.loads(line) for line in (tmp_path / "warned.1.jsonl").read_text().splitlines()]
-    assert lines[-1] == {"record": "verdict", "rule": "HS-2", "level": "SHOULD", "verdict": "NON-STRICT", "message": "no dg-request-id", "frame": None}
+    assert lines[-1] == {
+        "record": "verdict",
+        "rule": "HS-2",
+        "level": "SHOULD",
+        "verdict": "NON-STRICT",
+        "message": "no dg-request-id",
+        "frame": None,
+    }

@@ -116,6 +116,9 @@ def test_repeat_is_unrolled_with_labels(tmp_path: Path) -> None:
     """Repeats unroll into labelled steps."""
     from conformance.engine.plan import build_plan
 
-    text = GOOD.replace("  - send: {type: CloseStream}", "  - repeat: {times: 2, steps: [{send: {type: KeepAlive}}]}\n  - send: {type: CloseStream}")
+    text = GOOD.replace(
+        "  - send: {type: CloseStream}",
+        "  - repeat: {times: 2, steps: [{send: {type: KeepAlive}}]}\n  - send: {type: CloseStream}",
+    )
     plan = build_plan(load_scenario(write(tmp_path, text)), Timing())
     assert [label for label, _ in plan.steps] == ["1", "2#1.1", "2#2.1", "3", "4"]

@@ -14,19 +14,30 @@ from conformance.protocol.schemas import SCHEMA_FILES, load_message_schemas
 
 # contract.md §1.1, a verbatim capture (nova-2-phonecall, 2026).
 RESULTS = {
-    "type": "Results", "channel_index": [0, 1], "duration": 1.0799375, "start": 0.0, "is_final": False, "speech_final": False,
+    "type": "Results",
+    "channel_index": [0, 1],
+    "duration": 1.0799375,
+    "start": 0.0,
+    "is_final": False,
+    "speech_final": False,
     "channel": {"alternatives": [{"transcript": "", "confidence": 0.0, "words": []}]},
-    "metadata": {"request_id": "01a03ac3-92a1-79f0-ad85-2cee59754422",
-                 "model_info": {"name": "2-phonecall-nova", "version": "2024-02-07.20824", "arch": "nova-2"},
-                 "model_uuid": "7e3b5bdf-85ed-4fd2-9f7a-7721bbcad97b"},
+    "metadata": {
+        "request_id": "01a03ac3-92a1-79f0-ad85-2cee59754422",
+        "model_info": {"name": "2-phonecall-nova", "version": "2024-02-07.20824", "arch": "nova-2"},
+        "model_uuid": "7e3b5bdf-85ed-4fd2-9f7a-7721bbcad97b",
+    },
     "from_finalize": False,
 }
 WORD = {"word": "hello", "start": 0.08, "end": 0.32, "confidence": 0.99, "punctuated_word": "Hello."}
 # seeds 000, Close Stream page.
 METADATA = {
-    "type": "Metadata", "transaction_key": "deprecated", "request_id": "8c8ebea9-dbec-45fa-a035-e4632cb05b5f",
-    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", "created": "2024-08-29T22:37:55.202Z",
-    "duration": 0.0, "channels": 0,
+    "type": "Metadata",
+    "transaction_key": "deprecated",
+    "request_id": "8c8ebea9-dbec-45fa-a035-e4632cb05b5f",
+    "sha256": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
+    "created": "2024-08-29T22:37:55.202Z",
+    "duration": 0.0,
+    "channels": 0,
 }
 EXAMPLES: dict[str, dict[str, Any]] = {
     "Results": RESULTS,

@@ -32,13 +32,17 @@ def speech_with_gap(tmp_path_factory: pytest.TempPathFactory) -> Path:
         wav.setnchannels(1)
         wav.setsampwidth(2)
         wav.setframerate(16000)
-        wav.writeframes(speech.slice_frames(0, 48000) + silence.slice_frames(0, 32000) + speech.slice_frames(48000, 16000))
+        wav.writeframes(
+            speech.slice_frames(0, 48000) + silence.slice_frames(0, 32000) + speech.slice_frames(48000, 16000)
+        )
     return path
 
 
 def _events(command: list[str], cwd: Path) -> list[dict]:  # type: ignore[type-arg]
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=60000 * MS)
-    assert done.returncode == 0, f"{command[0]} driver failed ({done.returncode}): {done.stdout[-800:]} {done.stderr[-800:]}"
+    assert done.returncode == 0, (
+        f"{command[0]} driver failed ({done.returncode}): {done.stdout[-800:]} {done.stderr[-800:]}"
+    )
     return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
 
 
@@ -53,7 +57,21 @@ def test_python_sdk_streams_to_the_mock(mock_factory, speech_with_gap: Path) -> 
     if importlib.util.find_spec("deepgram") is None:
         pytest.skip("deepgram-sdk is not installed (pip install -e '.[test]')")
     mock = mock_factory(time_scale=1.0)
-    events = _events([sys.executable, "sdk_client.py", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", "--configure", *PARAMS], CLIENTS / "python")
+    events = _events(
+        [
+            sys.executable,
+            "sdk_client.py",
+            "--url",
+            mock.url,
+            "--wav",
+            str(speech_with_gap),
+            "--seconds",
+            "6",
+            "--configure",
+            *PARAMS,
+        ],
+        CLIENTS / "python",
+    )
     messages = [e for e in events if e["event"].startswith("ListenV1")]
     assert all(e["event"] == f"ListenV1{e['type']}" for e in messages), messages
     _assert_clean_stream([e["type"] for e in messages])
@@ -70,7 +88,10 @@ def test_javascript_sdk_streams_to_the_mock(mock_factory, speech_with_gap: Path)
     if not (CLIENTS / "javascript" / "node_modules" / "@deepgram" / "sdk").is_dir():
         pytest.skip("@deepgram/sdk is not installed: run `npm ci --prefix clients/javascript`")
     mock = mock_factory(time_scale=1.0)
-    events = _events([node, "sdk_client.mjs", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS], CLIENTS / "javascript")
+    events = _events(
+        [node, "sdk_client.mjs", "--url", mock.url, "--wav", str(speech_with_gap), "--seconds", "6", *PARAMS],
+        CLIENTS / "javascript",
+    )
     messages = [e for e in events if e["event"] == "message"]
     assert all(e["js_type"] == "object" for e in messages)
     _assert_clean_stream([e["type"] for e in messages])

@@ -22,7 +22,12 @@ SCALE = ["--time-scale", str(TIME_SCALE), "-k", "closestream.no-audio.1"]
 def pki(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("pki")
     ca, stranger = trustme.CA(), trustme.CA()
-    files = {"ca": folder / "ca.pem", "stranger": folder / "stranger.pem", "server": folder / "server.pem", "client": folder / "client.pem"}
+    files = {
+        "ca": folder / "ca.pem",
+        "stranger": folder / "stranger.pem",
+        "server": folder / "server.pem",
+        "client": folder / "client.pem",
+    }
     ca.cert_pem.write_to_path(str(files["ca"]))
     stranger.cert_pem.write_to_path(str(files["stranger"]))
     ca.issue_cert("127.0.0.1", "localhost").private_key_and_cert_chain_pem.write_to_path(str(files["server"]))
@@ -57,7 +62,9 @@ def test_insecure_skips_verification_and_says_so(capsys, mock_factory, pki, tmp_
 
     mock = mock_factory(tls_cert=pki["server"])
     report, junit = tmp_path / "r.json", tmp_path / "j.xml"
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, "--insecure", *SCALE, "--json", str(report), "--junit", str(junit))
+    code, out, err = run_cli(
+        capsys, "run", "--host", mock.url, "--insecure", *SCALE, "--json", str(report), "--junit", str(junit)
+    )
     assert code == 0
     assert "warning: TLS certificate verification is DISABLED (--insecure)" in out
     assert json.loads(report.read_text())["runs"][0]["tls_insecure"] is True
@@ -70,7 +77,9 @@ def test_mutual_tls_needs_the_client_certificate(capsys, mock_factory, pki) -> N
     # TLS 1.3 may finish the client's side of the handshake before the server refuses the missing
     # certificate, so the refusal shows either at the reachability check or on the case.
     assert code == 3 and ("error: cannot reach 127.0.0.1" in out or "cannot connect to wss://127.0.0.1" in out), out
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, "--cafile", pki["ca"], "--client-cert", pki["client"], *SCALE)
+    code, out, err = run_cli(
+        capsys, "run", "--host", mock.url, "--cafile", pki["ca"], "--client-cert", pki["client"], *SCALE
+    )
     assert code == 0, out + err
 
 
@@ -91,8 +100,19 @@ def test_extra_header_values_never_appear(capsys, mock_factory, tmp_path: Path) 
     mock = mock_factory(faults=frozenset({"message-after-metadata"}))
     secret = "ingress-7f3e9a1c5b"
     out_dir = tmp_path / "out"
-    code, out, err = run_cli(capsys, "run", "--host", mock.url, "-H", f"X-Ingress-Token: {secret}", *SCALE,
-                             "--json", str(out_dir / "r.json"), "--trace-dir", str(out_dir / "traces"))
+    code, out, err = run_cli(
+        capsys,
+        "run",
+        "--host",
+        mock.url,
+        "-H",
+        f"X-Ingress-Token: {secret}",
+        *SCALE,
+        "--json",
+        str(out_dir / "r.json"),
+        "--trace-dir",
+        str(out_dir / "traces"),
+    )
     assert code == 1
     for text in [out, err, *(p.read_text() for p in out_dir.rglob("*") if p.is_file())]:
         assert secret not in text
@@ -123,7 +143,11 @@ def test_wait_for_host_retries_until_the_deployment_answers(capsys, mock_factory
 def test_wait_for_host_gives_up_with_what_it_saw(capsys) -> None:  # type: ignore[no-untyped-def]
     started = time.monotonic()
     code, out, err = run_cli(capsys, "run", "--host", "127.0.0.1:9", "--wait-for-host", "1s", *SCALE)
-    assert code == 3 and "error: ws://127.0.0.1:9/v1/listen not ready after 1s; last: cannot reach 127.0.0.1:9: connection refused" in out
+    assert (
+        code == 3
+        and "error: ws://127.0.0.1:9/v1/listen not ready after 1s; last: cannot reach 127.0.0.1:9: connection refused"
+        in out
+    )
     assert time.monotonic() - started < 10
 
 
@@ -135,5 +159,7 @@ def test_wait_for_host_polls_v1_status_of_http_hosts(capsys, mock_factory) -> No
     mock = mock_factory()
     with urllib.request.urlopen(f"http://127.0.0.1:{mock.server.port}/v1/status", timeout=5) as response:
         assert response.status == 200 and json.loads(response.read())["system_health"] == "Healthy"
-    code, out, err = run_cli(capsys, "run", "--host", f"http://127.0.0.1:{mock.server.port}", "--wait-for-host", "5s", *SCALE)
+    code, out, err = run_cli(
+        capsys, "run", "--host", f"http://127.0.0.1:{mock.server.port}", "--wait-for-host", "5s", *SCALE
+    )
     assert code == 0, out + err

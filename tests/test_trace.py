@@ -33,15 +33,24 @@ def test_entries_come_out_in_wire_order_with_every_audio_detail() -> None:
     _record(trace, read_midway=False)
     entries = trace.entries
     assert [(e.index, e.direction, e.kind, e.step) for e in entries] == [
-        (0, SENT, "binary", "1"), (1, SENT, "binary", "1"), (2, RECEIVED, "text", "1"), (3, SENT, "binary", "1"),
-        (4, SENT, "binary", "2"), (5, SENT, "binary", "3"), (6, SENT, "text", "4"),
+        (0, SENT, "binary", "1"),
+        (1, SENT, "binary", "1"),
+        (2, RECEIVED, "text", "1"),
+        (3, SENT, "binary", "1"),
+        (4, SENT, "binary", "2"),
+        (5, SENT, "binary", "3"),
+        (6, SENT, "text", "4"),
     ]
     assert [e.size for e in entries] == [640, 640, len(RESULT), 640, 1, 320, 22]
     assert [round(e.audio_seconds, 6) for e in entries] == [0.02, 0.04, 0.04, 0.06, 0.06, 0.07, 0.07]
     assert [e.due for e in entries[:2]] == [0.1, 0.12] and entries[5].due is None
     assert round(entries[3].lateness, 6) == 0.01 and entries[5].lateness == 0.0
     assert entries[0].crc32 == zlib.crc32(FRAME) and entries[5].crc32 == zlib.crc32(FRAME[:320])
-    assert entries[2].message is not None and entries[2].message.type == "Results" and "sekrit" not in (entries[2].text or "")
+    assert (
+        entries[2].message is not None
+        and entries[2].message.type == "Results"
+        and "sekrit" not in (entries[2].text or "")
+    )
     assert json.loads(json.dumps(entries[0].to_json()))["crc32"] == f"{zlib.crc32(FRAME):08x}"
 
 

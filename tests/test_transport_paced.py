@@ -17,12 +17,32 @@ from conftest import MS, TIME_SCALE
 PLAYER = Path(__file__).with_name("paced_player.py")
 # Twice real time: the mock does not need real-time pace, and the pacer keeps twice the frame rate.
 AUDIO_SPEED = 2.0
-SCENARIOS = ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1", "keepalive.idle.1", "keepalive.pause-resume.1", "closestream.empty-frame.1", "keepalive.before-audio.1", "vad.speech-started.1", "closestream.midstream.1", "streaming.multichannel.1"]
+SCENARIOS = [
+    "finalize.all.1",
+    "timeout.idle.1",
+    "handshake.params.1",
+    "errors.malformed-json.1",
+    "keepalive.idle.1",
+    "keepalive.pause-resume.1",
+    "closestream.empty-frame.1",
+    "keepalive.before-audio.1",
+    "vad.speech-started.1",
+    "closestream.midstream.1",
+    "streaming.multichannel.1",
+]
 
 
 def _play(*runs: tuple[str, list[str]]) -> list[dict[str, dict]]:  # type: ignore[type-arg]
     """Each ``(url, scenario ids)`` in a player process of its own, all at once."""
-    started = [subprocess.Popen([sys.executable, str(PLAYER), url, str(TIME_SCALE), str(AUDIO_SPEED), *ids], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for url, ids in runs]
+    started = [
+        subprocess.Popen(
+            [sys.executable, str(PLAYER), url, str(TIME_SCALE), str(AUDIO_SPEED), *ids],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for url, ids in runs
+    ]
     results = []
     for process in started:
         out, err = process.communicate(timeout=60000 * MS)
@@ -46,4 +66,3 @@ def test_paced_driver_passes_the_clean_mock_with_many_streams_at_once_and_catche
     # caught up: five and more questions per frame, a third of the load generator's CPU.
     for scenario_id, result in results.items():
         assert result["polls"] <= 2 * result["frames"] + 20, (scenario_id, result)
-

@@ -19,7 +19,9 @@ TIMING = Timing(scale=TIME_SCALE)
 AUDIO_SPEED = 3.0
 
 
-@pytest.mark.parametrize("scenario_id", ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1"])
+@pytest.mark.parametrize(
+    "scenario_id", ["finalize.all.1", "timeout.idle.1", "handshake.params.1", "errors.malformed-json.1"]
+)
 def test_sync_driver_passes_the_clean_mock(mock_factory, scenario_id: str) -> None:  # type: ignore[no-untyped-def]
     mock = mock_factory()
     scenario = next(s for s in load_scenarios() if s.id == scenario_id)

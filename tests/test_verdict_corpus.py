@@ -23,7 +23,9 @@ def servers_played() -> dict[str, tuple[CaseRecord, ...]]:
 
 
 @pytest.mark.parametrize("name", SERVER_EXPECTATIONS)
-def test_server_verdicts_match_the_hand_written_ones(servers_played: dict[str, tuple[CaseRecord, ...]], name: str) -> None:
+def test_server_verdicts_match_the_hand_written_ones(
+    servers_played: dict[str, tuple[CaseRecord, ...]], name: str
+) -> None:
     records = servers_played[name]
     agreement = server_agreement(name, records)
     assert not agreement.mismatches, "\n".join(agreement.mismatches) + "\nall findings:\n" + details(records)
@@ -33,4 +35,6 @@ def test_server_verdicts_match_the_hand_written_ones(servers_played: dict[str, t
 def test_client_verdicts_match_the_hand_written_ones() -> None:
     runs = asyncio.run(client_runs())
     agreement = client_agreement(runs)
-    assert not agreement.mismatches, "\n".join(agreement.mismatches) + "\nall findings:\n" + details(record for _, record in runs)
+    assert not agreement.mismatches, (
+        "\n".join(agreement.mismatches) + "\nall findings:\n" + details(record for _, record in runs)
+    )

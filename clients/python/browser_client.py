@@ -17,9 +17,8 @@ import time
 from urllib.parse import urlencode
 
 import av
-from websockets.asyncio.client import ClientConnection
-
 from job import Audio, Job, parse_job, read_audio
+from websockets.asyncio.client import ClientConnection
 from websockets_client import pause, run_stream
 
 TIMESLICE_SECONDS = 0.25
@@ -43,7 +42,11 @@ class _Slices:
 
 def _frames(audio: Audio) -> list[av.AudioFrame]:
     """The WAV as 20 ms frames at 48 kHz, as the capture graph delivers them."""
-    frame = av.AudioFrame(format="s16", layout="mono" if audio.channels == 1 else "stereo", samples=len(audio.data) // (2 * audio.channels))
+    frame = av.AudioFrame(
+        format="s16",
+        layout="mono" if audio.channels == 1 else "stereo",
+        samples=len(audio.data) // (2 * audio.channels),
+    )
     frame.planes[0].update(audio.data)
     frame.sample_rate = audio.rate
     resampler = av.AudioResampler(format="s16", layout="mono", rate=OPUS_RATE, frame_size=OPUS_FRAME)

@@ -25,15 +25,22 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
 
+from job import listen_url, parse_job, read_audio, report
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
-
-from job import listen_url, parse_job, read_audio, report
 from websockets_client import WAIT_FOR_METADATA_SECONDS, receive, send_audio
 
 FAULTS = (
-    "binary-keepalive", "no-keepalive", "close-after-closestream", "audio-after-closestream", "empty-frame", "wav-header",
-    "unknown-control", "no-encoding", "never-streams", "hang-after-error",
+    "binary-keepalive",
+    "no-keepalive",
+    "close-after-closestream",
+    "audio-after-closestream",
+    "empty-frame",
+    "wav-header",
+    "unknown-control",
+    "no-encoding",
+    "never-streams",
+    "hang-after-error",
 )
 IDLE_TIMEOUT = 10.0
 

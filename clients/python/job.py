@@ -66,16 +66,39 @@ def parse_job(description: str) -> tuple[Job, argparse.Namespace]:
     parser.add_argument("--url", default=env("DEEPGRAM_URL", "ws://127.0.0.1:8080/v1/listen"))
     parser.add_argument("--wav", default=env("CONFORMANCE_AUDIO"))
     parser.add_argument("--seconds", type=float, default=float(env("CONFORMANCE_SECONDS", "3")))
-    parser.add_argument("--pause", type=float, default=float(env("CONFORMANCE_PAUSE", "0")), help="KeepAlive-only pause after half the audio")
+    parser.add_argument(
+        "--pause",
+        type=float,
+        default=float(env("CONFORMANCE_PAUSE", "0")),
+        help="KeepAlive-only pause after half the audio",
+    )
     parser.add_argument("--time-scale", type=float, default=float(env("CONFORMANCE_TIME_SCALE", "1")))
-    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE", help="extra query parameter, e.g. interim_results=true")
+    parser.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra query parameter, e.g. interim_results=true",
+    )
     parser.add_argument("--fault", help=argparse.SUPPRESS)
-    parser.add_argument("--configure", action="store_true", help="send a Configure mid-stream (drivers whose SDK has one)")
-    parser.add_argument("--telephony", action="store_true", help="stream mu-law at 8 kHz in 20 ms frames, as a telephony bridge does")
+    parser.add_argument(
+        "--configure", action="store_true", help="send a Configure mid-stream (drivers whose SDK has one)"
+    )
+    parser.add_argument(
+        "--telephony", action="store_true", help="stream mu-law at 8 kHz in 20 ms frames, as a telephony bridge does"
+    )
     args = parser.parse_args()
     if not args.wav:
         parser.error("no audio: pass --wav or set CONFORMANCE_AUDIO")
-    job = Job(args.url, env("DEEPGRAM_API_KEY", ""), args.wav, args.seconds, args.pause, args.time_scale, dict(p.split("=", 1) for p in args.param))
+    job = Job(
+        args.url,
+        env("DEEPGRAM_API_KEY", ""),
+        args.wav,
+        args.seconds,
+        args.pause,
+        args.time_scale,
+        dict(p.split("=", 1) for p in args.param),
+    )
     return job, args
 
 
@@ -102,12 +125,22 @@ def telephony(audio: Audio) -> Audio:
     mono = samples[:: audio.channels]
     step = audio.rate / TELEPHONY_RATE
     count = int(len(mono) / step)
-    narrow = [sum(mono[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))]) // max(1, int((i + 1) * step) - int(i * step)) for i in range(count)]
+    narrow = [
+        sum(mono[int(i * step) : max(int(i * step) + 1, int((i + 1) * step))])
+        // max(1, int((i + 1) * step) - int(i * step))
+        for i in range(count)
+    ]
     return Audio(TELEPHONY_RATE, 1, 1, bytes(_mulaw(s) for s in narrow), "mulaw", TELEPHONY_CHUNK_SECONDS)
 
 
 def listen_url(job: Job, audio: Audio) -> str:
-    query = {"model": "nova-3", "encoding": audio.encoding, "sample_rate": str(audio.rate), "channels": str(audio.channels), **job.params}
+    query = {
+        "model": "nova-3",
+        "encoding": audio.encoding,
+        "sample_rate": str(audio.rate),
+        "channels": str(audio.channels),
+        **job.params,
+    }
     return f"{job.url}{'&' if '?' in job.url else '?'}{urlencode(query)}"
 
 

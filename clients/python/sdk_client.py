@@ -16,7 +16,6 @@ import time
 from deepgram import DeepgramClient, DeepgramClientEnvironment
 from deepgram.core.events import EventType
 from deepgram.listen.v1.types import ListenV1Configure
-
 from job import CHUNK_SECONDS, listen_url, parse_job, read_audio, report
 
 WAIT_FOR_METADATA_SECONDS = 10.0

@@ -14,10 +14,9 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 
+from job import Audio, Job, listen_url, parse_job, read_audio, report, telephony
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
-
-from job import Audio, Job, listen_url, parse_job, read_audio, report, telephony
 
 WAIT_FOR_METADATA_SECONDS = 10.0
 

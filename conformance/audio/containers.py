@@ -43,9 +43,13 @@ class OggReader:
         buffer = self._buffer
         while len(buffer) >= 27:
             if buffer[:4] != b"OggS":
-                raise ContainerError(f"no 'OggS' capture pattern at byte {self._consumed} (found {bytes(buffer[:4])!r})")
+                raise ContainerError(
+                    f"no 'OggS' capture pattern at byte {self._consumed} (found {bytes(buffer[:4])!r})"
+                )
             if buffer[4] != 0:
-                raise ContainerError(f"Ogg page at byte {self._consumed} has stream structure version {buffer[4]}, not 0")
+                raise ContainerError(
+                    f"Ogg page at byte {self._consumed} has stream structure version {buffer[4]}, not 0"
+                )
             segments = buffer[26]
             if len(buffer) < 27 + segments:
                 break
@@ -57,7 +61,7 @@ class OggReader:
             if self._serial is None:
                 self._serial = serial
             if serial == self._serial:
-                self._collect(buffer, 27 + segments, lacing, packets)
+                self._collect(buffer, 27 + segments, lacing, packets)  # type: ignore[arg-type]
             del buffer[:end]
             self._consumed += end
             self.pages += 1
@@ -90,8 +94,25 @@ def _vint(data: bytearray, at: int, *, keep_marker: bool) -> tuple[int, int] | N
     return value, length
 
 
-_EBML, _SEGMENT, _CLUSTER, _TRACKS, _TRACK_ENTRY, _AUDIO, _BLOCK_GROUP = 0x1A45DFA3, 0x18538067, 0x1F43B675, 0x1654AE6B, 0xAE, 0xE1, 0xA0
-_SIMPLE_BLOCK, _BLOCK, _TRACK_NUMBER, _CODEC_ID, _CODEC_PRIVATE, _CODEC_DELAY, _CHANNELS, _DOC_TYPE = 0xA3, 0xA1, 0xD7, 0x86, 0x63A2, 0x56AA, 0x9F, 0x4282
+_EBML, _SEGMENT, _CLUSTER, _TRACKS, _TRACK_ENTRY, _AUDIO, _BLOCK_GROUP = (
+    0x1A45DFA3,
+    0x18538067,
+    0x1F43B675,
+    0x1654AE6B,
+    0xAE,
+    0xE1,
+    0xA0,
+)
+_SIMPLE_BLOCK, _BLOCK, _TRACK_NUMBER, _CODEC_ID, _CODEC_PRIVATE, _CODEC_DELAY, _CHANNELS, _DOC_TYPE = (
+    0xA3,
+    0xA1,
+    0xD7,
+    0x86,
+    0x63A2,
+    0x56AA,
+    0x9F,
+    0x4282,
+)
 # Masters read as a flat sequence of their children: a live stream gives them unknown sizes.
 _ENTERED = {_SEGMENT, _CLUSTER, _TRACKS, _TRACK_ENTRY, _AUDIO, _BLOCK_GROUP}
 
@@ -124,7 +145,9 @@ class WebmReader:
                 break
             (element, id_length), (length, size_length) = head, size
             if self._consumed + at == 0 and element != _EBML:
-                raise ContainerError(f"a WebM stream starts with the EBML header (1A45DFA3), not {bytes(buffer[:4]).hex().upper()}")
+                raise ContainerError(
+                    f"a WebM stream starts with the EBML header (1A45DFA3), not {bytes(buffer[:4]).hex().upper()}"
+                )
             unknown = length == (1 << (7 * size_length)) - 1
             body = at + id_length + size_length
             self._position = self._consumed + at
@@ -133,7 +156,9 @@ class WebmReader:
                 at = body
                 continue
             if unknown or length > MAX_PACKET_BYTES:
-                raise ContainerError(f"WebM element {element:X} at byte {self._consumed + at} has {'an unknown' if unknown else 'a ' + str(length) + '-byte'} size")
+                raise ContainerError(
+                    f"WebM element {element:X} at byte {self._consumed + at} has {'an unknown' if unknown else 'a ' + str(length) + '-byte'} size"
+                )
             if len(buffer) < body + length:
                 break
             self._leaf(element, bytes(buffer[body : body + length]), frames)
@@ -333,7 +358,9 @@ class FlacReader:
             if len(buffer) < at + 4 + size:
                 break
             if at == 4 and (kind != 0 or size != 34):
-                raise ContainerError(f"the first FLAC metadata block is type {kind} of {size} bytes, not STREAMINFO (type 0, 34 bytes)")
+                raise ContainerError(
+                    f"the first FLAC metadata block is type {kind} of {size} bytes, not STREAMINFO (type 0, 34 bytes)"
+                )
             if at == 4:
                 self.streaminfo = bytes(buffer[8:42])
             if buffer[at] & 0x80:
@@ -359,13 +386,19 @@ class FlacReader:
         if found != number or (self._variable is not None and variable != self._variable):
             return None
         extra = at + 4 + length
-        end = extra + (1 if block_code == 6 else 2 if block_code == 7 else 0) + (1 if rate_code == 12 else 2 if rate_code in (13, 14) else 0)
+        end = (
+            extra
+            + (1 if block_code == 6 else 2 if block_code == 7 else 0)
+            + (1 if rate_code == 12 else 2 if rate_code in (13, 14) else 0)
+        )
         if _crc8(buffer[at:end]) != buffer[end]:
             return None
         self._variable = variable
         if not variable:
             return end + 1, number + 1
-        block = _BLOCK_SIZES.get(block_code) or (buffer[extra] + 1 if block_code == 6 else int.from_bytes(buffer[extra : extra + 2], "big") + 1)
+        block = _BLOCK_SIZES.get(block_code) or (
+            buffer[extra] + 1 if block_code == 6 else int.from_bytes(buffer[extra : extra + 2], "big") + 1
+        )
         return end + 1, number + block
 
     def _find_header(self, start: int, number: int) -> int | None:

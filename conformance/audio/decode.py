@@ -24,7 +24,13 @@ __all__ = ["DecodeError", "Decoder", "open_decoder", "DECODED_ENCODINGS", "OPUS_
 
 # Encodings the decoders read; the others of the enum (amr-nb, amr-wb, speex, g729) are not.
 DECODED_ENCODINGS = ("linear16", "linear32", "mulaw", "alaw", "flac", "opus", "ogg-opus")
-_RAW_CODECS = {"linear16": ("pcm_s16le", 2), "linear32": ("pcm_f32le", 4), "mulaw": ("pcm_mulaw", 1), "alaw": ("pcm_alaw", 1), "pcm32": ("pcm_s32le", 4)}
+_RAW_CODECS = {
+    "linear16": ("pcm_s16le", 2),
+    "linear32": ("pcm_f32le", 4),
+    "mulaw": ("pcm_mulaw", 1),
+    "alaw": ("pcm_alaw", 1),
+    "pcm32": ("pcm_s32le", 4),
+}
 # Opus always decodes at 48 kHz, whatever rate the encoder was fed.
 OPUS_RATE = 48_000
 _WAV_HEADER_LIMIT = 64 * 1024
@@ -211,7 +217,7 @@ class _Flac(Decoder):
             self.sample_rate, self.channels = self._reader.sample_rate, self._reader.channels
         for frame in frames:
             try:
-                self._frames.convert(self._context.decode(av.Packet(frame)), out)  # type: ignore[union-attr]
+                self._frames.convert(self._context.decode(av.Packet(frame)), out)
             except av.FFmpegError as exc:
                 raise DecodeError(f"a FLAC frame of {len(frame)} bytes does not decode: {exc}") from None
         return out
@@ -272,7 +278,9 @@ def open_decoder(encoding: str | None, sample_rate: int | None, channels: int, h
             return _Opus(container)
         if container == "flac":
             return _Flac()
-        raise DecodeError(f"no encoding was declared, and the stream starts with no known container header ({bytes(head[:8]).hex()})")
+        raise DecodeError(
+            f"no encoding was declared, and the stream starts with no known container header ({bytes(head[:8]).hex()})"
+        )
     if encoding in _RAW_CODECS:
         # Raw is raw: a header sent anyway decodes as a click of noise. Deepgram's own streaming
         # test suite sends WAV files under encoding=linear16 (contract.md §8.1), so it is no error.
@@ -281,6 +289,10 @@ def open_decoder(encoding: str | None, sample_rate: int | None, channels: int, h
     if expected is None:
         raise DecodeError(f"encoding={encoding} is not decoded here")
     if container not in expected:
-        found = f"a {container.upper()} header" if container else f"no {' or '.join(c.upper() for c in expected)} header ({bytes(head[:8]).hex()})"
+        found = (
+            f"a {container.upper()} header"
+            if container
+            else f"no {' or '.join(c.upper() for c in expected)} header ({bytes(head[:8]).hex()})"
+        )
         raise DecodeError(f"encoding={encoding} declared, but the stream starts with {found}")
-    return _Flac() if container == "flac" else _Opus(container)  # type: ignore[arg-type]
+    return _Flac() if container == "flac" else _Opus(container)

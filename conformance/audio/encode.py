@@ -49,7 +49,12 @@ def wav_header(fmt: AudioFormat) -> bytes:
     """A streaming WAV header (RIFF and data sizes unknown, written as their maximum)."""
     block = 2 * fmt.channels
     fmt_chunk = b"fmt " + (16).to_bytes(4, "little") + (1).to_bytes(2, "little") + fmt.channels.to_bytes(2, "little")
-    fmt_chunk += fmt.sample_rate.to_bytes(4, "little") + (fmt.sample_rate * block).to_bytes(4, "little") + block.to_bytes(2, "little") + (16).to_bytes(2, "little")
+    fmt_chunk += (
+        fmt.sample_rate.to_bytes(4, "little")
+        + (fmt.sample_rate * block).to_bytes(4, "little")
+        + block.to_bytes(2, "little")
+        + (16).to_bytes(2, "little")
+    )
     return b"RIFF" + b"\xff\xff\xff\xff" + b"WAVE" + fmt_chunk + b"data" + b"\xff\xff\xff\xff"
 
 

@@ -15,7 +15,16 @@ from typing import Any
 from conformance.errors import AudioError
 from conformance.protocol.params import MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE
 
-__all__ = ["AudioFormat", "FORMATS", "RAW_FORMATS", "OPUS_RATES", "FORMAT_OF_ENCODING", "DEFAULT_CHUNK_SECONDS", "format_for", "declared_format"]
+__all__ = [
+    "AudioFormat",
+    "FORMATS",
+    "RAW_FORMATS",
+    "OPUS_RATES",
+    "FORMAT_OF_ENCODING",
+    "DEFAULT_CHUNK_SECONDS",
+    "format_for",
+    "declared_format",
+]
 
 RAW_FORMATS = ("linear16", "linear32", "mulaw", "alaw")
 CONTAINER_FORMATS = ("wav", "flac", "ogg-opus", "webm-opus")
@@ -23,8 +32,18 @@ FORMATS = RAW_FORMATS + CONTAINER_FORMATS
 # The rates libopus encodes (RFC 6716 §2); Opus decodes at 48 kHz whatever it was fed.
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 # The format an `encoding` value streams when the scenario names none.
-FORMAT_OF_ENCODING = {**{name: name for name in RAW_FORMATS}, "flac": "flac", "ogg-opus": "ogg-opus", "opus": "ogg-opus"}
-_STREAMS_OF_ENCODING = {**{name: (name,) for name in RAW_FORMATS}, "flac": ("flac",), "ogg-opus": ("ogg-opus",), "opus": ("ogg-opus", "webm-opus")}
+FORMAT_OF_ENCODING = {
+    **{name: name for name in RAW_FORMATS},
+    "flac": "flac",
+    "ogg-opus": "ogg-opus",
+    "opus": "ogg-opus",
+}
+_STREAMS_OF_ENCODING = {
+    **{name: (name,) for name in RAW_FORMATS},
+    "flac": ("flac",),
+    "ogg-opus": ("ogg-opus",),
+    "opus": ("ogg-opus", "webm-opus"),
+}
 # How each format's real clients cut it into frames, when a scenario or load user says nothing:
 # telephony bridges send 20 ms of G.711, MediaRecorder a 250 ms timeslice.
 DEFAULT_CHUNK_SECONDS = {"webm-opus": 0.25, "flac": 0.1}
@@ -94,7 +113,10 @@ def declared_format(params: Mapping[str, Any], audio: Mapping[str, Any] | None =
     name = audio.get("format") or FORMAT_OF_ENCODING.get(encoding or "linear16")
     if name is None:
         raise AudioError(f"the suite cannot produce encoding={encoding} audio; it streams {', '.join(FORMATS)}")
-    rate = _integer(audio.get("sample_rate", params.get("sample_rate", 48000 if str(name).endswith("opus") else 16000)), "sample_rate")
+    rate = _integer(
+        audio.get("sample_rate", params.get("sample_rate", 48000 if str(name).endswith("opus") else 16000)),
+        "sample_rate",
+    )
     channels = _integer(audio.get("channels", params.get("channels", 1)), "channels")
     return format_for(str(name), rate, channels, encoding)
 

@@ -93,7 +93,9 @@ def _read_wav(path: Path, *, header_only: bool = False) -> tuple[array, int, int
     try:
         with wave.open(str(path), "rb") as wav:
             if wav.getsampwidth() != SAMPLE_WIDTH or wav.getcomptype() != "NONE":
-                raise AudioError(f"{path}: only 16-bit PCM WAV is supported (got {wav.getsampwidth() * 8}-bit {wav.getcomptype()})")
+                raise AudioError(
+                    f"{path}: only 16-bit PCM WAV is supported (got {wav.getsampwidth() * 8}-bit {wav.getcomptype()})"
+                )
             samples = array("h", b"" if header_only else wav.readframes(wav.getnframes()))
             return samples, wav.getframerate(), wav.getnchannels()
     except (OSError, EOFError, wave.Error) as exc:

@@ -24,12 +24,18 @@ def wav_format(header: bytes) -> tuple[int, int, str, int] | None:
         kind, size = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
         if kind == b"fmt " and size >= 16:
             body = header[offset + 8 : offset + 8 + size]
-            tag, channels, rate = int.from_bytes(body[0:2], "little"), int.from_bytes(body[2:4], "little"), int.from_bytes(body[4:8], "little")
+            tag, channels, rate = (
+                int.from_bytes(body[0:2], "little"),
+                int.from_bytes(body[2:4], "little"),
+                int.from_bytes(body[4:8], "little"),
+            )
             bits = int.from_bytes(body[14:16], "little")
             if tag == _EXTENSIBLE and len(body) >= 26:
                 tag = int.from_bytes(body[24:26], "little")
             encoding = _ENCODINGS.get((tag, bits))
-            usable = encoding is not None and 1 <= channels <= MAX_CHANNELS and MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+            usable = (
+                encoding is not None and 1 <= channels <= MAX_CHANNELS and MIN_SAMPLE_RATE <= rate <= MAX_SAMPLE_RATE
+            )
             fmt = (rate, channels, encoding) if usable else None
         elif kind == b"data":
             return (*fmt, offset + 8) if fmt else None  # type: ignore[return-value]

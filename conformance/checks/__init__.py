@@ -28,8 +28,19 @@ from conformance.scenario.model import Scenario
 from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict, verdict_for
 
 __all__ = [
-    "check", "CheckContext", "NOT_APPLICABLE", "run_checks", "judge", "grade", "Item", "Evidence",
-    "registered_checks", "RuleViolation", "NotJudged", "Verdict", "RuleResult",
+    "check",
+    "CheckContext",
+    "NOT_APPLICABLE",
+    "run_checks",
+    "judge",
+    "grade",
+    "Item",
+    "Evidence",
+    "registered_checks",
+    "RuleViolation",
+    "NotJudged",
+    "Verdict",
+    "RuleResult",
 ]
 
 
@@ -116,7 +127,14 @@ def run_checks(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContex
             if function(ctx, trace, scenario) is NOT_APPLICABLE:
                 continue
         except RuleViolation as violation:
-            found.append((rule_id, Item(BROKEN, violation.message, violation.frame_index, violation.absence, rests_on=violation.rests_on)))
+            found.append(
+                (
+                    rule_id,
+                    Item(
+                        BROKEN, violation.message, violation.frame_index, violation.absence, rests_on=violation.rests_on
+                    ),
+                )
+            )
         except NotJudged as unjudged:
             found.append((rule_id, Item(UNJUDGED, unjudged.reason, lost=True)))
         except AssertionError as error:
@@ -137,7 +155,9 @@ def _outcome_item(outcome: Outcome, trace: Trace) -> Item:
     return Item(outcome.state, text, outcome.frame_index, outcome.absence, outcome.control, outcome.seen)
 
 
-def judge(trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), catalog: Catalog | None = None) -> list[RuleResult]:
+def judge(
+    trace: Trace, scenario: Scenario, ctx: CheckContext = CheckContext(), catalog: Catalog | None = None
+) -> list[RuleResult]:
     """Verdicts per rule from the automatic checks and the scenario's own expectations.
 
     Features the server refused make their rules UNIMPLEMENTED; the scenario's rules that nothing
@@ -174,19 +194,27 @@ def _unexercised_reason(trace: Trace, stream_end: Ending) -> str:
     return f"not exercised: the stream ended first ({stream_end.describe()})"
 
 
-def _unimplemented(results: list[RuleResult], refused: Iterable[Refusal], expected: tuple[str, ...], catalog: Catalog) -> list[RuleResult]:
+def _unimplemented(
+    results: list[RuleResult], refused: Iterable[Refusal], expected: tuple[str, ...], catalog: Catalog
+) -> list[RuleResult]:
     """Rules of a feature the server refused become UNIMPLEMENTED, naming the refusal."""
     by_rule = {r.rule_id: r for r in results}
     for refusal in refused:
         for rule_id in refusal.rules:
             if rule_id in by_rule or rule_id in expected:
-                by_rule[rule_id] = RuleResult(rule_id, catalog[rule_id].level, Verdict.UNIMPLEMENTED, refusal.describe())
+                by_rule[rule_id] = RuleResult(
+                    rule_id, catalog[rule_id].level, Verdict.UNIMPLEMENTED, refusal.describe()
+                )
     return _in_catalog_order(by_rule.values(), catalog)
 
 
-def _with_unexercised(results: list[RuleResult], expected: Iterable[str], reason: str, catalog: Catalog) -> list[RuleResult]:
+def _with_unexercised(
+    results: list[RuleResult], expected: Iterable[str], reason: str, catalog: Catalog
+) -> list[RuleResult]:
     judged = {r.rule_id for r in results}
-    extra = [RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason) for rule in expected if rule not in judged]
+    extra = [
+        RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason) for rule in expected if rule not in judged
+    ]
     return _in_catalog_order([*results, *extra], catalog)
 
 
@@ -208,7 +236,11 @@ def _grade_rule(rule_id: str, items: list[Item], level: Level, claims: Mapping[i
     plain = []
     for item in (i for i in items if not i.control):
         owner = _blamed_elsewhere(item, rule_id, claims) if item.state == BROKEN and item.absence else None
-        plain.append(Item(UNJUDGED, f"{item.message} — not judged: what did arrive is blamed on {owner}", item.frame, lost=True) if owner else item)
+        plain.append(
+            Item(UNJUDGED, f"{item.message} — not judged: what did arrive is blamed on {owner}", item.frame, lost=True)
+            if owner
+            else item
+        )
     broken = [i for i in plain if i.state == BROKEN]
     held = [i for i in plain if i.state == HELD]
     vetoes = [i for i in items if i.control and i.state == BROKEN] + [i for i in plain if i.lost]
@@ -221,7 +253,9 @@ def _grade_rule(rule_id: str, items: list[Item], level: Level, claims: Mapping[i
         return RuleResult(rule_id, level, verdict_for(level, False), message, first.frame)
     if held and vetoes:
         veto = vetoes[0].message
-        return RuleResult(rule_id, level, Verdict.NOT_JUDGED, veto if veto.startswith(HARNESS_LATE) else "not exercised: " + veto)
+        return RuleResult(
+            rule_id, level, Verdict.NOT_JUDGED, veto if veto.startswith(HARNESS_LATE) else "not exercised: " + veto
+        )
     if held:
         message = held[-1].message
         if level is Level.INFO:
@@ -231,7 +265,9 @@ def _grade_rule(rule_id: str, items: list[Item], level: Level, claims: Mapping[i
     return RuleResult(rule_id, level, Verdict.NOT_JUDGED, reasons[0].message) if reasons else None
 
 
-def grade(evidence: Evidence, catalog: Catalog | None = None, *, claims: Mapping[int, str] | None = None) -> list[RuleResult]:
+def grade(
+    evidence: Evidence, catalog: Catalog | None = None, *, claims: Mapping[int, str] | None = None
+) -> list[RuleResult]:
     """Verdicts from the evidence per rule, in catalog order.
 
     A rule with several items gets its worst verdict and the first failure's message; INFO rules
@@ -244,9 +280,13 @@ def grade(evidence: Evidence, catalog: Catalog | None = None, *, claims: Mapping
         result = _grade_rule(rule_id, items, catalog[rule_id].level, claims or {})
         if result is not None:
             graded[rule_id] = result
-    findings = {rule_id: [i for i in items if i.state == BROKEN and not i.control] for rule_id, items in evidence.items()}
+    findings = {
+        rule_id: [i for i in items if i.state == BROKEN and not i.control] for rule_id, items in evidence.items()
+    }
     absent_only = {rule_id for rule_id, broken in findings.items() if all(i.absence for i in broken)}
-    rests_on = {rule_id: tuple(dict.fromkeys(r for i in broken for r in i.rests_on)) for rule_id, broken in findings.items()}
+    rests_on = {
+        rule_id: tuple(dict.fromkeys(r for i in broken for r in i.rests_on)) for rule_id, broken in findings.items()
+    }
     return _in_catalog_order(_demote_needing(graded, absent_only, catalog, rests_on).values(), catalog)
 
 
@@ -254,7 +294,10 @@ _DECODING = ("ENC-1", "ENC-2")
 
 
 def _demote_needing(
-    graded: dict[str, RuleResult], absent_only: set[str], catalog: Catalog, rests_on: Mapping[str, tuple[str, ...]],
+    graded: dict[str, RuleResult],
+    absent_only: set[str],
+    catalog: Catalog,
+    rests_on: Mapping[str, tuple[str, ...]],
 ) -> dict[str, RuleResult]:
     """Absence findings of rules whose prerequisites broke become NOT JUDGED (``needs`` lists a
     rule's prerequisites transitively, so one pass over the original verdicts suffices; ``rests_on``

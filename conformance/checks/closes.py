@@ -30,7 +30,7 @@ def _ending(trace: Trace, scenario: Scenario) -> Ending:
     return ending(trace, scenario.feature, scenario.rules)
 
 
-def _blame(rule_id: str):  # type: ignore[no-untyped-def]
+def _blame(rule_id: str):
     """A check that raises ``rule_id`` when the stream's ending belongs to it."""
 
     def judge_ending(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
@@ -79,7 +79,10 @@ def idle_close_names_net0001(ctx: CheckContext, trace: Trace, scenario: Scenario
     if end is None or end.close is None:
         return NOT_APPLICABLE
     if end.close.code != 1011 or not _NET_0001.search(end.close.reason):
-        raise RuleViolation("TO-2", f"the idle close was {end.describe()}; expected 1011 with a reason naming NET-0001 (or dpgr.am/net0001)")
+        raise RuleViolation(
+            "TO-2",
+            f"the idle close was {end.describe()}; expected 1011 with a reason naming NET-0001 (or dpgr.am/net0001)",
+        )
     return None
 
 

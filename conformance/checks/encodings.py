@@ -33,7 +33,7 @@ _DECODED_SHARE = 0.5
 _ASSUMED_RATES = (8000, 16000, 24000, 44100, 48000)
 
 
-def read_as_linear16(trace: Trace, metadata: dict, slack: float) -> tuple[str, str] | None:  # type: ignore[type-arg]
+def read_as_linear16(trace: Trace, metadata: dict, slack: float) -> tuple[str, str] | None:
     """(ENC-1 or ENC-2, why) when the server read audio declared in another encoding, or a
     container, as linear16: ``metadata``'s duration, and the end of the last final, are what the
     bytes sent last as linear16 at the declared rate (without one, at a common rate), not the
@@ -43,11 +43,22 @@ def read_as_linear16(trace: Trace, metadata: dict, slack: float) -> tuple[str, s
     duration = number(metadata.get("duration"))
     if encoding == "linear16" or duration is None or abs(duration - trace.audio_seconds) <= slack:
         return None
-    rates = (int(rate),) if encoding is not None and rate.isdigit() and int(rate) > 0 else () if encoding is not None else _ASSUMED_RATES
+    rates = (
+        (int(rate),)
+        if encoding is not None and rate.isdigit() and int(rate) > 0
+        else ()
+        if encoding is not None
+        else _ASSUMED_RATES
+    )
     sent = sum(e.size for e in trace.entries if e.direction == SENT and e.kind == "binary")
     # The finals must end there too: a duration alone could be a miscount of decoded audio.
-    ends = [start + length for _, body in trace.messages("Results") if body.get("is_final") is True
-            for start, length in [(number(body.get("start")), number(body.get("duration")))] if start is not None and length is not None]
+    ends = [
+        start + length
+        for _, body in trace.messages("Results")
+        if body.get("is_final") is True
+        for start, length in [(number(body.get("start")), number(body.get("duration")))]
+        if start is not None and length is not None
+    ]
     for assumed in rates:
         as_linear16 = sent / (2 * trace.channels * assumed)
         if abs(duration - as_linear16) <= slack and ends and abs(max(ends) - as_linear16) <= slack:
@@ -78,7 +89,10 @@ def _judge(rule_id: str, trace: Trace, scenario: Scenario, slack: float) -> obje
     counted = [number(body.get("duration")) for _, body in trace.messages("Metadata")]
     if any(d is not None and d >= _DECODED_SHARE * trace.audio_seconds for d in counted):
         return None
-    raise NotJudged(rule_id, f"nothing shows the {trace.audio_seconds:.2f}s of audio sent was decoded or refused: no final with words, no Metadata counting it")
+    raise NotJudged(
+        rule_id,
+        f"nothing shows the {trace.audio_seconds:.2f}s of audio sent was decoded or refused: no final with words, no Metadata counting it",
+    )
 
 
 @check("ENC-1")

@@ -18,9 +18,34 @@ from urllib.parse import parse_qs, urlsplit
 from conformance.engine.trace import RECEIVED, SENT, CloseInfo, Trace, WireEntry, late_keepalive
 from conformance.protocol.messages import parse_json
 
-__all__ = ["Ending", "Refusal", "ending", "refusals", "FEATURE_RULES", "reply_window", "frame_name", "OPEN", "CLIENT", "REQUESTED", "IDLE", "REPLY", "REFUSED", "UNPROVOKED", "SUITE_LATE"]
+__all__ = [
+    "Ending",
+    "Refusal",
+    "ending",
+    "refusals",
+    "FEATURE_RULES",
+    "reply_window",
+    "frame_name",
+    "OPEN",
+    "CLIENT",
+    "REQUESTED",
+    "IDLE",
+    "REPLY",
+    "REFUSED",
+    "UNPROVOKED",
+    "SUITE_LATE",
+]
 
-OPEN, CLIENT, REQUESTED, IDLE, REPLY, REFUSED, UNPROVOKED, SUITE_LATE = "open", "client", "requested", "idle", "reply", "refused", "unprovoked", "suite late"
+OPEN, CLIENT, REQUESTED, IDLE, REPLY, REFUSED, UNPROVOKED, SUITE_LATE = (
+    "open",
+    "client",
+    "requested",
+    "idle",
+    "reply",
+    "refused",
+    "unprovoked",
+    "suite late",
+)
 # Real servers close at 10-12 s; a close after 90 % of the timeout is the idle close, not an early one.
 IDLE_FRACTION = 0.9
 _REPLY_WINDOW_SECONDS = 1.0
@@ -182,7 +207,10 @@ def refusals(trace: Trace) -> list[Refusal]:
             found.append(Refusal(name, rules, entry, error, closing))
         elif feature == "Configure" and _ignored(trace, entry):
             wait = CONFIGURE_WAIT_SECONDS * trace.timing.scale
-            note = f"the endpoint ignored Configure #{entry.index}: no ConfigureSuccess, ConfigureFailure or Error in the {wait:g}s after it, while the stream went on"
+            note = (
+                f"the endpoint ignored Configure #{entry.index}: no ConfigureSuccess, ConfigureFailure or "
+                f"Error in the {wait:g}s after it, while the stream went on"
+            )
             found.append(Refusal(name, rules, entry, None, None, note))
     trace.derived["refusals"] = found
     return found
@@ -196,7 +224,11 @@ def _ignored(trace: Trace, configure: WireEntry) -> bool:
     last = max((e.t for e in trace.entries), default=configure.t)
     if close is None and last - configure.t < wait:
         return False
-    return not any(e.message is not None and e.message.type in _CONFIGURE_REPLIES for e in trace.received() if e.index > configure.index)
+    return not any(
+        e.message is not None and e.message.type in _CONFIGURE_REPLIES
+        for e in trace.received()
+        if e.index > configure.index
+    )
 
 
 def _refused_at_start(trace: Trace, close: CloseInfo) -> tuple[bool, WireEntry | None]:
@@ -237,12 +269,23 @@ def _classify(trace: Trace, feature: str | None, rules: tuple[str, ...]) -> Endi
     if gap >= IDLE_FRACTION * trace.timing.idle_timeout * trace.timing.scale:
         return Ending(IDLE, close, gap=gap)
     window = reply_window(trace)
-    trigger = next((e for e in reversed(sent) if close.t - e.t <= window and (_control_type(e) is not None or e.index in trace.probes)), None)
+    trigger = next(
+        (
+            e
+            for e in reversed(sent)
+            if close.t - e.t <= window and (_control_type(e) is not None or e.index in trace.probes)
+        ),
+        None,
+    )
     if trigger is not None:
         return Ending(REPLY, close, trigger, gap, _reply_rule(trace, trigger))
     at_start, error = _refused_at_start(trace, close)
     if at_start and feature is not None:
-        return Ending(REFUSED, close, refusal=Refusal(f"the feature {feature!r} (the stream's parameters)", rules, None, error, close))
+        return Ending(
+            REFUSED,
+            close,
+            refusal=Refusal(f"the feature {feature!r} (the stream's parameters)", rules, None, error, close),
+        )
     if at_start:
         return Ending(UNPROVOKED, close, gap=gap, rule="HS-1", error=error)
     period = next(((start, every) for start, end, every in trace.keepalive_periods if start <= close.t <= end), None)

@@ -16,7 +16,18 @@ from typing import Any, NamedTuple
 
 from conformance.engine.trace import Trace, WireEntry
 
-__all__ = ["ResultRow", "Facts", "facts", "number", "speech_end", "unreadable_since", "RESPONSE", "TIME", "CHANNEL", "SCHEMA"]
+__all__ = [
+    "ResultRow",
+    "Facts",
+    "facts",
+    "number",
+    "speech_end",
+    "unreadable_since",
+    "RESPONSE",
+    "TIME",
+    "CHANNEL",
+    "SCHEMA",
+]
 
 # What a rule blames a frame for; a check skips only the blame that would make it repeat a finding:
 # a reply to KeepAlive is no MSG-1 matter, a clock pushed by a pause no RES-3 one, a merged
@@ -58,7 +69,9 @@ class Facts:
         """Blame ``entry`` on ``rule_id`` for ``what`` (the first blame of a frame stays)."""
         self.claims.setdefault(entry.index, (rule_id, what))
 
-    def claimed(self, entry: WireEntry, by_other_than: str, what: tuple[str, ...] = (RESPONSE, TIME, CHANNEL, SCHEMA)) -> str | None:
+    def claimed(
+        self, entry: WireEntry, by_other_than: str, what: tuple[str, ...] = (RESPONSE, TIME, CHANNEL, SCHEMA)
+    ) -> str | None:
         """The rule that blamed ``entry`` for one of ``what``, when it is not ``by_other_than``."""
         rule_id, kind = self.claims.get(entry.index, (None, None))
         return rule_id if rule_id is not None and rule_id != by_other_than and kind in what else None

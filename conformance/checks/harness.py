@@ -73,7 +73,11 @@ def overran_window(trace: Trace, outcome: Outcome) -> str | None:
     deadline = outcome.deadline
     if deadline is None:
         return None
-    ends = [ran for due, ran in trace.harness_stalls if due <= deadline + WINDOW_TOLERANCE and ran >= deadline and ran - due > WINDOW_TOLERANCE]
+    ends = [
+        ran
+        for due, ran in trace.harness_stalls
+        if due <= deadline + WINDOW_TOLERANCE and ran >= deadline and ran - due > WINDOW_TOLERANCE
+    ]
     if outcome.t - deadline > WINDOW_TOLERANCE:
         ends.append(outcome.t)
     if not ends:
@@ -108,7 +112,10 @@ def excuse_timed(results: list[RuleResult], trace: Trace, catalog: Catalog) -> l
             moment = _moment(trace, result.frame_index)
             late = worst_lateness(trace, moment - span, moment + tolerance)
             if late is not None and late.seconds > tolerance:
-                reason = f"{HARNESS_LATE}: its {late.describe()}, over the {tolerance * 1000:.0f} ms this case's timing allows (a busy machine, not the server); on its own it found: {result.message}"
+                reason = (
+                    f"{HARNESS_LATE}: its {late.describe()}, over the {tolerance * 1000:.0f} ms this "
+                    f"case's timing allows (a busy machine, not the server); on its own it found: {result.message}"
+                )
                 result = RuleResult(result.rule_id, result.level, Verdict.NOT_JUDGED, reason, result.frame_index)
         excused.append(result)
     return excused

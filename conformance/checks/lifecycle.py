@@ -37,7 +37,9 @@ _NOTICEABLE_BUFFER_SECONDS = 0.5
 _AUDIO_AFTER_FINALIZE_SECONDS = 1.0
 
 
-def _absent(rule_id: str, message: str, found: Facts, frame: int | None = None, rests_on: tuple[str, ...] = ()) -> Exception:
+def _absent(
+    rule_id: str, message: str, found: Facts, frame: int | None = None, rests_on: tuple[str, ...] = ()
+) -> Exception:
     """A finding that something never came; not judged when some Results could not be read."""
     if found.unreadable:
         return NotJudged(rule_id, f"{message}; but {found.unread_note()}")
@@ -82,18 +84,32 @@ def closestream_flushes_then_metadata(ctx: CheckContext, trace: Trace, scenario:
     if metadata is None:
         unread = unreadable_since(trace, entry.index)
         if unread is not None:
-            raise NotJudged("CS-1", f"no Metadata could be read after CloseStream (#{entry.index} at {entry.t:.3f}s): {unread}")
-        raise RuleViolation("CS-1", f"no Metadata after CloseStream (#{entry.index} at {entry.t:.3f}s); {_close_text(trace)}", absence=True)
+            raise NotJudged(
+                "CS-1", f"no Metadata could be read after CloseStream (#{entry.index} at {entry.t:.3f}s): {unread}"
+            )
+        raise RuleViolation(
+            "CS-1",
+            f"no Metadata after CloseStream (#{entry.index} at {entry.t:.3f}s); {_close_text(trace)}",
+            absence=True,
+        )
     found = facts(trace)
     speech = speech_end(trace, entry.audio_seconds)
     silent = _silent_lanes(found, trace.lanes)
     for lane in range(trace.lanes):
         covered = _covered(found, lane, before=metadata.index)
         if lane not in silent and speech - covered > ctx.coverage_slack:
-            raise _absent("CS-1", f"before Metadata, finals on channel {lane} end at {covered:.3f}s but the speech sent runs to {speech:.3f}s ({entry.audio_seconds:.3f}s of audio sent): the flush lost it", found, metadata.index)
+            raise _absent(
+                "CS-1",
+                f"before Metadata, finals on channel {lane} end at {covered:.3f}s but the speech sent runs "
+                f"to {speech:.3f}s ({entry.audio_seconds:.3f}s of audio sent): the flush lost it",
+                found,
+                metadata.index,
+            )
     close = trace.close
     if close is None or close.by == "client":
-        raise RuleViolation("CS-1", f"the server did not close after Metadata; {_close_text(trace)}", metadata.index, absence=True)
+        raise RuleViolation(
+            "CS-1", f"the server did not close after Metadata; {_close_text(trace)}", metadata.index, absence=True
+        )
     return None
 
 
@@ -105,7 +121,11 @@ def metadata_is_last(ctx: CheckContext, trace: Trace, scenario: Scenario) -> obj
         return _no_metadata("CS-2", trace, scenario)
     later = [e for e in trace.entries if e.direction == RECEIVED and e.index > metadata.index]
     if later:
-        raise RuleViolation("CS-2", f"{len(later)} frame(s) followed Metadata #{metadata.index}, first {later[0].describe()}", later[0].index)
+        raise RuleViolation(
+            "CS-2",
+            f"{len(later)} frame(s) followed Metadata #{metadata.index}, first {later[0].describe()}",
+            later[0].index,
+        )
     return None
 
 
@@ -155,10 +175,18 @@ def metadata_matches_audio(ctx: CheckContext, trace: Trace, scenario: Scenario) 
     misread = read_as_linear16(trace, body, ctx.duration_slack)
     if misread is not None:
         raise NotJudged("CS-4", f"{misread[0]}'s finding, not a count of the audio: {misread[1]}")
-    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or abs(duration - entry.audio_seconds) > ctx.duration_slack:
-        raise RuleViolation("CS-4", f"Metadata.duration is {duration!r} but {entry.audio_seconds:.3f}s of audio was sent", entry.index)
+    if (
+        not isinstance(duration, (int, float))
+        or isinstance(duration, bool)
+        or abs(duration - entry.audio_seconds) > ctx.duration_slack
+    ):
+        raise RuleViolation(
+            "CS-4", f"Metadata.duration is {duration!r} but {entry.audio_seconds:.3f}s of audio was sent", entry.index
+        )
     if channels != trace.channels:
-        raise RuleViolation("CS-4", f"Metadata.channels is {channels!r} but the stream has {trace.channels} channel(s)", entry.index)
+        raise RuleViolation(
+            "CS-4", f"Metadata.channels is {channels!r} but the stream has {trace.channels} channel(s)", entry.index
+        )
     return None
 
 
@@ -219,13 +247,22 @@ def finalize_covers_buffered_audio(ctx: CheckContext, trace: Trace, scenario: Sc
             if need - _covered(found, lane, before=fin.entry.index) <= ctx.coverage_slack:
                 continue
             flushed = [
-                r for r in _flush_rows(found, fin)
-                if r.lane == lane and r.final and r.end >= need - ctx.coverage_slack
+                r
+                for r in _flush_rows(found, fin)
+                if r.lane == lane
+                and r.final
+                and r.end >= need - ctx.coverage_slack
                 and (r.end <= audio + ctx.coverage_slack or r.body.get("from_finalize") is True)
             ]
             if not flushed:
                 last = _covered(found, lane, before=fin.until)
-                raise _missing_flush("FIN-1", f"after Finalize #{fin.entry.index} at {fin.entry.t:.3f}s no final on channel {lane} reached the end of the speech sent ({need:.3f}s of {audio:.3f}s of audio); the finals before the next flush end at {last:.3f}s", found, fin)
+                raise _missing_flush(
+                    "FIN-1",
+                    f"after Finalize #{fin.entry.index} at {fin.entry.t:.3f}s no final on channel {lane} "
+                    f"reached the end of the speech sent ({need:.3f}s of {audio:.3f}s of audio); the finals before the next flush end at {last:.3f}s",
+                    found,
+                    fin,
+                )
     return None
 
 
@@ -235,12 +272,19 @@ def finalize_marks_from_finalize(ctx: CheckContext, trace: Trace, scenario: Scen
     judged = False
     found = facts(trace)
     for fin in _finalizes(trace):
-        buffered = max((fin.entry.audio_seconds - _covered(found, lane, before=fin.entry.index) for lane in fin.lanes), default=0.0)
+        buffered = max(
+            (fin.entry.audio_seconds - _covered(found, lane, before=fin.entry.index) for lane in fin.lanes), default=0.0
+        )
         if buffered < _NOTICEABLE_BUFFER_SECONDS:
             continue
         judged = True
         if not any(r.body.get("from_finalize") is True and r.lane in fin.lanes for r in _flush_rows(found, fin)):
-            raise _missing_flush("FIN-2", f"no Results with from_finalize: true after Finalize #{fin.entry.index} with {buffered:.3f}s of audio buffered", found, fin)
+            raise _missing_flush(
+                "FIN-2",
+                f"no Results with from_finalize: true after Finalize #{fin.entry.index} with {buffered:.3f}s of audio buffered",
+                found,
+                fin,
+            )
     return None if judged else NOT_APPLICABLE
 
 
@@ -253,8 +297,17 @@ def finalize_channel_only(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     found = facts(trace)
     for fin in targeted:
         for row in _flush_rows(found, fin):
-            if row.body.get("from_finalize") is True and row.lane != fin.explicit and not found.claimed(row.entry, "FIN-3", (CHANNEL,)):
-                raise RuleViolation("FIN-3", f"Finalize #{fin.entry.index} named channel {fin.explicit} but from_finalize Results #{row.entry.index} has channel_index {row.body.get('channel_index')}", row.entry.index)
+            if (
+                row.body.get("from_finalize") is True
+                and row.lane != fin.explicit
+                and not found.claimed(row.entry, "FIN-3", (CHANNEL,))
+            ):
+                raise RuleViolation(
+                    "FIN-3",
+                    f"Finalize #{fin.entry.index} named channel {fin.explicit} but from_finalize Results "
+                    f"#{row.entry.index} has channel_index {row.body.get('channel_index')}",
+                    row.entry.index,
+                )
     return None
 
 
@@ -274,14 +327,21 @@ def finalize_keeps_stream(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         more_audio = (sent_after[-1].audio_seconds if sent_after else fin.entry.audio_seconds) - fin.entry.audio_seconds
         if more_audio < _AUDIO_AFTER_FINALIZE_SECONDS:
             continue
-        later = [r for r in found.results if r.entry.index > fin.entry.index and r.end > fin.entry.audio_seconds + ctx.time_slack]
+        later = [
+            r
+            for r in found.results
+            if r.entry.index > fin.entry.index and r.end > fin.entry.audio_seconds + ctx.time_slack
+        ]
         if not later:
             # Nothing came before the CloseStream that followed: only its flush could have shown
             # the audio transcribed, and a flush that lost it is CS-1's finding, not a second one.
             closing = fin.until in {e.index for e, _ in trace.sent_controls("CloseStream")}
             raise _absent(
-                "FIN-4", f"{more_audio:.3f}s of audio sent after Finalize #{fin.entry.index} drew no Results beyond {fin.entry.audio_seconds:.3f}s",
-                found, fin.entry.index, rests_on=("CS-1",) if closing else (),
+                "FIN-4",
+                f"{more_audio:.3f}s of audio sent after Finalize #{fin.entry.index} drew no Results beyond {fin.entry.audio_seconds:.3f}s",
+                found,
+                fin.entry.index,
+                rests_on=("CS-1",) if closing else (),
             )
     return None
 
@@ -314,7 +374,11 @@ def keepalive_not_answered(ctx: CheckContext, trace: Trace, scenario: Scenario) 
     if replies:
         entry, keepalive = replies[0]
         more = f" (and {len(replies) - 1} more)" if len(replies) > 1 else ""
-        raise RuleViolation("KA-1", f"{entry.describe()} arrived {entry.t - keepalive.t:.3f}s after KeepAlive #{keepalive.index}{more}", entry.index)
+        raise RuleViolation(
+            "KA-1",
+            f"{entry.describe()} arrived {entry.t - keepalive.t:.3f}s after KeepAlive #{keepalive.index}{more}",
+            entry.index,
+        )
     return None
 
 
@@ -326,17 +390,29 @@ def multichannel_results(ctx: CheckContext, trace: Trace, scenario: Scenario) ->
         return NOT_APPLICABLE
     found = facts(trace)
     if not found.results:
-        raise NotJudged("MC-1", "no readable Results arrived on any channel" + (f"; {found.unread_note()}" if found.unreadable else ""))
+        raise NotJudged(
+            "MC-1",
+            "no readable Results arrived on any channel" + (f"; {found.unread_note()}" if found.unreadable else ""),
+        )
     merged = [r for r in found.results if _total(r) is not None and _total(r) < trace.lanes]  # type: ignore[operator]
     for row in merged:
         found.claim(row.entry, "MC-1", CHANNEL)
     if len(merged) == len(found.results):
         row = merged[0]
-        raise RuleViolation("MC-1", f"every Results counts fewer channels than the {trace.lanes} sent (e.g. #{row.entry.index} channel_index {row.body.get('channel_index')}): multichannel=true is ignored", row.entry.index)
+        raise RuleViolation(
+            "MC-1",
+            f"every Results counts fewer channels than the {trace.lanes} sent (e.g. #{row.entry.index} "
+            f"channel_index {row.body.get('channel_index')}): multichannel=true is ignored",
+            row.entry.index,
+        )
     lanes = {r.lane for r in found.results}
     missing = [lane for lane in range(trace.lanes) if lane not in lanes]
     if missing:
-        raise _absent("MC-1", f"no Results for channel(s) {missing} of {trace.lanes} after {trace.audio_seconds:.3f}s of audio", found)
+        raise _absent(
+            "MC-1",
+            f"no Results for channel(s) {missing} of {trace.lanes} after {trace.audio_seconds:.3f}s of audio",
+            found,
+        )
     return None
 
 

@@ -10,7 +10,15 @@ from conformance.protocol.messages import OVERSIZE_FRAME, SERVER_TYPES
 from conformance.protocol.schemas import load_message_schemas
 from conformance.scenario.model import Scenario
 
-__all__ = ["frames_follow_rfc6455", "server_messages_valid", "no_binary_frames", "channel_index_consistent", "request_id_header", "request_ids_agree", "upgrade_succeeds"]
+__all__ = [
+    "frames_follow_rfc6455",
+    "server_messages_valid",
+    "no_binary_frames",
+    "channel_index_consistent",
+    "request_id_header",
+    "request_ids_agree",
+    "upgrade_succeeds",
+]
 
 
 def _raise_first(rule_id: str, problems: list[tuple[int, str]]) -> None:
@@ -42,9 +50,19 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
         if found.claimed(entry, "MSG-1", (RESPONSE,)):
             continue
         if message.body is None:
-            problems.append((entry.index, f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}"))
+            problems.append(
+                (
+                    entry.index,
+                    f"server text frame #{entry.index} at {entry.t:.3f}s is {message.error}: {(entry.text or '')[:160]!r}",
+                )
+            )
         elif message.type not in SERVER_TYPES:
-            problems.append((entry.index, f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}"))
+            problems.append(
+                (
+                    entry.index,
+                    f"frame #{entry.index} has type {message.type!r}; expected one of {', '.join(SERVER_TYPES)}: {entry.describe()}",
+                )
+            )
         else:
             # A flood repeats the same few frames: validate each distinct text once.
             key = (message.type, entry.text)
@@ -56,7 +74,9 @@ def server_messages_valid(ctx: CheckContext, trace: Trace, scenario: Scenario) -
                 # RES-1 already blamed this frame's channel pair; what else is wrong stays MSG-1's.
                 schema_problems = [p for p in schema_problems if not _channel_pair_path(message.type, p.path)]
             if schema_problems:
-                problems.append((entry.index, f"{message.type} frame #{entry.index} violates its schema at {schema_problems[0]}"))
+                problems.append(
+                    (entry.index, f"{message.type} frame #{entry.index} violates its schema at {schema_problems[0]}")
+                )
     by_index = {e.index: e for e in texts}
     for index, _ in problems:
         found.claim(by_index[index], "MSG-1", SCHEMA)
@@ -73,7 +93,9 @@ def frames_follow_rfc6455(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     close = trace.close
     if close is not None and close.violation is not None and not close.violation.startswith(OVERSIZE_FRAME):
         code = f" with {close.code}" if close.code is not None else ""
-        raise RuleViolation("WS-1", f"the server sent {close.violation}: the client closed the connection{code} at {close.t:.3f}s")
+        raise RuleViolation(
+            "WS-1", f"the server sent {close.violation}: the client closed the connection{code} at {close.t:.3f}s"
+        )
     return None
 
 
@@ -88,7 +110,11 @@ def no_binary_frames(ctx: CheckContext, trace: Trace, scenario: Scenario) -> obj
 
 
 def _pair_problem(value: object, lanes: int) -> str | None:
-    if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
+    if not (
+        isinstance(value, list)
+        and len(value) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    ):
         return f"{value!r} is not [channel, total]"
     channel, total = value
     if total != lanes:
@@ -105,7 +131,9 @@ def channel_index_consistent(ctx: CheckContext, trace: Trace, scenario: Scenario
     problems: list[tuple[int, str]] = []
     seen = False
     for entry, body in trace.messages():
-        field = {"Results": "channel_index", "UtteranceEnd": "channel", "SpeechStarted": "channel"}.get(str(body.get("type")))
+        field = {"Results": "channel_index", "UtteranceEnd": "channel", "SpeechStarted": "channel"}.get(
+            str(body.get("type"))
+        )
         if field is None or field not in body or found.claimed(entry, "RES-1", (CHANNEL,)):
             continue
         seen = True
@@ -138,12 +166,16 @@ def request_ids_agree(ctx: CheckContext, trace: Trace, scenario: Scenario) -> ob
         ids.append((None, "dg-request-id header", header))
     for entry, body in trace.messages():
         if body.get("type") == "Results" and isinstance(body.get("metadata"), dict):
-            ids.append((entry.index, f"Results #{entry.index} metadata.request_id", str(body["metadata"].get("request_id"))))
+            ids.append(
+                (entry.index, f"Results #{entry.index} metadata.request_id", str(body["metadata"].get("request_id")))
+            )
         elif body.get("type") == "Metadata":
             ids.append((entry.index, f"Metadata #{entry.index} request_id", str(body.get("request_id"))))
     if len(ids) < 2:
         if "CS-5" in scenario.rules and trace.handshake.status == 101:
-            raise NotJudged("CS-5", f"fewer than two request ids to compare ({', '.join(where for _, where, _ in ids) or 'none'})")
+            raise NotJudged(
+                "CS-5", f"fewer than two request ids to compare ({', '.join(where for _, where, _ in ids) or 'none'})"
+            )
         return NOT_APPLICABLE
     _, first_where, first = ids[0]
     for index, where, value in ids[1:]:
@@ -156,11 +188,23 @@ def request_ids_agree(ctx: CheckContext, trace: Trace, scenario: Scenario) -> ob
 def upgrade_succeeds(ctx: CheckContext, trace: Trace, scenario: Scenario) -> object:
     """HS-1 (MUST): the upgrade with valid credentials and params succeeds with a valid 101."""
     if trace.handshake.invalid is not None:
-        raise RuleViolation("HS-1", f"the server answered the upgrade to {trace.handshake.url}, but not validly: {trace.handshake.invalid}")
+        raise RuleViolation(
+            "HS-1",
+            f"the server answered the upgrade to {trace.handshake.url}, but not validly: {trace.handshake.invalid}",
+        )
     if scenario.connect.expect_rejected is not None or trace.handshake.status is None:
         return NOT_APPLICABLE
     if trace.handshake.status != 101:
         detail = trace.handshake.headers.get("dg-error") or trace.handshake.body[:160]
-        hint = " (retried; if the endpoint's concurrency limit is below --jobs, lower --jobs)" if trace.handshake.status == 429 else ""
-        raise RuleViolation("HS-1", f"the upgrade to {trace.handshake.url} was rejected with HTTP {trace.handshake.status}" + (f": {detail}" if detail else "") + hint)
+        hint = (
+            " (retried; if the endpoint's concurrency limit is below --jobs, lower --jobs)"
+            if trace.handshake.status == 429
+            else ""
+        )
+        raise RuleViolation(
+            "HS-1",
+            f"the upgrade to {trace.handshake.url} was rejected with HTTP {trace.handshake.status}"
+            + (f": {detail}" if detail else "")
+            + hint,
+        )
     return None

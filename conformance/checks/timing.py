@@ -11,7 +11,14 @@ from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.scenario.model import Scenario
 
-__all__ = ["times_on_audio_clock", "finals_contiguous", "words_inside_result", "timings_continue_after_pause", "interims_precede_finals", "words"]
+__all__ = [
+    "times_on_audio_clock",
+    "finals_contiguous",
+    "words_inside_result",
+    "timings_continue_after_pause",
+    "interims_precede_finals",
+    "words",
+]
 
 
 def words(body: dict[str, Any]) -> Iterator[tuple[str, float, float]]:
@@ -55,13 +62,21 @@ def times_on_audio_clock(ctx: CheckContext, trace: Trace, scenario: Scenario) ->
             judged = True
             if start < 0 or end < start - 1e-9 or end > limit:
                 found.claim(entry, "RES-2", TIME)
-                problems.append((entry.index, f"{what} spans {start:.3f}–{end:.3f}s in frame #{entry.index}, but only {entry.audio_seconds:.3f}s of audio had been sent (audio time, not wall time)"))
+                problems.append(
+                    (
+                        entry.index,
+                        f"{what} spans {start:.3f}–{end:.3f}s in frame #{entry.index}, but only "
+                        f"{entry.audio_seconds:.3f}s of audio had been sent (audio time, not wall time)",
+                    )
+                )
                 break
     if not judged:
         return NOT_APPLICABLE
     if problems:
         index, message = problems[0]
-        raise RuleViolation("RES-2", message + (f" (and {len(problems) - 1} more frame(s))" if len(problems) > 1 else ""), index)
+        raise RuleViolation(
+            "RES-2", message + (f" (and {len(problems) - 1} more frame(s))" if len(problems) > 1 else ""), index
+        )
     return None
 
 
@@ -80,7 +95,11 @@ def finals_contiguous(ctx: CheckContext, trace: Trace, scenario: Scenario) -> ob
             hidden = any(before.index < i < entry.index for i in unreadable)
             if abs(start - before_end) > ctx.time_slack and not (hidden and start > before_end):
                 kind = "overlaps" if start < before_end else "leaves a gap after"
-                raise RuleViolation("RES-3", f"final #{entry.index} on channel {lane} starts at {start:.3f}s and {kind} final #{before.index} ending at {before_end:.3f}s", entry.index)
+                raise RuleViolation(
+                    "RES-3",
+                    f"final #{entry.index} on channel {lane} starts at {start:.3f}s and {kind} final #{before.index} ending at {before_end:.3f}s",
+                    entry.index,
+                )
         previous[lane] = (entry, end)
     if count >= 2:
         return None
@@ -98,7 +117,11 @@ def words_inside_result(ctx: CheckContext, trace: Trace, scenario: Scenario) -> 
         for word, word_start, word_end in words(body):
             judged = True
             if word_start < start - ctx.time_slack or word_end > end + ctx.time_slack:
-                raise RuleViolation("RES-4", f"word {word!r} at {word_start:.3f}–{word_end:.3f}s lies outside its result window {start:.3f}–{end:.3f}s (frame #{entry.index})", entry.index)
+                raise RuleViolation(
+                    "RES-4",
+                    f"word {word!r} at {word_start:.3f}–{word_end:.3f}s lies outside its result window {start:.3f}–{end:.3f}s (frame #{entry.index})",
+                    entry.index,
+                )
     return None if judged else NOT_APPLICABLE
 
 
@@ -141,14 +164,26 @@ def timings_continue_after_pause(ctx: CheckContext, trace: Trace, scenario: Scen
     before = [r for r in found.results if r.entry.t < resume.t]
     early = next((r for r in before if _ahead(r) > ctx.time_slack), None)
     if early is not None:
-        raise NotJudged("KA-4", f"results ran ahead of the audio sent before the pause too (#{early.entry.index}, RES-2), so the pause cannot be told apart")
+        raise NotJudged(
+            "KA-4",
+            f"results ran ahead of the audio sent before the pause too (#{early.entry.index}, RES-2), so the pause cannot be told apart",
+        )
     if not before:
-        raise NotJudged("KA-4", f"Results #{pushed[0].entry.index} after the pause runs ahead of the audio sent, but no Results came before the pause to show the clock was right then: a clock ahead all along (RES-2) cannot be told apart")
+        raise NotJudged(
+            "KA-4",
+            f"Results #{pushed[0].entry.index} after the pause runs ahead of the audio sent, but no Results "
+            "came before the pause to show the clock was right then: a clock ahead all along (RES-2) cannot be told apart",
+        )
     for row in pushed:
         found.claim(row.entry, "KA-4", TIME)
     row = pushed[0]
     latest = row.entry.audio_seconds + _ahead(row)
-    raise RuleViolation("KA-4", f"Results #{row.entry.index} after the pause reaches {latest:.3f}s but only {row.entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock", row.entry.index)
+    raise RuleViolation(
+        "KA-4",
+        f"Results #{row.entry.index} after the pause reaches {latest:.3f}s but only "
+        f"{row.entry.audio_seconds:.3f}s of audio had been sent; the pause must not advance the clock",
+        row.entry.index,
+    )
 
 
 @check("IR-1")
@@ -169,12 +204,22 @@ def interims_precede_finals(ctx: CheckContext, trace: Trace, scenario: Scenario)
         interims += 1
         expected = segment_start.get(lane, 0.0)
         if abs(start - expected) > ctx.time_slack:
-            raise RuleViolation("IR-1", f"interim #{entry.index} on channel {lane} starts at {start:.3f}s, not at its segment's start {expected:.3f}s", entry.index)
+            raise RuleViolation(
+                "IR-1",
+                f"interim #{entry.index} on channel {lane} starts at {start:.3f}s, not at its segment's start {expected:.3f}s",
+                entry.index,
+            )
     if interims:
         return None
-    blamed = sorted({owner for r in found.results if not r.final and (owner := found.claimed(r.entry, "IR-1", (TIME,)))})
+    blamed = sorted(
+        {owner for r in found.results if not r.final and (owner := found.claimed(r.entry, "IR-1", (TIME,)))}
+    )
     if blamed:
         raise NotJudged("IR-1", f"every interim that arrived is blamed on {', '.join(blamed)}")
     if found.unreadable:
         raise NotJudged("IR-1", f"no readable interim arrived; {found.unread_note()}")
-    raise RuleViolation("IR-1", f"interim_results=true but no interim result arrived in {trace.audio_seconds:.3f}s of audio", absence=True)
+    raise RuleViolation(
+        "IR-1",
+        f"interim_results=true but no interim result arrived in {trace.audio_seconds:.3f}s of audio",
+        absence=True,
+    )

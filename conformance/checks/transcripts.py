@@ -21,7 +21,9 @@ _SPEECH_OVERLAP_SECONDS = 0.3
 def transcript(body: dict[str, Any]) -> str:
     channel = body.get("channel")
     alternatives = channel.get("alternatives") if isinstance(channel, dict) else None
-    first = alternatives[0] if isinstance(alternatives, list) and alternatives and isinstance(alternatives[0], dict) else {}
+    first = (
+        alternatives[0] if isinstance(alternatives, list) and alternatives and isinstance(alternatives[0], dict) else {}
+    )
     text = first.get("transcript")
     return text.strip() if isinstance(text, str) else ""
 
@@ -35,7 +37,11 @@ def speech_is_transcribed(ctx: CheckContext, trace: Trace, scenario: Scenario) -
     """TR-1 (MUST): of the finals whose window holds speech we sent, at least one has words.
     Without such finals (none came, or the audio was silence) there is nothing to judge: a missing
     flush is CS-1's or FIN-1's finding."""
-    over_speech = [r for r in facts(trace).rows("TR-1", (SCHEMA,), final_only=True) if _speech_in(r, trace.speech) >= _SPEECH_OVERLAP_SECONDS]
+    over_speech = [
+        r
+        for r in facts(trace).rows("TR-1", (SCHEMA,), final_only=True)
+        if _speech_in(r, trace.speech) >= _SPEECH_OVERLAP_SECONDS
+    ]
     if not over_speech:
         return NOT_APPLICABLE
     if any(transcript(r.body) for r in over_speech):

@@ -25,7 +25,13 @@ class RuleViolation(AssertionError):
     """
 
     def __init__(
-        self, rule_id: str, message: str, frame_index: int | None = None, *, absence: bool = False, rests_on: tuple[str, ...] = (),
+        self,
+        rule_id: str,
+        message: str,
+        frame_index: int | None = None,
+        *,
+        absence: bool = False,
+        rests_on: tuple[str, ...] = (),
     ) -> None:
         super().__init__(f"[{rule_id}] {message}")
         self.rule_id = rule_id

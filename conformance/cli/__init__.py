@@ -30,7 +30,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
             return exc.exit_code
     args = build_parser().parse_args(arguments)
-    command = {"run": cmd_run, "client": cmd_client, "mock": cmd_mock, "selftest": cmd_selftest, "rules": cmd_rules, "scenarios": cmd_scenarios}[args.command]
+    command = {
+        "run": cmd_run,
+        "client": cmd_client,
+        "mock": cmd_mock,
+        "selftest": cmd_selftest,
+        "rules": cmd_rules,
+        "scenarios": cmd_scenarios,
+    }[args.command]
     try:
         return command(args)
     except ConformanceError as exc:

@@ -23,25 +23,40 @@ def cmd_selftest(args: argparse.Namespace) -> int:
         name = result.fault or "(clean)"
         breaks = FAULTS[result.fault].rule if result.fault else "-"
         flagged = ", ".join(sorted(result.flagged)) or "none"
-        print(f"{name:30} {breaks:7} {'yes' if result.caught else 'NO':7} {'yes' if result.alone else 'NO':6} {flagged}")
+        print(
+            f"{name:30} {breaks:7} {'yes' if result.caught else 'NO':7} {'yes' if result.alone else 'NO':6} {flagged}"
+        )
         for finding in result.stray_findings:
             print(f"{'':4}also flagged: {finding}")
         for error in result.errors:
             print(f"{'':4}error: {error}")
         for unexercised in result.unexercised if result.fault is None else ():
             print(f"{'':4}not exercised against the reference: {unexercised}")
-        for late in result.harness_late:
-            print(f"{'':4}inconclusive: {late}")
+        for note in result.harness_late:
+            print(f"{'':4}inconclusive: {note}")
     mutants = [r for r in results if r.fault]
     caught, alone = sum(r.caught for r in mutants), sum(r.caught and r.alone for r in mutants)
     clean = results[0].caught
-    print(f"\nmutation score: {caught}/{len(mutants)} faults caught on their rule ({100 * caught / max(1, len(mutants)):.0f} %), "
-          f"{alone} of them alone (no other rule flagged); clean mock {'passes' if clean else 'FAILS'}")
+    print(
+        f"\nmutation score: {caught}/{len(mutants)} faults caught on their rule ({100 * caught / max(1, len(mutants)):.0f} %), "
+        f"{alone} of them alone (no other rule flagged); clean mock {'passes' if clean else 'FAILS'}"
+    )
     late = sum(1 for r in results if r.harness_late)
     problems = [] if clean else ["the clean mock was flagged, left a rule unexercised, or a case could not run"]
-    problems += [f"{late} suite(s) stayed inconclusive: the machine kept the suite itself late even when played alone; rerun on a quieter machine or with a larger --time-scale"] if late else []
+    problems += (
+        [
+            f"{late} suite(s) stayed inconclusive: the machine kept the suite itself late even when played "
+            "alone; rerun on a quieter machine or with a larger --time-scale"
+        ]
+        if late
+        else []
+    )
     problems += [f"{len(mutants) - caught} fault(s) not caught on their rule"] if caught < len(mutants) else []
-    problems += [f"{caught - alone} fault(s) also flagged another rule (a cascade: one cause, two findings)"] if alone < caught else []
+    problems += (
+        [f"{caught - alone} fault(s) also flagged another rule (a cascade: one cause, two findings)"]
+        if alone < caught
+        else []
+    )
     if problems:
         print(f"exit 1: {'; '.join(problems)} (see the lines above)")
         return 1

@@ -40,8 +40,12 @@ def locust_command(arguments: Sequence[str]) -> list[str]:
             an SLO that names nothing measured, ...).
     """
     arguments = list(arguments)
-    if any(argument in ("-f", "--locustfile") or argument.startswith(("--locustfile=", "-f=")) for argument in arguments):
-        raise UsageError("conformance load runs the bundled locustfile; for a locustfile of your own run `locust -f FILE`")
+    if any(
+        argument in ("-f", "--locustfile") or argument.startswith(("--locustfile=", "-f=")) for argument in arguments
+    ):
+        raise UsageError(
+            "conformance load runs the bundled locustfile; for a locustfile of your own run `locust -f FILE`"
+        )
     discover = "--discover" in arguments
     arguments = [argument for argument in arguments if argument != "--discover"]
     if "-h" in arguments or "--help" in arguments:

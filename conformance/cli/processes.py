@@ -42,7 +42,9 @@ def _reserve_port(host: str, port: int) -> socket.socket:
     return reservation
 
 
-def _child(serve: Serve, config: MockConfig, shared: Any, ready: Any, runner: Callable[[Coroutine[Any, Any, int]], int]) -> None:
+def _child(
+    serve: Serve, config: MockConfig, shared: Any, ready: Any, runner: Callable[[Coroutine[Any, Any, int]], int]
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent stops the processes with SIGTERM
     try:
         sys.exit(runner(serve(config, StreamCount(shared), ready)))
@@ -51,7 +53,9 @@ def _child(serve: Serve, config: MockConfig, shared: Any, ready: Any, runner: Ca
         sys.exit(exc.exit_code)
 
 
-def serve_processes(config: MockConfig, processes: int, serve: Serve, runner: Callable[[Coroutine[Any, Any, int]], int]) -> int:
+def serve_processes(
+    config: MockConfig, processes: int, serve: Serve, runner: Callable[[Coroutine[Any, Any, int]], int]
+) -> int:
     """Serve ``config`` from ``processes`` processes until SIGINT or SIGTERM; 1 when one of them
     ended on its own (the others are stopped: half a mock is not the mock asked for)."""
     reservation = _reserve_port(config.host, config.port)
@@ -59,7 +63,9 @@ def serve_processes(config: MockConfig, processes: int, serve: Serve, runner: Ca
     context = multiprocessing.get_context("spawn")
     shared = context.Value("q", 0)
     ready = [context.Event() for _ in range(processes)]
-    children = [context.Process(target=_child, args=(serve, config, shared, event, runner), daemon=True) for event in ready]
+    children = [
+        context.Process(target=_child, args=(serve, config, shared, event, runner), daemon=True) for event in ready
+    ]
     stopping = False
 
     def stop(*_: object) -> None:
@@ -77,7 +83,10 @@ def serve_processes(config: MockConfig, processes: int, serve: Serve, runner: Ca
                 return 1
             time.sleep(0.05)
         scheme = "wss" if config.tls_cert else "ws"
-        print(f"conformance mock listening on {scheme}://{config.host}:{config.port}{LISTEN_PATH} ({processes} processes); Ctrl-C stops it", flush=True)
+        print(
+            f"conformance mock listening on {scheme}://{config.host}:{config.port}{LISTEN_PATH} ({processes} processes); Ctrl-C stops it",
+            flush=True,
+        )
         while not stopping:
             if wait([child.sentinel for child in children], timeout=0.5):
                 if not stopping:

@@ -13,10 +13,18 @@ import asyncio
 import signal
 import sys
 import time
-from collections.abc import AsyncGenerator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
-from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, ScenarioFinished, ScenarioStarted
+from conformance.engine.events import (
+    Event,
+    FatalError,
+    Interrupted,
+    NonFatalError,
+    RunFinished,
+    ScenarioFinished,
+    ScenarioStarted,
+)
 from conformance.engine.record import EXIT_USAGE, CaseRecord, Status
 from conformance.report.base import EventHandler
 
@@ -29,7 +37,9 @@ def dispatch(handlers: list[EventHandler], event: Event) -> None:
             handler.handle_event(event)
         except Exception as exc:  # a reporter bug is a reporter error, never a verdict
             handlers.remove(handler)
-            dispatch(handlers, NonFatalError(message=f"reporter {type(handler).__name__} failed and was disabled: {exc}"))
+            dispatch(
+                handlers, NonFatalError(message=f"reporter {type(handler).__name__} failed and was disabled: {exc}")
+            )
 
 
 # The signal that interrupted the run in progress (one run per process at a time).
@@ -41,7 +51,7 @@ def interrupting_signal() -> int | None:
     return _received[0] if _received else None
 
 
-async def consume(events: AsyncGenerator[Event, None], handlers: list[EventHandler]) -> int:
+async def consume(events: AsyncIterator[Event], handlers: list[EventHandler]) -> int:
     """Feed ``events`` to ``handlers``; the exit code the run finished with. Interrupted by a
     signal, the run still finishes for the reporters, with what it saw (see the module)."""
     exit_code = EXIT_USAGE
@@ -61,12 +71,33 @@ async def consume(events: AsyncGenerator[Event, None], handlers: list[EventHandl
         signum = interrupting_signal()
         if signum is None:
             raise
-        await events.aclose()
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()  # an async generator's finally (the runner cancels its cases there)
         done = {record.id for record in finished}
-        cut = [CaseRecord(id, title, "", (), Status.INTERRUPTED, error=f"interrupted by {signal.Signals(signum).name} while playing") for id, title in started.items() if id not in done]
+        cut = [
+            CaseRecord(
+                id,
+                title,
+                "",
+                (),
+                Status.INTERRUPTED,
+                error=f"interrupted by {signal.Signals(signum).name} while playing",
+            )
+            for id, title in started.items()
+            if id not in done
+        ]
         exit_code = 128 + signum
         dispatch(handlers, Interrupted(signal=signal.Signals(signum).name))
-        dispatch(handlers, RunFinished(records=tuple(sorted([*finished, *cut], key=lambda r: r.id)), exit_code=exit_code, duration=time.monotonic() - began, interrupted=signal.Signals(signum).name))
+        dispatch(
+            handlers,
+            RunFinished(
+                records=tuple(sorted([*finished, *cut], key=lambda r: r.id)),
+                exit_code=exit_code,
+                duration=time.monotonic() - began,
+                interrupted=signal.Signals(signum).name,
+            ),
+        )
     return exit_code
 
 
@@ -89,16 +120,20 @@ async def _interruptible(main: Coroutine[Any, Any, int]) -> int:
     try:
         return await main
     except asyncio.CancelledError:
-        signum = interrupting_signal()
-        if signum is None:
+        received = interrupting_signal()
+        if received is None:
             raise
-        return 128 + signum
+        return 128 + received
     finally:
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(signum)
+        for each in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(each)
 
 
-def reported(handlers: list[EventHandler], main: Coroutine[Any, Any, int], run: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run) -> int:
+def reported(
+    handlers: list[EventHandler],
+    main: Coroutine[Any, Any, int],
+    run: Callable[[Coroutine[Any, Any, int]], int] = asyncio.run,
+) -> int:
     """Start ``handlers``, run ``main`` (stopped by SIGINT or SIGTERM, see the module), and shut
     the handlers down whatever happens: they write their reports then."""
     _received.clear()

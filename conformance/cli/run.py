@@ -63,7 +63,9 @@ def _tls(args: argparse.Namespace) -> TlsOptions:
     try:
         client_ssl_context(tls)
     except (OSError, ssl.SSLError) as exc:
-        raise UsageError(f"TLS files unusable (--cafile/--client-cert/--client-key): {getattr(exc, 'strerror', None) or exc}") from exc
+        raise UsageError(
+            f"TLS files unusable (--cafile/--client-cert/--client-key): {getattr(exc, 'strerror', None) or exc}"
+        ) from exc
     return tls
 
 
@@ -103,13 +105,24 @@ async def _wait_for(host: str, options: RunOptions, budget: float) -> None:
         delay = min(delay * 2, 5.0)
 
 
-async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], handlers: list[EventHandler], expected: tuple[Expected, ...]) -> int:
+async def _run_async(
+    args: argparse.Namespace,
+    scenarios: Sequence[Scenario],
+    handlers: list[EventHandler],
+    expected: tuple[Expected, ...],
+) -> int:
     timing = Timing(idle_timeout=args.idle_timeout, scale=args.time_scale)
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
     if args.hosts:
         options = RunOptions(
-            timing=timing, jobs=args.jobs, api_key=api_key, expected_failures=expected, tls=_tls(args),
-            auth_scheme=args.auth_scheme, extra_headers=_headers(args.headers), follow_redirects=args.follow_redirects,
+            timing=timing,
+            jobs=args.jobs,
+            api_key=api_key,
+            expected_failures=expected,
+            tls=_tls(args),
+            auth_scheme=args.auth_scheme,
+            extra_headers=_headers(args.headers),
+            follow_redirects=args.follow_redirects,
         )
         if args.wait_for_host:
             budget = parse_duration(args.wait_for_host).resolve(Timing())
@@ -118,7 +131,12 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
                     await _wait_for(host, options, budget)
                 except ConnectError as exc:
                     # Every run writes its reports, also one that never got to play.
-                    dispatch(handlers, RunStarted(target=target_url(host), scenario_count=len(scenarios), timing=timing, jobs=args.jobs))
+                    dispatch(
+                        handlers,
+                        RunStarted(
+                            target=target_url(host), scenario_count=len(scenarios), timing=timing, jobs=args.jobs
+                        ),
+                    )
                     dispatch(handlers, FatalError(message=str(exc), exit_code=EXIT_UNREACHABLE))
                     return EXIT_UNREACHABLE
         codes = []
@@ -138,7 +156,10 @@ async def _run_async(args: argparse.Namespace, scenarios: Sequence[Scenario], ha
 
 def _handlers(args: argparse.Namespace) -> list[EventHandler]:
     several = len(args.hosts) > 1
-    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir, per_target=several)]
+    handlers: list[EventHandler] = [
+        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        TraceHandler(args.trace_dir, per_target=several),
+    ]
     if args.junit:
         handlers.append(JunitHandler(args.junit))
     if args.json:

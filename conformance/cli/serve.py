@@ -11,6 +11,7 @@ import ssl
 import sys
 from typing import Any
 
+from conformance.audio.source import check_wav
 from conformance.cli.processes import serve_processes
 from conformance.cli.reporting import consume, dispatch, reported
 from conformance.client.harness import ClientHarness, ClientOptions, check_command
@@ -18,7 +19,7 @@ from conformance.client.live import LiveJudge
 from conformance.client.recorder import Recorder
 from conformance.client.scenario import DEFAULT_FLUSH_DELAY, load_client_scenarios, select_client_scenarios
 from conformance.engine.record import EXIT_OK
-from conformance.errors import UsageError
+from conformance.errors import AudioError, UsageError
 from conformance.mock.faults import FAULTS, parse_faults
 from conformance.mock.server import MockConfig, MockServer
 from conformance.mock.session import Behaviour
@@ -34,7 +35,9 @@ from conformance.scenario import Timing
 __all__ = ["cmd_mock", "cmd_client"]
 
 
-async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None, count: StreamCount | None = None, ready: Any = None) -> int:
+async def _serve(
+    config: MockConfig, judge_handlers: list[EventHandler] | None, count: StreamCount | None = None, ready: Any = None
+) -> int:
     """Serve until SIGINT or SIGTERM; with ``judge_handlers``, judge every client connection as it
     ends and return the exit code of those verdicts. ``count`` and ``ready``: one of the processes
     of ``--processes`` (the streams counted with the others; ``ready`` set once listening)."""
@@ -43,7 +46,13 @@ async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None, 
     server = MockServer(config, count=count)
     judge: LiveJudge | None = None
     if judge_handlers is not None:
-        recorder = Recorder("client.live", config.api_key, timing, loop.time, on_finished=lambda c: judge.connection_finished(c) if judge else None)
+        recorder = Recorder(
+            "client.live",
+            config.api_key,
+            timing,
+            loop.time,
+            on_finished=lambda c: judge.connection_finished(c) if judge else None,
+        )
         server = MockServer(config, observe=recorder.connection)
     try:
         mock = await server.start(reuse_port=ready is not None)
@@ -53,14 +62,17 @@ async def _serve(config: MockConfig, judge_handlers: list[EventHandler] | None, 
         raise UsageError(f"cannot listen on {config.host}:{config.port}: {exc.strerror or exc}") from exc
     stop = loop.create_future()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, lambda: stop.done() or stop.set_result(None))
+        loop.add_signal_handler(signum, lambda: None if stop.done() else stop.set_result(None))
     if ready is not None:
         ready.set()
     else:
         auth = "API key required" if config.api_key else "no auth"
         faults = f", faults: {', '.join(sorted(config.faults))}" if config.faults else ""
         capacity = f", modelled capacity {config.capacity} streams" if config.capacity else ""
-        print(f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}{capacity}); Ctrl-C stops it", flush=True)
+        print(
+            f"conformance mock listening on {mock.url} (idle timeout {config.idle_timeout * config.time_scale:g}s, {auth}{faults}{capacity}); Ctrl-C stops it",
+            flush=True,
+        )
     if judge_handlers is not None:
         judge = LiveJudge(mock.url, timing, lambda event: dispatch(judge_handlers, event))
     try:
@@ -81,16 +93,30 @@ def cmd_mock(args: argparse.Namespace) -> int:
         return 0
     faults = parse_faults(args.faults)
     if args.api_key is not None and not args.api_key.strip():
-        raise UsageError("--api-key is empty: give the key the mock should require, or leave the option out for no auth")
+        raise UsageError(
+            "--api-key is empty: give the key the mock should require, or leave the option out for no auth"
+        )
     api_key = args.api_key or os.environ.get("DEEPGRAM_API_KEY") or None
     hide(api_key)
+    if args.api_key is None and api_key:
+        print("conformance mock: requiring the key in $DEEPGRAM_API_KEY (--api-key KEY requires another)", flush=True)
     if (args.tls_key or args.tls_client_ca) and not args.tls_cert:
         raise UsageError("--tls-key and --tls-client-ca need --tls-cert")
     hold_flush = args.hold_flush if args.hold_flush is not None else DEFAULT_FLUSH_DELAY if args.judge_clients else 0.0
     behaviour = Behaviour(hold_flush, args.hold_metadata, args.fail_after)
     config = MockConfig(
-        args.host, args.port, api_key, args.time_scale, args.idle_timeout, faults, args.max_streams, args.tls_cert, args.tls_key, args.tls_client_ca,
-        behaviour, capacity=args.capacity,
+        args.host,
+        args.port,
+        api_key,
+        args.time_scale,
+        args.idle_timeout,
+        faults,
+        args.max_streams,
+        args.tls_cert,
+        args.tls_key,
+        args.tls_client_ca,
+        behaviour,
+        capacity=args.capacity,
     )
     if not args.judge_clients and (args.junit or args.json):
         raise UsageError("--junit and --json report client verdicts: add --judge-clients")
@@ -100,13 +126,16 @@ def cmd_mock(args: argparse.Namespace) -> int:
         return serve_processes(config, args.processes, _serve_process, _event_loop_runner(args.loop))
     if not args.judge_clients:
         return _event_loop_runner(args.loop)(_serve(config, None))
-    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+    handlers: list[EventHandler] = [
+        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        TraceHandler(args.trace_dir),
+    ]
     handlers += [JunitHandler(args.junit)] if args.junit else []
     handlers += [JsonHandler(args.json)] if args.json else []
     return reported(handlers, _serve(config, handlers), _event_loop_runner(args.loop))
 
 
-def _event_loop_runner(choice: str):  # type: ignore[no-untyped-def]
+def _event_loop_runner(choice: str):
     """``asyncio.run`` or ``uvloop.run``, as asked; ``auto`` takes uvloop when it is installed."""
     if choice == "asyncio":
         return asyncio.run
@@ -128,14 +157,23 @@ def cmd_client(args: argparse.Namespace) -> int:
     scenarios = select_client_scenarios(scenarios, args.scenario_names)
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     check_command(command)
-    if args.audio is not None and not args.audio.is_file():
-        raise UsageError(f"--audio {args.audio}: no such file")
+    if args.audio is not None:
+        try:
+            check_wav(str(args.audio))
+        except (AudioError, OSError) as exc:
+            raise UsageError(f"--audio: {getattr(exc, 'strerror', None) or exc}") from None
     api_key = args.api_key or None
     options = ClientOptions(
-        timing=Timing(idle_timeout=args.idle_timeout, scale=args.time_scale), api_key=api_key,
-        audio=args.audio.resolve() if args.audio else None, deadline=args.timeout, echo=sys.stderr if args.verbose else None,
+        timing=Timing(idle_timeout=args.idle_timeout, scale=args.time_scale),
+        api_key=api_key,
+        audio=args.audio.resolve() if args.audio else None,
+        deadline=args.timeout,
+        echo=sys.stderr if args.verbose else None,
     )
-    handlers: list[EventHandler] = [ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)), TraceHandler(args.trace_dir)]
+    handlers: list[EventHandler] = [
+        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        TraceHandler(args.trace_dir),
+    ]
     if args.junit:
         handlers.append(JunitHandler(args.junit))
     if args.json:

@@ -21,7 +21,15 @@ from conformance.protocol.messages import LISTEN_PATH, parse_json
 from conformance.protocol.params import RAW_SAMPLE_BYTES
 from conformance.protocol.schemas import load_message_schemas
 
-__all__ = ["client_check", "registered_client_checks", "Noted", "CONTROL_TYPES", "KEEPALIVE_EVERY", "keepalive_limit", "end_request"]
+__all__ = [
+    "client_check",
+    "registered_client_checks",
+    "Noted",
+    "CONTROL_TYPES",
+    "KEEPALIVE_EVERY",
+    "keepalive_limit",
+    "end_request",
+]
 
 CONTROL_TYPES = ("KeepAlive", "Finalize", "CloseStream", "Configure")
 # seeds 003: "continue sending KeepAlive messages 3-5 seconds"; the upper end decides, with timer slack.
@@ -33,6 +41,7 @@ _MAX_PACE = 1.25
 _PACE_SLACK_SECONDS = 0.05
 # A connection that ended this close to the harness's stop was ended by the stop.
 _STOP_SLACK_SECONDS = 0.5
+
 
 class Noted(str):
     """What a check saw when the rule held, worth showing (INFO rules record behaviour)."""
@@ -90,7 +99,15 @@ def _audio(connection: ClientConnection) -> list[WireEntry]:
 
 def end_request(connection: ClientConnection) -> WireEntry | None:
     """The client's request to end the stream: CloseStream or the deprecated empty binary frame."""
-    return next((e for e in _sent(connection) if (e.kind == "binary" and e.size == 0) or (e.kind == "text" and (_control(e) or {}).get("type") == "CloseStream")), None)
+    return next(
+        (
+            e
+            for e in _sent(connection)
+            if (e.kind == "binary" and e.size == 0)
+            or (e.kind == "text" and (_control(e) or {}).get("type") == "CloseStream")
+        ),
+        None,
+    )
 
 
 def _stopped_by_harness(run: ClientRun, connection: ClientConnection) -> bool:
@@ -130,15 +147,26 @@ def _stream_end(connection: ClientConnection) -> float:
 def credentials_sent(run: ClientRun) -> Any:
     """Every upgrade to /v1/listen carries the key, as a Token/Bearer header or the token/bearer
     subprotocol (other requests, a REST call or a health check, are not streams)."""
-    asked = [c for c in run.connections if c.trace.handshake.status is not None and urlsplit(c.trace.handshake.url).path.rstrip("/") == LISTEN_PATH]
+    asked = [
+        c
+        for c in run.connections
+        if c.trace.handshake.status is not None and urlsplit(c.trace.handshake.url).path.rstrip("/") == LISTEN_PATH
+    ]
     if not asked:
         return NOT_APPLICABLE
     for connection in asked:
         status = connection.trace.handshake.status
         if not connection.credentials:
-            raise RuleViolation("C-AUTH-1", f"{_label(run, connection)}no credentials: neither 'Authorization: Token|Bearer KEY' nor the token/bearer subprotocol; the server answered {status}")
+            raise RuleViolation(
+                "C-AUTH-1",
+                f"{_label(run, connection)}no credentials: neither 'Authorization: Token|Bearer KEY' nor the "
+                f"token/bearer subprotocol; the server answered {status}",
+            )
         if not connection.credentials_match:
-            raise RuleViolation("C-AUTH-1", f"{_label(run, connection)}{', '.join(connection.credentials)} carried a key other than DEEPGRAM_API_KEY; the server answered {status}")
+            raise RuleViolation(
+                "C-AUTH-1",
+                f"{_label(run, connection)}{', '.join(connection.credentials)} carried a key other than DEEPGRAM_API_KEY; the server answered {status}",
+            )
     return None
 
 
@@ -150,7 +178,11 @@ def controls_are_text(run: ClientRun) -> Any:
         for entry in _sent(connection):
             if entry.kind == "binary" and entry.text is not None:
                 kind = (_control(entry) or {}).get("type", "a control message")
-                raise RuleViolation("C-CTL-1", f"{_label(run, connection)}{kind} sent as a binary frame at {entry.t:.3f}s: the server takes it for audio", _frame(run, connection, entry))
+                raise RuleViolation(
+                    "C-CTL-1",
+                    f"{_label(run, connection)}{kind} sent as a binary frame at {entry.t:.3f}s: the server takes it for audio",
+                    _frame(run, connection, entry),
+                )
             exercised = exercised or entry.kind == "text"
     return None if exercised else NOT_APPLICABLE
 
@@ -172,22 +204,37 @@ def controls_are_valid(run: ClientRun) -> Any:
         if kind == "Finalize" and "channel" in body:
             channel, channels = body["channel"], connection.fmt.channels if connection.fmt else 1
             if isinstance(channel, bool) or not isinstance(channel, int) or not 0 <= channel < channels:
-                raise RuleViolation("C-CTL-2", f"{where}: Finalize.channel {channel!r} is not an integer in [0, {channels})", _frame(run, connection, entry))
+                raise RuleViolation(
+                    "C-CTL-2",
+                    f"{where}: Finalize.channel {channel!r} is not an integer in [0, {channels})",
+                    _frame(run, connection, entry),
+                )
         problems = schemas.problems(kind, body) if kind in CONTROL_TYPES else []
         if problems:
-            raise RuleViolation("C-CTL-2", f"{where}: {kind} violates its schema at {problems[0]}", _frame(run, connection, entry))
+            raise RuleViolation(
+                "C-CTL-2", f"{where}: {kind} violates its schema at {problems[0]}", _frame(run, connection, entry)
+            )
     return None
 
 
 @client_check("C-CTL-3")
 def control_types_known(run: ClientRun) -> Any:
     """Every control message has a type the protocol defines."""
-    typed = [(c, e, body["type"]) for c in run.accepted for e in _sent(c) if e.kind == "text" and isinstance((body := _control(e) or {}).get("type"), str)]
+    typed = [
+        (c, e, body["type"])
+        for c in run.accepted
+        for e in _sent(c)
+        if e.kind == "text" and isinstance((body := _control(e) or {}).get("type"), str)
+    ]
     if not typed:
         return NOT_APPLICABLE
     for connection, entry, kind in typed:
         if kind not in CONTROL_TYPES:
-            raise RuleViolation("C-CTL-3", f"{_label(run, connection)}text frame at {entry.t:.3f}s has type {kind!r}; the protocol defines {', '.join(CONTROL_TYPES)}", _frame(run, connection, entry))
+            raise RuleViolation(
+                "C-CTL-3",
+                f"{_label(run, connection)}text frame at {entry.t:.3f}s has type {kind!r}; the protocol defines {', '.join(CONTROL_TYPES)}",
+                _frame(run, connection, entry),
+            )
     return None
 
 
@@ -201,11 +248,21 @@ def never_idle_past_timeout(run: ClientRun) -> Any:
         close = connection.trace.close
         if close is not None and close.by == "server" and close.reason == NET_0001_REASON:
             last = max((e.t for e in _sent(connection) if e.t < close.t), default=connection.upgraded_at or 0.0)
-            raise RuleViolation("C-KA-1", f"{_label(run, connection)}nothing sent for {close.t - last:.2f}s after {last:.3f}s: the server closed 1011 NET-0001 (idle timeout {idle:g}s)")
-        times = [connection.upgraded_at or 0.0, *(e.t for e in _sent(connection) if e.t <= _stream_end(connection)), _stream_end(connection)]
-        gap, start = max(((b - a, a) for a, b in zip(times, times[1:])), default=(0.0, 0.0))
+            raise RuleViolation(
+                "C-KA-1",
+                f"{_label(run, connection)}nothing sent for {close.t - last:.2f}s after {last:.3f}s: the server closed 1011 NET-0001 (idle timeout {idle:g}s)",
+            )
+        times = [
+            connection.upgraded_at or 0.0,
+            *(e.t for e in _sent(connection) if e.t <= _stream_end(connection)),
+            _stream_end(connection),
+        ]
+        gap, start = max(((b - a, a) for a, b in zip(times, times[1:], strict=False)), default=(0.0, 0.0))
         if gap >= idle:
-            raise RuleViolation("C-KA-1", f"{_label(run, connection)}nothing sent for {gap:.2f}s after {start:.3f}s (idle timeout {idle:g}s)")
+            raise RuleViolation(
+                "C-KA-1",
+                f"{_label(run, connection)}nothing sent for {gap:.2f}s after {start:.3f}s (idle timeout {idle:g}s)",
+            )
     return None
 
 
@@ -213,7 +270,7 @@ def _pauses(connection: ClientConnection, longest_gap: float) -> Iterator[tuple[
     """Spans without audio longer than ``longest_gap``, from the upgrade to the end of the stream."""
     end = _stream_end(connection)
     marks = [connection.upgraded_at or 0.0, *(e.t for e in _audio(connection) if e.t <= end), end]
-    for a, b in zip(marks, marks[1:]):
+    for a, b in zip(marks, marks[1:], strict=False):
         if b - a > longest_gap:
             yield a, b
 
@@ -233,10 +290,14 @@ def keepalive_cadence(run: ClientRun) -> Any:
         for start, end in _pauses(connection, limit):
             exercised = True
             marks = [start, *(t for t in keepalives if start < t < end), end]
-            gap, after = max((b - a, a) for a, b in zip(marks, marks[1:]))
+            gap, after = max((b - a, a) for a, b in zip(marks, marks[1:], strict=False))
             if gap > limit:
                 sent = len(marks) - 2
-                raise RuleViolation("C-KA-2", f"{_label(run, connection)}pause {start:.2f}-{end:.2f}s: no KeepAlive for {gap:.2f}s after {after:.2f}s ({sent} sent; every {KEEPALIVE_EVERY[0] * run.timing.scale:g}-{KEEPALIVE_EVERY[1] * run.timing.scale:g}s expected)")
+                raise RuleViolation(
+                    "C-KA-2",
+                    f"{_label(run, connection)}pause {start:.2f}-{end:.2f}s: no KeepAlive for {gap:.2f}s "
+                    f"after {after:.2f}s ({sent} sent; every {KEEPALIVE_EVERY[0] * run.timing.scale:g}-{KEEPALIVE_EVERY[1] * run.timing.scale:g}s expected)",
+                )
     return None if exercised else NOT_APPLICABLE
 
 
@@ -248,13 +309,19 @@ def ends_with_closestream(run: ClientRun) -> Any:
         return NOT_APPLICABLE
     stopped = [c for c in ended_by_client if _closestream(c) is None and _stopped_by_harness(run, c)]
     if stopped and len(stopped) == len(ended_by_client):
-        raise NotJudged("C-CS-1", f"the harness stopped the program at its deadline while its stream was open ({run.duration:.1f}s)")
+        raise NotJudged(
+            "C-CS-1", f"the harness stopped the program at its deadline while its stream was open ({run.duration:.1f}s)"
+        )
     for connection in (c for c in ended_by_client if c not in stopped):
         if _closestream(connection) is not None:
             continue
         empty = next((e for e in _sent(connection) if e.kind == "binary" and e.size == 0), None)
         if empty is not None:
-            raise RuleViolation("C-CS-1", f"{_label(run, connection)}ended the stream with an empty binary frame at {empty.t:.3f}s (the deprecated signal) instead of CloseStream", _frame(run, connection, empty))
+            raise RuleViolation(
+                "C-CS-1",
+                f"{_label(run, connection)}ended the stream with an empty binary frame at {empty.t:.3f}s (the deprecated signal) instead of CloseStream",
+                _frame(run, connection, empty),
+            )
         close = connection.trace.close
         how = close.describe() if close is not None else "left the connection open"
         raise RuleViolation("C-CS-1", f"{_label(run, connection)}no CloseStream: {how}")
@@ -270,7 +337,12 @@ def no_audio_after_closestream(run: ClientRun) -> Any:
     for connection, closestream in closing:
         late = [e for e in _sent(connection) if e.kind == "binary" and e.index > closestream.index]
         if late:
-            raise RuleViolation("C-CS-2", f"{_label(run, connection)}{len(late)} binary frame(s) after CloseStream, the first {late[0].size} B at {late[0].t:.3f}s ({late[0].t - closestream.t:.3f}s after it)", _frame(run, connection, late[0]))
+            raise RuleViolation(
+                "C-CS-2",
+                f"{_label(run, connection)}{len(late)} binary frame(s) after CloseStream, the first "
+                f"{late[0].size} B at {late[0].t:.3f}s ({late[0].t - closestream.t:.3f}s after it)",
+                _frame(run, connection, late[0]),
+            )
     return None
 
 
@@ -287,7 +359,11 @@ def waits_for_metadata(run: ClientRun) -> Any:
         metadata = next((e for e, _ in connection.trace.messages("Metadata") if e.t >= closestream.t), None)
         if metadata is None or close.t < metadata.t:
             how = "with a close frame" if close.by == "client" else "by dropping the TCP connection"
-            raise RuleViolation("C-CS-3", f"{_label(run, connection)}closed {how} {close.t - closestream.t:.3f}s after CloseStream, before the server sent Metadata: final results are lost")
+            raise RuleViolation(
+                "C-CS-3",
+                f"{_label(run, connection)}closed {how} {close.t - closestream.t:.3f}s after CloseStream, "
+                "before the server sent Metadata: final results are lost",
+            )
     return None
 
 
@@ -305,27 +381,44 @@ def audio_matches_encoding(run: ClientRun) -> Any:
         exercised = True
         if fmt.encoding in RAW_SAMPLE_BYTES:
             if connection.container:
-                raise RuleViolation("C-AUD-1", f"{_label(run, connection)}the audio starts with a {connection.container} header while encoding={fmt.encoding} declares raw samples", _frame(run, connection, audio[0]))
+                raise RuleViolation(
+                    "C-AUD-1",
+                    f"{_label(run, connection)}the audio starts with a {connection.container} header while encoding={fmt.encoding} declares raw samples",
+                    _frame(run, connection, audio[0]),
+                )
             frame_bytes = RAW_SAMPLE_BYTES[fmt.encoding] * fmt.channels
             broken = [e for e in audio if e.size % frame_bytes]
             if broken:
-                raise RuleViolation("C-AUD-1", f"{_label(run, connection)}{len(broken)} of {len(audio)} audio frames are not whole {fmt.encoding} frames of {frame_bytes} B (the first: {broken[0].size} B at {broken[0].t:.3f}s)", _frame(run, connection, broken[0]))
+                raise RuleViolation(
+                    "C-AUD-1",
+                    f"{_label(run, connection)}{len(broken)} of {len(audio)} audio frames are not whole "
+                    f"{fmt.encoding} frames of {frame_bytes} B (the first: {broken[0].size} B at {broken[0].t:.3f}s)",
+                    _frame(run, connection, broken[0]),
+                )
         if connection.undecodable is not None:
             index, why = connection.undecodable
             entry = next((e for e in audio if e.index == index), audio[0])
-            declared = f"encoding={fmt.encoding}" if fmt.encoding else f"a {connection.container} container without encoding"
-            raise RuleViolation("C-AUD-1", f"{_label(run, connection)}the audio does not decode as {declared}: frame at {entry.t:.3f}s: {why}", _frame(run, connection, entry))
+            declared = (
+                f"encoding={fmt.encoding}" if fmt.encoding else f"a {connection.container} container without encoding"
+            )
+            raise RuleViolation(
+                "C-AUD-1",
+                f"{_label(run, connection)}the audio does not decode as {declared}: frame at {entry.t:.3f}s: {why}",
+                _frame(run, connection, entry),
+            )
     return None if exercised else NOT_APPLICABLE
 
 
-def _frame_seconds(connection: ClientConnection, audio: list[WireEntry], rate: float | None) -> list[tuple[WireEntry, float]]:
+def _frame_seconds(
+    connection: ClientConnection, audio: list[WireEntry], rate: float | None
+) -> list[tuple[WireEntry, float]]:
     """Audio seconds per frame: by the byte rate of raw audio (a WAV header is no audio), else as
     decoded (a container's frame carries the audio it completes); frames with none drop out."""
     if rate:
         seconds = [(e, (e.size - (connection.header_bytes if i == 0 else 0)) / rate) for i, e in enumerate(audio)]
     elif connection.decoded:
         before = [0.0, *(e.audio_seconds for e in audio[:-1])]
-        seconds = [(e, e.audio_seconds - previous) for e, previous in zip(audio, before)]
+        seconds = [(e, e.audio_seconds - previous) for e, previous in zip(audio, before, strict=False)]
     else:
         seconds = []
     return [(e, s) for e, s in seconds if s > 0]
@@ -356,9 +449,13 @@ def frame_sizes_and_pace(run: ClientRun) -> Any:
                 problems.append(f"{sent:.2f}s of audio sent within {elapsed:.2f}s")
             sent += length
         middle = sorted(seconds)[len(seconds) // 2]
-        notes.append(f"{_label(run, connection)}{len(timed)} frames of {1000 * middle:.0f} ms (median), fastest pace {pace:.2f}x real time")
+        notes.append(
+            f"{_label(run, connection)}{len(timed)} frames of {1000 * middle:.0f} ms (median), fastest pace {pace:.2f}x real time"
+        )
         if outside:
-            problems.append(f"{len(outside)} of {len(timed)} frames outside 20-250 ms (e.g. {1000 * outside[0]:.1f} ms)")
+            problems.append(
+                f"{len(outside)} of {len(timed)} frames outside 20-250 ms (e.g. {1000 * outside[0]:.1f} ms)"
+            )
     if not notes:
         return NOT_APPLICABLE
     if problems:
@@ -381,7 +478,10 @@ def raw_audio_is_declared(run: ClientRun) -> Any:
     for connection in run.connections:
         encoding = _encoding_without_rate(connection)
         if encoding is not None:
-            raise RuleViolation("C-AUD-3", f"{_label(run, connection)}encoding={encoding} without sample_rate: the server answered {connection.trace.handshake.status}")
+            raise RuleViolation(
+                "C-AUD-3",
+                f"{_label(run, connection)}encoding={encoding} without sample_rate: the server answered {connection.trace.handshake.status}",
+            )
         audio = _audio(connection) if connection.accepted else []
         if connection.fmt is None or not audio:
             continue
@@ -389,7 +489,12 @@ def raw_audio_is_declared(run: ClientRun) -> Any:
         if connection.fmt.encoding is None and connection.container is None:
             close = connection.trace.close
             after = f"; {close.describe()}" if close is not None and close.by == "server" else ""
-            raise RuleViolation("C-AUD-3", f"{_label(run, connection)}no encoding declared, so the server expects a container (WAV, Ogg, WebM, FLAC), but the first audio frame ({audio[0].size} B at {audio[0].t:.3f}s) has no container header{after}", _frame(run, connection, audio[0]))
+            raise RuleViolation(
+                "C-AUD-3",
+                f"{_label(run, connection)}no encoding declared, so the server expects a container (WAV, "
+                f"Ogg, WebM, FLAC), but the first audio frame ({audio[0].size} B at {audio[0].t:.3f}s) has no container header{after}",
+                _frame(run, connection, audio[0]),
+            )
     return None if exercised else NOT_APPLICABLE
 
 
@@ -401,7 +506,11 @@ def no_empty_frames(run: ClientRun) -> Any:
     for connection in run.accepted:
         empty = next((e for e in _sent(connection) if e.kind == "binary" and e.size == 0), None)
         if empty is not None:
-            raise RuleViolation("C-EMPTY-1", f"{_label(run, connection)}empty binary frame at {empty.t:.3f}s", _frame(run, connection, empty))
+            raise RuleViolation(
+                "C-EMPTY-1",
+                f"{_label(run, connection)}empty binary frame at {empty.t:.3f}s",
+                _frame(run, connection, empty),
+            )
     return None
 
 
@@ -409,16 +518,32 @@ def no_empty_frames(run: ClientRun) -> Any:
 def reacts_to_server_error(run: ClientRun) -> Any:
     """After a server-side 1011, the client reconnects or ends with a failure status; never a
     quiet success, never a hang. Judged by what the program did, not by what it printed."""
-    failed = next((c for c in run.accepted if _server_closed_first(c) and c.trace.close is not None and c.trace.close.code == 1011), None)
+    failed = next(
+        (
+            c
+            for c in run.accepted
+            if _server_closed_first(c) and c.trace.close is not None and c.trace.close.code == 1011
+        ),
+        None,
+    )
     if failed is None or failed.trace.close is None or not run.process:
         return NOT_APPLICABLE
     closed_at = failed.origin + failed.trace.close.t
     later = [c for c in run.connections[run.connections.index(failed) + 1 :] if c.origin >= closed_at]
     if later:
-        return Noted(f"reconnected {later[0].origin - closed_at:.2f}s after the server's 1011 close ({len(later)} new connection(s))")
+        return Noted(
+            f"reconnected {later[0].origin - closed_at:.2f}s after the server's 1011 close ({len(later)} new connection(s))"
+        )
     if run.stopped_at is not None or run.exit_status is None:
         hung = f" for {run.stopped_at - closed_at:.1f}s" if run.stopped_at is not None else ""
-        raise RuleViolation("C-ERR-1", f"neither reconnected nor ended after the server's 1011 close: it hung{hung}, until the harness stopped it at its deadline")
+        raise RuleViolation(
+            "C-ERR-1",
+            f"neither reconnected nor ended after the server's 1011 close: it hung{hung}, until the harness stopped it at its deadline",
+        )
     if run.exit_status != 0:
         return Noted(f"ended with exit status {run.exit_status} after the server's 1011 close")
-    raise RuleViolation("C-ERR-1", "exited 0 without reconnecting after the server's 1011 close: to its caller the stream succeeded, and the lost audio goes unnoticed (whatever it printed)")
+    raise RuleViolation(
+        "C-ERR-1",
+        "exited 0 without reconnecting after the server's 1011 close: to its caller the stream succeeded, "
+        "and the lost audio goes unnoticed (whatever it printed)",
+    )

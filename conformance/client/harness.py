@@ -86,7 +86,9 @@ def check_command(command: Sequence[str]) -> None:
 class ClientHarness:
     """Plays ``scenarios`` with the client program ``command``."""
 
-    def __init__(self, scenarios: Sequence[ClientScenario], command: Sequence[str], options: ClientOptions = ClientOptions()) -> None:
+    def __init__(
+        self, scenarios: Sequence[ClientScenario], command: Sequence[str], options: ClientOptions = ClientOptions()
+    ) -> None:
         self.scenarios = list(scenarios)
         self.command = list(command)
         self.options = options
@@ -116,7 +118,9 @@ class ClientHarness:
         key = self.options.api_key or secrets.token_hex(16)
         hide(key)  # the program may print it; its output reaches the reports
         recorder = Recorder(scenario.id, key, timing, loop.time)
-        behaviour = Behaviour(scenario.server.flush_delay, scenario.server.metadata_delay, scenario.server.error_after_audio)
+        behaviour = Behaviour(
+            scenario.server.flush_delay, scenario.server.metadata_delay, scenario.server.error_after_audio
+        )
         config = MockConfig(api_key=key, time_scale=timing.scale, idle_timeout=timing.idle_timeout, behaviour=behaviour)
         run = ClientRun(scenario, timing)
         async with MockServer(config, observe=recorder.connection) as mock:
@@ -144,16 +148,25 @@ class ClientHarness:
     async def _run_program(self, run: ClientRun, mock: MockServer, key: str) -> None:
         handed = self._environment(run.scenario, mock.url, mock.port, key)
         values = {
-            "url": handed["DEEPGRAM_URL"], "host": handed["DEEPGRAM_HOST"], "port": str(mock.port), "audio": handed["CONFORMANCE_AUDIO"],
-            "seconds": handed["CONFORMANCE_SECONDS"], "pause": handed["CONFORMANCE_PAUSE"], "time_scale": handed["CONFORMANCE_TIME_SCALE"],
+            "url": handed["DEEPGRAM_URL"],
+            "host": handed["DEEPGRAM_HOST"],
+            "port": str(mock.port),
+            "audio": handed["CONFORMANCE_AUDIO"],
+            "seconds": handed["CONFORMANCE_SECONDS"],
+            "pause": handed["CONFORMANCE_PAUSE"],
+            "time_scale": handed["CONFORMANCE_TIME_SCALE"],
         }
         argv = [_PLACEHOLDER.sub(lambda m: values[m.group(1)], arg) for arg in self.command]
         deadline = self.options.deadline or run.scenario.deadline_seconds(self.options.timing)
         started = time.monotonic()
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-                env={**os.environ, **handed}, start_new_session=True,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                env={**os.environ, **handed},
+                start_new_session=True,
             )
         except OSError as exc:
             raise UsageError(f"cannot run {argv[0]!r}: {exc.strerror or exc}") from exc
@@ -186,7 +199,14 @@ class ClientHarness:
 
     def _record(self, run: ClientRun, url: str) -> CaseRecord:
         scenario = run.scenario
-        record = CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SUCCESS, path=str(scenario.path) if scenario.path else None)
+        record = CaseRecord(
+            scenario.id,
+            scenario.title,
+            scenario.description,
+            scenario.rules,
+            Status.SUCCESS,
+            path=str(scenario.path) if scenario.path else None,
+        )
         record.duration = run.duration
         record.trace = _shown_trace(run)
         record.results = judge_client(run)

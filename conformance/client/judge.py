@@ -21,10 +21,25 @@ def _unexercised(run: ClientRun, results: list[RuleResult]) -> list[RuleResult]:
     catalog, judged, extra = load_catalog(), {r.rule_id for r in results}, []
     scenario = run.scenario
     if scenario.job.pause.resolve(run.timing) > 0 and "C-KA-2" not in judged:
-        extra.append(RuleResult("C-KA-2", catalog["C-KA-2"].level, Verdict.UNIMPLEMENTED, f"the client made no pause longer than {keepalive_limit(run):.2f}s; it was asked for {scenario.job.pause.resolve(run.timing):g}s (CONFORMANCE_PAUSE)"))
+        extra.append(
+            RuleResult(
+                "C-KA-2",
+                catalog["C-KA-2"].level,
+                Verdict.UNIMPLEMENTED,
+                f"the client made no pause longer than {keepalive_limit(run):.2f}s; it was asked for "
+                f"{scenario.job.pause.resolve(run.timing):g}s (CONFORMANCE_PAUSE)",
+            )
+        )
     if scenario.server.error_after_audio is not None and "C-ERR-1" not in judged:
         sent = max((c.trace.audio_seconds for c in run.accepted), default=0.0)
-        extra.append(RuleResult("C-ERR-1", catalog["C-ERR-1"].level, Verdict.UNIMPLEMENTED, f"the server fails after {scenario.server.error_after_audio:g}s of audio, but the client sent only {sent:.2f}s"))
+        extra.append(
+            RuleResult(
+                "C-ERR-1",
+                catalog["C-ERR-1"].level,
+                Verdict.UNIMPLEMENTED,
+                f"the server fails after {scenario.server.error_after_audio:g}s of audio, but the client sent only {sent:.2f}s",
+            )
+        )
     return extra
 
 
@@ -49,7 +64,9 @@ def judge_client(run: ClientRun) -> list[RuleResult]:
         try:
             outcome = function(run)
         except RuleViolation as violation:
-            evidence.setdefault(rule_id, []).append(Item(BROKEN, violation.message, violation.frame_index, violation.absence))
+            evidence.setdefault(rule_id, []).append(
+                Item(BROKEN, violation.message, violation.frame_index, violation.absence)
+            )
             continue
         except NotJudged as unjudged:
             evidence.setdefault(rule_id, []).append(Item(UNJUDGED, unjudged.reason))
@@ -63,6 +80,10 @@ def judge_client(run: ClientRun) -> list[RuleResult]:
     results += _unexercised(run, results)
     judged = {r.rule_id for r in results}
     reason = _unjudged_reason(run)
-    results += [RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason) for rule in run.scenario.rules if rule not in judged]
+    results += [
+        RuleResult(rule, catalog[rule].level, Verdict.NOT_JUDGED, reason)
+        for rule in run.scenario.rules
+        if rule not in judged
+    ]
     order = {rule.id: i for i, rule in enumerate(catalog)}
     return sorted(results, key=lambda r: order[r.rule_id])

@@ -52,8 +52,11 @@ class LiveJudge:
         number = next(self._numbers)
         run = ClientRun(LIVE_SCENARIO, self.timing, [connection], exit_status=None, process=False)
         record = CaseRecord(
-            f"client.live.{number}", f"connection {number}: {connection.trace.handshake.url.split('?')[0] or '(no path)'}",
-            LIVE_SCENARIO.description, LIVE_SCENARIO.rules, status_from_results([]),
+            f"client.live.{number}",
+            f"connection {number}: {connection.trace.handshake.url.split('?')[0] or '(no path)'}",
+            LIVE_SCENARIO.description,
+            LIVE_SCENARIO.rules,
+            status_from_results([]),
         )
         record.trace = connection.trace
         record.results = judge_client(run)

@@ -66,7 +66,12 @@ def progress(run: ClientRun) -> Progress:
     streamed = max((_streamed(c) for c in accepted), default=0.0)
     ended = any(end_request(c) is not None for c in accepted)
     cut = next((c for c in accepted if _cut_by_server(c)), None)
-    provoked = cut is not None and run.scenario.server.error_after_audio is not None and cut.trace.close is not None and cut.trace.close.code == 1011
+    provoked = (
+        cut is not None
+        and run.scenario.server.error_after_audio is not None
+        and cut.trace.close is not None
+        and cut.trace.close.code == 1011
+    )
     return Progress(run.scenario.job.audio_seconds, streamed, ended, len(run.connections), len(accepted), cut, provoked)
 
 

@@ -21,7 +21,13 @@ from conformance.scenario.durations import Timing
 __all__ = ["Recorder", "CONTAINER_MAGIC"]
 
 # Leading bytes of containers a client may send by mistake while declaring a raw encoding.
-CONTAINER_MAGIC = {b"RIFF": "WAV (RIFF)", b"OggS": "Ogg", b"fLaC": "FLAC", b"ID3": "MP3 (ID3)", b"\x1aE\xdf\xa3": "WebM/Matroska"}
+CONTAINER_MAGIC = {
+    b"RIFF": "WAV (RIFF)",
+    b"OggS": "Ogg",
+    b"fLaC": "FLAC",
+    b"ID3": "MP3 (ID3)",
+    b"\x1aE\xdf\xa3": "WebM/Matroska",
+}
 # A binary frame longer than this is audio, never a control message sent the wrong way.
 _CONTROL_SIZE_LIMIT = 512
 
@@ -29,7 +35,9 @@ _CONTROL_SIZE_LIMIT = 512
 class _Observer:
     """The mock's :class:`~conformance.mock.server.StreamObserver` for one TCP connection."""
 
-    def __init__(self, connection: ClientConnection, api_key: str | None, on_finished: Callable[[ClientConnection], None] | None) -> None:
+    def __init__(
+        self, connection: ClientConnection, api_key: str | None, on_finished: Callable[[ClientConnection], None] | None
+    ) -> None:
         self.connection = connection
         self.api_key = api_key
         self.on_finished = on_finished
@@ -49,7 +57,9 @@ class _Observer:
         credentials = presented_credentials(request)
         connection.credentials = [how for how, _ in credentials]
         # Without a key to compare with (a mock that requires none), presenting one is what counts.
-        connection.credentials_match = any(value == self.api_key for _, value in credentials) if self.api_key else bool(credentials)
+        connection.credentials_match = (
+            any(value == self.api_key for _, value in credentials) if self.api_key else bool(credentials)
+        )
         try:
             connection.fmt = parse_stream_params(parse_qs(urlsplit(request.path).query, keep_blank_values=True))
         except ParamError:
@@ -100,7 +110,9 @@ class _Observer:
     def _sniff(self, payload: bytes) -> None:
         """The container of the first audio frame; for WAV without ``encoding``, its byte rate."""
         connection = self.connection
-        connection.container = next((name for magic, name in CONTAINER_MAGIC.items() if payload.startswith(magic)), None)
+        connection.container = next(
+            (name for magic, name in CONTAINER_MAGIC.items() if payload.startswith(magic)), None
+        )
         found = wav_format(payload)
         if found is not None:
             rate, channels, encoding, connection.header_bytes = found
@@ -136,7 +148,11 @@ class Recorder:
     """
 
     def __init__(
-        self, scenario_id: str, api_key: str | None, timing: Timing, clock: Callable[[], float],
+        self,
+        scenario_id: str,
+        api_key: str | None,
+        timing: Timing,
+        clock: Callable[[], float],
         on_finished: Callable[[ClientConnection], None] | None = None,
     ) -> None:
         self.scenario_id = scenario_id
@@ -169,4 +185,3 @@ class Recorder:
     def all_closed(self) -> bool:
         """Every connection has ended (with or without a close frame)."""
         return all(c.trace.close is not None for c in self.connections)
-

@@ -15,7 +15,14 @@ from conformance.errors import ScenarioError, UsageError
 from conformance.scenario.durations import Duration, Timing, parse_duration
 from conformance.scenario.loader import read_document, scenario_files, validate_document
 
-__all__ = ["Job", "Provocation", "ClientScenario", "load_client_scenarios", "select_client_scenarios", "DEFAULT_FLUSH_DELAY"]
+__all__ = [
+    "Job",
+    "Provocation",
+    "ClientScenario",
+    "load_client_scenarios",
+    "select_client_scenarios",
+    "DEFAULT_FLUSH_DELAY",
+]
 
 _DEFAULT_AUDIO_SECONDS = 3.0
 # The mock answers CloseStream this much later in every client scenario, so a client that closes
@@ -60,7 +67,13 @@ class ClientScenario:
         """How long the program may run: as written, or the job's length plus a margin."""
         if self.deadline is not None:
             return self.deadline.resolve(timing)
-        return self.job.audio_seconds + self.job.pause.resolve(timing) + self.server.flush_delay + self.server.metadata_delay + _DEADLINE_MARGIN.resolve(timing)
+        return (
+            self.job.audio_seconds
+            + self.job.pause.resolve(timing)
+            + self.server.flush_delay
+            + self.server.metadata_delay
+            + _DEADLINE_MARGIN.resolve(timing)
+        )
 
 
 def _duration(path: Path, text: str | None, location: str) -> Duration:
@@ -76,7 +89,9 @@ def _build(path: Path, doc: dict[str, Any]) -> ClientScenario:
     catalog = load_catalog()
     for index, rule_id in enumerate(doc["rules"]):
         if rule_id not in catalog or catalog[rule_id].side != "client":
-            raise ScenarioError(str(path), f"$.rules[{index}]", f"unknown client rule {rule_id!r}.{catalog.suggest(rule_id)}")
+            raise ScenarioError(
+                str(path), f"$.rules[{index}]", f"unknown client rule {rule_id!r}.{catalog.suggest(rule_id)}"
+            )
     job, server = doc.get("job", {}), doc.get("server", {})
     return ClientScenario(
         id=doc["id"],
@@ -84,8 +99,14 @@ def _build(path: Path, doc: dict[str, Any]) -> ClientScenario:
         rules=tuple(doc["rules"]),
         description=doc.get("description", "").strip(),
         tags=tuple(doc.get("tags", ())),
-        job=Job(float(job.get("audio_seconds", _DEFAULT_AUDIO_SECONDS)), _duration(path, job.get("pause"), "$.job.pause")),
-        server=Provocation(float(server.get("metadata_delay", 0.0)), server.get("error_after_audio"), float(server.get("flush_delay", DEFAULT_FLUSH_DELAY))),
+        job=Job(
+            float(job.get("audio_seconds", _DEFAULT_AUDIO_SECONDS)), _duration(path, job.get("pause"), "$.job.pause")
+        ),
+        server=Provocation(
+            float(server.get("metadata_delay", 0.0)),
+            server.get("error_after_audio"),
+            float(server.get("flush_delay", DEFAULT_FLUSH_DELAY)),
+        ),
         deadline=_duration(path, doc["deadline"], "$.deadline") if "deadline" in doc else None,
         path=path,
     )
@@ -103,7 +124,9 @@ def load_client_scenarios(paths: Sequence[Path] = ()) -> list[ClientScenario]:
         validate_document(file, document, "client-scenario.schema.json")
         scenario = _build(file, document)
         if scenario.id in scenarios:
-            raise ScenarioError(str(file), "$.id", f"id {scenario.id!r} is already used by {scenarios[scenario.id].path}")
+            raise ScenarioError(
+                str(file), "$.id", f"id {scenario.id!r} is already used by {scenarios[scenario.id].path}"
+            )
         scenarios[scenario.id] = scenario
     return sorted(scenarios.values(), key=lambda s: s.id)
 
@@ -117,9 +140,13 @@ def select_client_scenarios(scenarios: Sequence[ClientScenario], names: Sequence
     """
     if not names:
         return list(scenarios)
-    chosen = []
+    chosen: list[ClientScenario] = []
     for name in names:
-        matching = [s for s in scenarios if fnmatch.fnmatchcase(s.id, name) or fnmatch.fnmatchcase(s.id.removeprefix("client."), name)]
+        matching = [
+            s
+            for s in scenarios
+            if fnmatch.fnmatchcase(s.id, name) or fnmatch.fnmatchcase(s.id.removeprefix("client."), name)
+        ]
         if not matching:
             known = ", ".join(s.id.removeprefix("client.") for s in scenarios)
             raise UsageError(f"no client scenario matches {name!r}; known: {known}")

@@ -10,7 +10,16 @@ from dataclasses import dataclass, field
 from conformance.engine.record import CaseRecord
 from conformance.scenario.durations import Timing
 
-__all__ = ["Event", "RunStarted", "ScenarioStarted", "ScenarioFinished", "NonFatalError", "FatalError", "Interrupted", "RunFinished"]
+__all__ = [
+    "Event",
+    "RunStarted",
+    "ScenarioStarted",
+    "ScenarioFinished",
+    "NonFatalError",
+    "FatalError",
+    "Interrupted",
+    "RunFinished",
+]
 
 
 @dataclass(frozen=True, kw_only=True)

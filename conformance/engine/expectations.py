@@ -77,7 +77,9 @@ class _ExpectRunner(_Waiting):
     def poll(self, now: float) -> Action | None:
         step = self.step
         wanted = _describe_wanted(step.types, step.match)
-        expected = f"{wanted} {self.window(self.deadline - self.origin)}" + (f" ({step.description})" if step.description else "")
+        expected = f"{wanted} {self.window(self.deadline - self.origin)}" + (
+            f" ({step.description})" if step.description else ""
+        )
         if self.cut is not None:
             self.outcome(step.rule, UNJUDGED, expected, self.cut, now, control=step.control)
             return None
@@ -89,7 +91,17 @@ class _ExpectRunner(_Waiting):
             unreadable = [e for e in self.seen if e.message is not None and e.message.body is None]
             same = tuple(e.index for e in [*self._same_type(), *unreadable])
             deadline = None if self.ctx.closed and now < self.deadline else self.deadline
-            self.outcome(step.rule, BROKEN, expected, self._observed(), now, absence=True, control=step.control, seen=same, deadline=deadline)
+            self.outcome(
+                step.rule,
+                BROKEN,
+                expected,
+                self._observed(),
+                now,
+                absence=True,
+                control=step.control,
+                seen=same,
+                deadline=deadline,
+            )
             return None
         return Wait(self.deadline)
 
@@ -127,7 +139,9 @@ class _ExpectNoneRunner(_Waiting):
 
     def poll(self, now: float) -> Action | None:
         step = self.step
-        expected = f"no {_describe_wanted((step.type,) if step.type else None, step.match)} for {self.end - self.started:.3f}s"
+        expected = (
+            f"no {_describe_wanted((step.type,) if step.type else None, step.match)} for {self.end - self.started:.3f}s"
+        )
         if step.description:
             expected += f" ({step.description})"
         if self.cut is not None:
@@ -170,7 +184,16 @@ class _ExpectCloseRunner(_Waiting):
             return None
         if close is None:
             if now >= self.deadline:
-                self.outcome(step.rule, BROKEN, self._expected(), "still open when the window ended", now, absence=True, control=step.control, deadline=self.deadline)
+                self.outcome(
+                    step.rule,
+                    BROKEN,
+                    self._expected(),
+                    "still open when the window ended",
+                    now,
+                    absence=True,
+                    control=step.control,
+                    deadline=self.deadline,
+                )
                 return None
             return Wait(self.deadline)
         # A dropped connection is a close too (an unclean one), unless a code or reason is asked.
@@ -179,7 +202,16 @@ class _ExpectCloseRunner(_Waiting):
         ok = ok and (not step.codes or close.code in step.codes)
         ok = ok and (not step.reason or re.search(step.reason, close.reason, re.IGNORECASE) is not None)
         late = close.t > self.deadline + 1e-9
-        self.outcome(step.rule, HELD if ok else BROKEN, self._expected(), close.describe(), now, absence=late, control=step.control, deadline=self.deadline if late else None)
+        self.outcome(
+            step.rule,
+            HELD if ok else BROKEN,
+            self._expected(),
+            close.describe(),
+            now,
+            absence=late,
+            control=step.control,
+            deadline=self.deadline if late else None,
+        )
         return None
 
 

@@ -83,7 +83,10 @@ class Plan:
 
     def last_stream(self, source: str) -> str | None:
         """The label of the plan's last stream step of ``source``."""
-        return next((label for label, step in reversed(self.steps) if isinstance(step, m.Stream) and step.source == source), None)
+        return next(
+            (label for label, step in reversed(self.steps) if isinstance(step, m.Stream) and step.source == source),
+            None,
+        )
 
     def _frames(self, source: str) -> int:
         pcm, total = self.audio(source), 0
@@ -130,7 +133,11 @@ def build_plan(scenario: m.Scenario, timing: Timing, audio_speed: float = 1.0) -
     try:
         # A plan that streams nothing still declares its channels (CS-4 compares Metadata with them).
         connect = scenario.connect
-        fmt = declared_format(connect.params, scenario.audio.overrides()) if streams else AudioFormat("linear16", connect.sample_rate, connect.channels, None)
+        fmt = (
+            declared_format(connect.params, scenario.audio.overrides())
+            if streams
+            else AudioFormat("linear16", connect.sample_rate, connect.channels, None)
+        )
     except AudioError as exc:
         raise AudioError(f"{scenario.id}: {exc}") from None
     plan = Plan(scenario, timing, steps, fmt, audio_speed)
@@ -169,7 +176,9 @@ class Player:
         rejected = self.plan.scenario.connect.expect_rejected
         if rejected is not None:
             expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
-            self.trace.outcomes.append(Outcome("connect", rejected.rule, BROKEN, expected, f"HTTP {status}: the upgrade succeeded", now))
+            self.trace.outcomes.append(
+                Outcome("connect", rejected.rule, BROKEN, expected, f"HTTP {status}: the upgrade succeeded", now)
+            )
             self._finished = True
 
     def handshake_rejected(self, status: int, headers: dict[str, str], body: str, now: float) -> None:
@@ -185,11 +194,22 @@ class Player:
         if rejected is None:
             return
         expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
-        self.trace.outcomes.append(Outcome("connect", rejected.rule, HELD if status in rejected.statuses else BROKEN, expected, observed, now))
+        self.trace.outcomes.append(
+            Outcome("connect", rejected.rule, HELD if status in rejected.statuses else BROKEN, expected, observed, now)
+        )
         if rejected.error_details_rule:
             problem = _rejection_details_problem(headers, body)
             expected = "dg-error header and JSON body {err_code, err_msg, request_id}"
-            self.trace.outcomes.append(Outcome("connect", rejected.error_details_rule, BROKEN if problem else HELD, expected, problem or "present", now))
+            self.trace.outcomes.append(
+                Outcome(
+                    "connect",
+                    rejected.error_details_rule,
+                    BROKEN if problem else HELD,
+                    expected,
+                    problem or "present",
+                    now,
+                )
+            )
 
     def handshake_invalid(self, problem: str, headers: dict[str, str], now: float) -> None:
         """The server answered the upgrade, but not with a response the client can accept (the
@@ -212,7 +232,9 @@ class Player:
                 label, step = self.plan.steps[self._next_step]
                 self._next_step += 1
                 self._ctx.step_starts.append(now)
-                self._current = expectation_runner(label, step, self._ctx, now) or acting_runner(label, step, self._ctx, now)
+                self._current = expectation_runner(label, step, self._ctx, now) or acting_runner(
+                    label, step, self._ctx, now
+                )
             action = self._current.poll(now)
             if action is not None:
                 return action
@@ -229,7 +251,15 @@ class Player:
         # A raw probe counts as the audio time its bytes would be in the declared format.
         fmt = self.plan.fmt
         seconds = action.seconds or len(payload) / (fmt.sample_rate * fmt.channels * RAW_SAMPLE_BYTES.get(fmt.name, 2))
-        entry = self.trace.record_sent("text" if isinstance(payload, str) else "binary", payload, now, audio=action.audio, due=action.due, step=label, seconds=seconds)
+        entry = self.trace.record_sent(
+            "text" if isinstance(payload, str) else "binary",
+            payload,
+            now,
+            audio=action.audio,
+            due=action.due,
+            step=label,
+            seconds=seconds,
+        )
         if action.probe:
             self.trace.probes.add(entry.index)
 
@@ -239,13 +269,17 @@ class Player:
         if entry is None:
             # Past what a trace may hold: judging what was kept is all that can be done.
             if self.trace.error is None:
-                self.trace.error = f"{self.trace.overflow}; the suite stopped the stream there and judged only the frames before"
+                self.trace.error = (
+                    f"{self.trace.overflow}; the suite stopped the stream there and judged only the frames before"
+                )
             self._finished = True
             return
         if self._current is not None:
             self._current.on_frame(entry, now)
 
-    def connection_closed(self, by: str, code: int | None, reason: str, now: float, violation: str | None = None) -> None:
+    def connection_closed(
+        self, by: str, code: int | None, reason: str, now: float, violation: str | None = None
+    ) -> None:
         """The connection ended (``violation``: the client closed it because a server frame broke
         RFC 6455 or the frame size bound); later sends are skipped, expectations judge what they saw."""
         self.trace.record_close(by, code, reason, now, violation)

@@ -9,7 +9,16 @@ from dataclasses import dataclass, field
 from conformance.engine.trace import Trace
 from conformance.verdicts import RuleResult, Verdict
 
-__all__ = ["Status", "CaseRecord", "exit_code_for", "status_from_results", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE", "EXIT_UNREACHABLE"]
+__all__ = [
+    "Status",
+    "CaseRecord",
+    "exit_code_for",
+    "status_from_results",
+    "EXIT_OK",
+    "EXIT_FAILED",
+    "EXIT_USAGE",
+    "EXIT_UNREACHABLE",
+]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 

@@ -34,7 +34,7 @@ CLOSE_WAIT_SECONDS = 5.0
 
 @dataclass
 class StepContext:
-    plan: "Plan"
+    plan: Plan
     trace: Trace
     cursors: dict[str, int] = field(default_factory=dict)
     closed: bool = False
@@ -75,8 +75,12 @@ class StepRunner:
     def on_frame(self, entry: WireEntry, now: float) -> None:
         """A server frame arrived during this step."""
 
-    def outcome(self, rule: str, state: str, expected: str, observed: str, now: float, frame: int | None = None, **extra: object) -> None:
-        self.ctx.trace.outcomes.append(Outcome(self.label, rule, state, expected, observed, round(now, 6), frame, **extra))  # type: ignore[arg-type]
+    def outcome(
+        self, rule: str, state: str, expected: str, observed: str, now: float, frame: int | None = None, **extra: object
+    ) -> None:
+        self.ctx.trace.outcomes.append(
+            Outcome(self.label, rule, state, expected, observed, round(now, 6), frame, **extra)  # type: ignore[arg-type]
+        )
 
 
 class _StreamRunner(StepRunner):
@@ -108,7 +112,9 @@ class _StreamRunner(StepRunner):
         if self.ctx.closed:
             # Audio that contradicts its declaration is a probe: ending the stream is the answer.
             if not self.probe:
-                self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {index} of {self.chunks} frames sent")
+                self.ctx.skip(
+                    self.label, f"stream {self.seconds:g}s of {self.source}; {index} of {self.chunks} frames sent"
+                )
             return None
         due = self.schedule.due(index)
         if now < due:
@@ -168,7 +174,10 @@ class _ContainerRunner(StepRunner):
     def poll(self, now: float) -> Action | None:
         if self.ctx.closed:
             if not self.probe:
-                self.ctx.skip(self.label, f"stream {self.seconds:g}s of {self.source}; {self.sent:.3f}s sent in {self.frames} frames")
+                self.ctx.skip(
+                    self.label,
+                    f"stream {self.seconds:g}s of {self.source}; {self.sent:.3f}s sent in {self.frames} frames",
+                )
             return None
         due = self.started + self.sent / self.pace
         if now < due:
@@ -229,7 +238,9 @@ class _HoldRunner(StepRunner):
         if self.began_closed:
             self.ctx.skip(self.label, f"a {self.end - self.started:.3f}s {self.kind}")
             if self.rule is not None:
-                self.outcome(self.rule, UNJUDGED, self._expected(), self.ctx.cut or "not exercised: the stream had ended", now)
+                self.outcome(
+                    self.rule, UNJUDGED, self._expected(), self.ctx.cut or "not exercised: the stream had ended", now
+                )
             return None
         if self.ctx.closed:
             self._judge(now)
@@ -250,10 +261,15 @@ class _HoldRunner(StepRunner):
             return
         close = self.ctx.trace.close
         if close is not None and close.t < self.end:
-            observed = f"{close.describe()}, {close.t - self.started:.3f}s into the {self.end - self.started:.3f}s {self.kind}"
+            observed = (
+                f"{close.describe()}, {close.t - self.started:.3f}s into the {self.end - self.started:.3f}s {self.kind}"
+            )
             late = late_keepalive(self.ctx.trace.entries, self.started, self.every, close.t) if self.every else None
             if late is not None:
-                reason = f"not judged: {observed}, but the suite itself had sent nothing for {late:.3f}s (KeepAlive planned every {self.every:.3f}s): a loaded machine, not the server"
+                reason = (
+                    f"not judged: {observed}, but the suite itself had sent nothing for {late:.3f}s "
+                    f"(KeepAlive planned every {self.every:.3f}s): a loaded machine, not the server"
+                )
                 self.outcome(self.rule, UNJUDGED, self._expected(), reason, now)
                 return
             self.outcome(self.rule, BROKEN, self._expected(), observed, now)
@@ -279,12 +295,18 @@ class _CloseRunner(StepRunner):
 def acting_runner(label: str, step: m.Step, ctx: StepContext, now: float) -> StepRunner:
     """The runner of a step that acts (stream, send, pause, KeepAlive, close)."""
     if isinstance(step, m.Stream):
-        return _StreamRunner(label, ctx, now, step) if ctx.plan.fmt.raw or ctx.plan.fmt.name == "wav" else _ContainerRunner(label, ctx, now, step)
+        return (
+            _StreamRunner(label, ctx, now, step)
+            if ctx.plan.fmt.raw or ctx.plan.fmt.name == "wav"
+            else _ContainerRunner(label, ctx, now, step)
+        )
     if isinstance(step, m.SendJson):
         return _SendRunner(label, ctx, now, json.dumps(step.message, separators=(",", ":")), probe=False)
     if isinstance(step, m.SendRaw):
         # Raw text is judged by what it says (malformed JSON is ERR-1's); raw binary is a probe.
-        return _SendRunner(label, ctx, now, step.data.decode() if step.opcode == "text" else step.data, probe=step.opcode == "binary")
+        return _SendRunner(
+            label, ctx, now, step.data.decode() if step.opcode == "text" else step.data, probe=step.opcode == "binary"
+        )
     if isinstance(step, (m.Pause, m.KeepAlive)):
         return _HoldRunner(label, ctx, now, step)
     assert isinstance(step, m.Close), f"not an acting step: {type(step).__name__}"

@@ -24,7 +24,19 @@ from conformance.protocol.messages import ServerMessage, decode_text_frame
 from conformance.redaction import Redactor
 from conformance.scenario.durations import Timing
 
-__all__ = ["WireEntry", "Handshake", "CloseInfo", "Outcome", "Trace", "SENT", "RECEIVED", "HELD", "BROKEN", "UNJUDGED", "late_keepalive"]
+__all__ = [
+    "WireEntry",
+    "Handshake",
+    "CloseInfo",
+    "Outcome",
+    "Trace",
+    "SENT",
+    "RECEIVED",
+    "HELD",
+    "BROKEN",
+    "UNJUDGED",
+    "late_keepalive",
+]
 
 SENT = "sent"
 RECEIVED = "received"
@@ -75,7 +87,13 @@ class WireEntry:
 
     def to_json(self) -> dict[str, Any]:
         """The entry as a JSON-ready dict (audio summarised)."""
-        record: dict[str, Any] = {"i": self.index, "t": round(self.t, 6), "dir": self.direction, "kind": self.kind, "size": self.size}
+        record: dict[str, Any] = {
+            "i": self.index,
+            "t": round(self.t, 6),
+            "dir": self.direction,
+            "kind": self.kind,
+            "size": self.size,
+        }
         if self.text is not None:
             record["text"] = self.text
         if self.kind == "binary" and self.direction == SENT:
@@ -221,12 +239,31 @@ class Trace:
         """Replace every secret in ``text``, however the peer spelled it (JSON or URL escapes)."""
         return self._redactor(text)
 
-    def record_sent(self, kind: str, payload: str | bytes, t: float, *, audio: bool, due: float | None, step: str | None, seconds: float = 0.0) -> WireEntry:
+    def record_sent(
+        self,
+        kind: str,
+        payload: str | bytes,
+        t: float,
+        *,
+        audio: bool,
+        due: float | None,
+        step: str | None,
+        seconds: float = 0.0,
+    ) -> WireEntry:
         """Record a frame we sent; binary frames advance the audio clock by ``seconds`` when ``audio``."""
         if audio and isinstance(payload, bytes):
             self.record_audio(payload, t, due, step, seconds)
             return self.entries[-1]
-        entry = WireEntry(self._next_index(), t, SENT, kind, len(payload.encode() if isinstance(payload, str) else payload), step=step, due=due, audio_seconds=self.audio_seconds)
+        entry = WireEntry(
+            self._next_index(),
+            t,
+            SENT,
+            kind,
+            len(payload.encode() if isinstance(payload, str) else payload),
+            step=step,
+            due=due,
+            audio_seconds=self.audio_seconds,
+        )
         if isinstance(payload, str):
             entry.text = self.redact(payload)
         else:
@@ -238,7 +275,9 @@ class Trace:
         """Record an audio frame we sent, carrying ``seconds`` of decoded audio (the load
         generator's hot path: a few numbers, no object)."""
         self.audio_seconds += seconds
-        self._audio.extend((self._count, t, math.nan if due is None else due, len(payload), zlib.crc32(payload), self.audio_seconds))
+        self._audio.extend(
+            (self._count, t, math.nan if due is None else due, len(payload), zlib.crc32(payload), self.audio_seconds)
+        )
         self._audio_steps.append(step)
         self._count += 1
 
@@ -256,10 +295,28 @@ class Trace:
             return None
         if isinstance(payload, str):
             text = self.redact(payload)
-            entry = WireEntry(self._next_index(), t, RECEIVED, "text", len(payload.encode()), text=text, step=step, audio_seconds=self.audio_seconds)
+            entry = WireEntry(
+                self._next_index(),
+                t,
+                RECEIVED,
+                "text",
+                len(payload.encode()),
+                text=text,
+                step=step,
+                audio_seconds=self.audio_seconds,
+            )
             entry.message = decode_text_frame(payload)
         else:
-            entry = WireEntry(self._next_index(), t, RECEIVED, "binary", len(payload), step=step, crc32=zlib.crc32(payload), audio_seconds=self.audio_seconds)
+            entry = WireEntry(
+                self._next_index(),
+                t,
+                RECEIVED,
+                "binary",
+                len(payload),
+                step=step,
+                crc32=zlib.crc32(payload),
+                audio_seconds=self.audio_seconds,
+            )
         self._entries.append(entry)
         return entry
 
@@ -272,8 +329,22 @@ class Trace:
         recorded since the first of them."""
         numbers, steps = self._audio, self._audio_steps
         audio = [
-            WireEntry(int(index), t, SENT, "binary", int(size), None, seconds, None if math.isnan(due) else due, step, None, int(crc))
-            for (index, t, due, size, crc, seconds), step in zip(zip(*[iter(numbers)] * _AUDIO_FIELDS), steps)
+            WireEntry(
+                int(index),
+                t,
+                SENT,
+                "binary",
+                int(size),
+                None,
+                seconds,
+                None if math.isnan(due) else due,
+                step,
+                None,
+                int(crc),
+            )
+            for (index, t, due, size, crc, seconds), step in zip(
+                zip(*[iter(numbers)] * _AUDIO_FIELDS, strict=False), steps, strict=False
+            )
         ]
         entries, first = self._entries, audio[0].index
         cut = len(entries)

@@ -40,7 +40,11 @@ logger = logging.getLogger("conformance.load.discovery")
 
 def _discovery(environment: Environment) -> Discovery:
     """Built once when locust starts (before any stream), where a bad option is one line and exit 2."""
-    return Discovery(step_plan(environment.parsed_options), slos_from(getattr(environment.parsed_options, "slo", None) or []), lambda: snapshot(environment.stats))
+    return Discovery(
+        step_plan(environment.parsed_options),
+        slos_from(getattr(environment.parsed_options, "slo", None) or []),
+        lambda: snapshot(environment.stats),  # type: ignore[arg-type]
+    )
 
 
 class CapacityDiscovery(LoadTestShape):
@@ -70,8 +74,11 @@ def _start(environment: Environment, **_: object) -> None:
         return
     environment.discovery = discovery  # type: ignore[attr-defined]
     plan = discovery.plan
-    print(f"capacity discovery: {plan.start} to {plan.maximum} streams in steps of {plan.step}, {plan.hold:g}s each "
-          f"(at most {discovery.duration() / 60:.1f} min); SLOs: {'; '.join(slo.text for slo in discovery.slos)}", flush=True)
+    print(
+        f"capacity discovery: {plan.start} to {plan.maximum} streams in steps of {plan.step}, {plan.hold:g}s each "
+        f"(at most {discovery.duration() / 60:.1f} min); SLOs: {'; '.join(slo.text for slo in discovery.slos)}",
+        flush=True,
+    )
 
 
 @events.quitting.add_listener
@@ -80,7 +87,11 @@ def _report(environment: Environment, **_: object) -> None:
     if discovery is None or environment.process_exit_code == 2:
         return
     if not any(step.measured for step in discovery.steps):
-        stopped = "the run stopped first" if not discovery.steps else "no stream was measured: the workers played nothing (start them as `conformance load --worker` of this version)"
+        stopped = (
+            "the run stopped first"
+            if not discovery.steps
+            else "no stream was measured: the workers played nothing (start them as `conformance load --worker` of this version)"
+        )
         say_last([f"capacity discovery: inconclusive: no step measured a stream ({stopped}); no report written"])
         environment.process_exit_code = 1
         return
@@ -95,10 +106,14 @@ def _report(environment: Environment, **_: object) -> None:
         return
     say_last([*lines, f"report: {', '.join(str(path) for path in written)}"])
     breaking = discovery.breaking
-    found = discovery.finished and discovery.capacity is not None and not (breaking is not None and (breaking.generator_saturated or not breaking.measured))
+    found = (
+        discovery.finished
+        and discovery.capacity is not None
+        and not (breaking is not None and (breaking.generator_saturated or not breaking.measured))
+    )
     environment.process_exit_code = 0 if found else 1
 
 
 @events.init_command_line_parser.add_listener
-def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
+def _arguments(parser) -> None:
     add_discovery_options(parser)

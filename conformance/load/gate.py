@@ -60,14 +60,25 @@ def _print_the_verdict(exit_code: int, **_: object) -> None:
 @events.quitting.add_listener
 def _gate(environment: Environment, **_: object) -> None:
     texts = _criteria_texts(environment)
-    if not texts or environment.process_exit_code == 2 or isinstance(environment.runner, WorkerRunner) or getattr(environment, "discovery", None) is not None:
+    if (
+        not texts
+        or environment.process_exit_code == 2
+        or isinstance(environment.runner, WorkerRunner)
+        or getattr(environment, "discovery", None) is not None
+    ):
         return  # a worker holds no run's statistics: its master judges them
     try:
-        lines, failed = judge(texts, snapshot(environment.stats))
+        lines, failed = judge(texts, snapshot(environment.stats))  # type: ignore[arg-type]
     except ValueError:
         return
     inconclusive = any(line.startswith("inconclusive") for line in lines)
-    verdict = "INCONCLUSIVE: the load generator was late" if inconclusive else "FAIL: a criterion broke" if failed else "PASS: every criterion held"
+    verdict = (
+        "INCONCLUSIVE: the load generator was late"
+        if inconclusive
+        else "FAIL: a criterion broke"
+        if failed
+        else "PASS: every criterion held"
+    )
     say_last(["thresholds:", *(f"  {line}" for line in lines), f"verdict: {verdict}"])
     if failed:
         environment.process_exit_code = 1

@@ -7,9 +7,13 @@ speech_final_latency), connect, first_result, first_final, finalize_ack, close_m
 and send_lateness; failures are classified (see conformance/load/metrics.py).
 """
 
-from conformance.load import csv_final, gate, gc_pacing  # noqa: F401  (register the threshold gate, the GC pacing, the CSV's last write)
+from conformance.load import (  # noqa: F401  (register the threshold gate, the GC pacing, the CSV's last write)
+    csv_final,
+    gate,
+    gc_pacing,
+    run_time,  # noqa: F401,I001  (after the users: -t counts from when their streams are ready)
+)
 from conformance.load.users import StreamingUser
-from conformance.load import run_time  # noqa: F401,I001  (after the users: -t counts from when their streams are ready)
 
 __all__ = ["SpeechStream"]
 

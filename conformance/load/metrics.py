@@ -22,12 +22,39 @@ from conformance.engine.record import CaseRecord
 from conformance.engine.trace import SENT, Trace, WireEntry
 from conformance.verdicts import Verdict
 
-__all__ = ["Sample", "measure", "stream_samples", "interrupted_samples", "ends_by_server", "FAILURE_NAMES", "RESULT_LATENCIES", "MEASURED"]
+__all__ = [
+    "Sample",
+    "measure",
+    "stream_samples",
+    "interrupted_samples",
+    "ends_by_server",
+    "FAILURE_NAMES",
+    "RESULT_LATENCIES",
+    "MEASURED",
+]
 
-FAILURE_NAMES = ("rate_limited", "handshake_rejected", "idle_timeout", "closed_unexpectedly", "protocol_violation", "schema_violation", "rule_violation")
+FAILURE_NAMES = (
+    "rate_limited",
+    "handshake_rejected",
+    "idle_timeout",
+    "closed_unexpectedly",
+    "protocol_violation",
+    "schema_violation",
+    "rule_violation",
+)
 RESULT_LATENCIES = ("final_latency", "interim_latency", "speech_final_latency")
 # Every entry a stream reports besides its failures: what an SLO may name.
-MEASURED = ("connect", "stream", *RESULT_LATENCIES, "first_result", "first_final", "finalize_ack", "close_metadata", "send_lateness", "stream_interrupted")
+MEASURED = (
+    "connect",
+    "stream",
+    *RESULT_LATENCIES,
+    "first_result",
+    "first_final",
+    "finalize_ack",
+    "close_metadata",
+    "send_lateness",
+    "stream_interrupted",
+)
 # Servers round start and duration (Deepgram to the millisecond): a result ending within this of
 # the audio sent answers that audio.
 _ROUNDING_SECONDS = 0.0015
@@ -76,7 +103,11 @@ def _sent_audio(trace: Trace) -> tuple[list[float], list[float]]:
 
 
 def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) else None
+    return (
+        float(value)
+        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+        else None
+    )
 
 
 def _result_samples(trace: Trace) -> list[Sample]:
@@ -170,7 +201,10 @@ def interrupted_samples(trace: Trace, t: float, per_result: bool = True) -> list
 def ends_by_server(samples: list[Sample]) -> bool:
     """Whether the stream ended in a server-side close or could not be played: a user then backs
     off before the next stream, as after a rejected handshake, instead of reconnecting at once."""
-    return any(s.name in ("closed_unexpectedly", "idle_timeout", "protocol_violation", "handshake_rejected", "rate_limited") for s in samples)
+    return any(
+        s.name in ("closed_unexpectedly", "idle_timeout", "protocol_violation", "handshake_rejected", "rate_limited")
+        for s in samples
+    )
 
 
 def stream_samples(trace: Trace, record: CaseRecord, measured: Sequence[Sample]) -> list[Sample]:
@@ -181,7 +215,9 @@ def stream_samples(trace: Trace, record: CaseRecord, measured: Sequence[Sample])
     if trace.handshake.status != 101:
         return samples
     samples.extend(measured)
-    duration = _ms((trace.close.t if trace.close else trace.entries[-1].t if trace.entries else 0.0) - (trace.handshake.t or 0.0))
+    duration = _ms(
+        (trace.close.t if trace.close else trace.entries[-1].t if trace.entries else 0.0) - (trace.handshake.t or 0.0)
+    )
     failures: list[Sample] = []
     ended_badly = _stream_failure(trace)
     if ended_badly is not None:
@@ -193,5 +229,7 @@ def stream_samples(trace: Trace, record: CaseRecord, measured: Sequence[Sample])
     others = sorted({r.rule_id for r in broken if r.rule_id != "MSG-1"})
     if others:
         failures.append(Sample("rule_violation", duration, ", ".join(others)))
-    samples.append(Sample("stream", duration, ended_badly or (f"{failures[0].name}: {failures[0].failure}" if failures else None)))
+    samples.append(
+        Sample("stream", duration, ended_badly or (f"{failures[0].name}: {failures[0].failure}" if failures else None))
+    )
     return samples + failures

@@ -15,7 +15,14 @@ from conformance.audio.formats import FORMAT_OF_ENCODING, FORMATS
 from conformance.load.steps import StepPlan, slos_from
 from conformance.load.thresholds import parse_threshold
 
-__all__ = ["add_stream_options", "add_discovery_options", "preflight", "parse_timespan", "AUTH_SCHEMES", "RUN_TIME_OPTION"]
+__all__ = [
+    "add_stream_options",
+    "add_discovery_options",
+    "preflight",
+    "parse_timespan",
+    "AUTH_SCHEMES",
+    "RUN_TIME_OPTION",
+]
 
 AUTH_SCHEMES = ("token", "bearer", "subprotocol")
 # `conformance load -t` becomes this: the run time counts from when the load starts, not from
@@ -54,38 +61,149 @@ def _add(parser: Any, locust: bool, *flags: str, secret: bool = False, ui: bool 
 def add_stream_options(parser: Any, *, locust: bool = True) -> None:
     """What every streaming user reads: the scenario, its audio, the endpoint's credentials and
     TLS, and the pass/fail criteria."""
-    _add(parser, locust, "--scenario", default="", help="scenario YAML path or bundled id to play per stream (default: load.stream-finalize-close.1)")
+    _add(
+        parser,
+        locust,
+        "--scenario",
+        default="",
+        help="scenario YAML path or bundled id to play per stream (default: load.stream-finalize-close.1)",
+    )
     _add(parser, locust, "--audio", default="", help="16-bit PCM WAV to stream instead of the scenario's audio sources")
-    _add(parser, locust, "--encoding", default="", help=f"declare and stream this encoding: {', '.join(FORMAT_OF_ENCODING)}")
-    _add(parser, locust, "--sample-rate", type=int, default=0, help="declare and stream at this rate, e.g. 8000 (default: the scenario's)")
-    _add(parser, locust, "--channels", type=int, default=0, help="declare and stream this many channels (default: the scenario's)")
-    _add(parser, locust, "--audio-format", default="", help=f"stream this format; without --encoding a container sent as browsers do, undeclared: {', '.join(FORMATS)}")
-    _add(parser, locust, "--chunk", default="", help="audio per binary frame, e.g. 20ms (default: the scenario's; 250ms for webm-opus)")
-    _add(parser, locust, "--realtime", type=float, default=0.0, help="pace as a multiple of real time (default: the scenario's, 1.0)")
-    _add(parser, locust, "--time-scale", type=float, default=1.0, help="scale of endpoint-timed durations (for a mock run with --time-scale)")
-    _add(parser, locust, "--api-key", default="", secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed")
-    _add(parser, locust, "--auth-scheme", default="token", choices=AUTH_SCHEMES, help="send the key as 'Authorization: Token' (default), 'Bearer', or the 'token' subprotocol")
-    _add(parser, locust, "--header", action="append", default=[], secret=True, ui=False, metavar="'NAME: VALUE'", help="extra upgrade header, e.g. for ingress auth (repeatable; values are never printed)")
+    _add(
+        parser,
+        locust,
+        "--encoding",
+        default="",
+        help=f"declare and stream this encoding: {', '.join(FORMAT_OF_ENCODING)}",
+    )
+    _add(
+        parser,
+        locust,
+        "--sample-rate",
+        type=int,
+        default=0,
+        help="declare and stream at this rate, e.g. 8000 (default: the scenario's)",
+    )
+    _add(
+        parser,
+        locust,
+        "--channels",
+        type=int,
+        default=0,
+        help="declare and stream this many channels (default: the scenario's)",
+    )
+    _add(
+        parser,
+        locust,
+        "--audio-format",
+        default="",
+        help=f"stream this format; without --encoding a container sent as browsers do, undeclared: {', '.join(FORMATS)}",
+    )
+    _add(
+        parser,
+        locust,
+        "--chunk",
+        default="",
+        help="audio per binary frame, e.g. 20ms (default: the scenario's; 250ms for webm-opus)",
+    )
+    _add(
+        parser,
+        locust,
+        "--realtime",
+        type=float,
+        default=0.0,
+        help="pace as a multiple of real time (default: the scenario's, 1.0)",
+    )
+    _add(
+        parser,
+        locust,
+        "--time-scale",
+        type=float,
+        default=1.0,
+        help="scale of endpoint-timed durations (for a mock run with --time-scale)",
+    )
+    _add(
+        parser, locust, "--api-key", default="", secret=True, help="API key (default: $DEEPGRAM_API_KEY); never printed"
+    )
+    _add(
+        parser,
+        locust,
+        "--auth-scheme",
+        default="token",
+        choices=AUTH_SCHEMES,
+        help="send the key as 'Authorization: Token' (default), 'Bearer', or the 'token' subprotocol",
+    )
+    _add(
+        parser,
+        locust,
+        "--header",
+        action="append",
+        default=[],
+        secret=True,
+        ui=False,
+        metavar="'NAME: VALUE'",
+        help="extra upgrade header, e.g. for ingress auth (repeatable; values are never printed)",
+    )
     _add(parser, locust, "--cafile", default="", help="PEM CA bundle to trust for wss:// (default: the system store)")
     _add(parser, locust, "--client-cert", default="", help="PEM client certificate for mutual TLS")
     _add(parser, locust, "--client-key", default="", help="private key of --client-cert, when not inside it")
     _add(parser, locust, "--insecure", action="store_true", default=False, help="skip TLS certificate verification")
-    _add(parser, locust, "--no-result-latency", action="store_true", default=False, help="no final/interim/speech_final latency events, one per Results message (fewer events in very large runs)")
-    _add(parser, locust, "--threshold", action="append", default=[], ui=False, help="pass/fail rule for headless runs, e.g. 'p95(final_latency) < 800ms' (repeatable)")
-    _add(parser, locust, "--slo", action="append", default=[], ui=False, help="service-level objective, e.g. 'p95(final_latency) < 800ms': judged per step with --discover, else at the end like --threshold (repeatable)")
+    _add(
+        parser,
+        locust,
+        "--no-result-latency",
+        action="store_true",
+        default=False,
+        help="no final/interim/speech_final latency events, one per Results message (fewer events in very large runs)",
+    )
+    _add(
+        parser,
+        locust,
+        "--threshold",
+        action="append",
+        default=[],
+        ui=False,
+        help="pass/fail rule for headless runs, e.g. 'p95(final_latency) < 800ms' (repeatable)",
+    )
+    _add(
+        parser,
+        locust,
+        "--slo",
+        action="append",
+        default=[],
+        ui=False,
+        help="service-level objective, e.g. 'p95(final_latency) < 800ms': judged per step with --discover, else at the end like --threshold (repeatable)",
+    )
     _add(parser, locust, RUN_TIME_OPTION, type=int, default=0, ui=False, help=argparse.SUPPRESS)
 
 
 def add_discovery_options(parser: Any) -> None:
     """The steps of ``--discover`` (:class:`conformance.load.steps.StepPlan`)."""
     group = parser.add_argument_group("capacity discovery (with --discover)")
-    group.add_argument("--discover-start", type=int, default=0, help="concurrent streams of the first step (default: --discover-step)")
+    group.add_argument(
+        "--discover-start", type=int, default=0, help="concurrent streams of the first step (default: --discover-step)"
+    )
     group.add_argument("--discover-step", type=int, default=10, help="streams added per step (default 10)")
-    group.add_argument("--discover-max", type=int, default=1000, help="stop after the step with this many streams (default 1000)")
-    group.add_argument("--discover-hold", type=float, default=60.0, help="seconds each step holds its concurrency (default 60)")
-    group.add_argument("--discover-settle", type=float, default=None, help="seconds at the start of each hold not measured (default: a quarter of the hold)")
-    group.add_argument("--discover-rate", type=float, default=10.0, help="new streams per second while ramping to a step (default 10)")
-    group.add_argument("--discover-report", default="capacity-report", help="folder for capacity.csv, .png, .svg and .html (default capacity-report)")
+    group.add_argument(
+        "--discover-max", type=int, default=1000, help="stop after the step with this many streams (default 1000)"
+    )
+    group.add_argument(
+        "--discover-hold", type=float, default=60.0, help="seconds each step holds its concurrency (default 60)"
+    )
+    group.add_argument(
+        "--discover-settle",
+        type=float,
+        default=None,
+        help="seconds at the start of each hold not measured (default: a quarter of the hold)",
+    )
+    group.add_argument(
+        "--discover-rate", type=float, default=10.0, help="new streams per second while ramping to a step (default 10)"
+    )
+    group.add_argument(
+        "--discover-report",
+        default="capacity-report",
+        help="folder for capacity.csv, .png, .svg and .html (default capacity-report)",
+    )
 
 
 def step_plan(options: Any) -> StepPlan:
@@ -98,8 +216,12 @@ def step_plan(options: Any) -> StepPlan:
     settle = getattr(options, "discover_settle", None)
     step = int(getattr(options, "discover_step", 10))
     return StepPlan(
-        start=int(getattr(options, "discover_start", 0) or step), step=step, maximum=int(getattr(options, "discover_max", 1000)),
-        hold=hold, settle=hold / 4 if settle is None else float(settle), rate=float(getattr(options, "discover_rate", 10.0)),
+        start=int(getattr(options, "discover_start", 0) or step),
+        step=step,
+        maximum=int(getattr(options, "discover_max", 1000)),
+        hold=hold,
+        settle=hold / 4 if settle is None else float(settle),
+        rate=float(getattr(options, "discover_rate", 10.0)),
     )
 
 
@@ -134,9 +256,13 @@ def preflight(arguments: Sequence[str], *, discover: bool) -> list[str]:
     """
     options, _ = _preflight_parser().parse_known_args(list(arguments))
     if options.short_host is not None:
-        raise ValueError("-H is ambiguous here (locust's --host, but a header in `conformance run`): write --host URL for the endpoint, --header 'Name: value' for a header")
+        raise ValueError(
+            "-H is ambiguous here (locust's --host, but a header in `conformance run`): write --host URL for the endpoint, --header 'Name: value' for a header"
+        )
     if not options.host and not options.worker:
-        raise ValueError("no --host: give the endpoint to load, e.g. --host ws://localhost:8080 (workers take it from their master)")
+        raise ValueError(
+            "no --host: give the endpoint to load, e.g. --host ws://localhost:8080 (workers take it from their master)"
+        )
     for text in [*options.threshold, *options.slo]:
         parse_threshold(text)
     if discover:
@@ -166,6 +292,8 @@ def _without_run_time(arguments: list[str]) -> list[str]:
             skip = False
         elif argument in ("-t", "--run-time"):
             skip = True
-        elif not argument.startswith(("--run-time=", "-t=")) and not (argument.startswith("-t") and argument[2:3].isdigit()):
+        elif not argument.startswith(("--run-time=", "-t=")) and not (
+            argument.startswith("-t") and argument[2:3].isdigit()
+        ):
             kept.append(argument)
     return kept

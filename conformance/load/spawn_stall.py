@@ -19,7 +19,7 @@ __all__: list[str] = []
 _defaults = functools.cache(argument_parser.default_args_dict)
 
 
-def _default_args_dict() -> dict:  # type: ignore[type-arg]
+def _default_args_dict() -> dict:
     return dict(_defaults())
 
 

@@ -13,7 +13,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from conformance.load.metrics import FAILURE_NAMES
-from conformance.load.thresholds import Snapshot, Threshold, evaluate, generator_late, parse_threshold, with_generator_guard
+from conformance.load.thresholds import (
+    Snapshot,
+    Threshold,
+    evaluate,
+    generator_late,
+    parse_threshold,
+    with_generator_guard,
+)
 
 __all__ = ["StepPlan", "StepResult", "Discovery", "OpenStreams", "DEFAULT_SLOS", "slos_from"]
 
@@ -169,7 +176,11 @@ class OpenStreams:
     def opened(cls, started: float, now: float) -> None:
         """A stream whose upgrade began at ``started`` was accepted at ``now``."""
         cls.count += 1
-        if cls.first_429_at is not None and cls.at_first_429 is not None and started < cls.first_429_at <= now <= cls.first_429_at + FIRST_429_SETTLE_SECONDS:
+        if (
+            cls.first_429_at is not None
+            and cls.at_first_429 is not None
+            and started < cls.first_429_at <= now <= cls.first_429_at + FIRST_429_SETTLE_SECONDS
+        ):
             cls.at_first_429 += 1
 
     @classmethod

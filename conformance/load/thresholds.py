@@ -21,7 +21,22 @@ from typing import Any, Protocol
 
 from conformance.load.metrics import FAILURE_NAMES, MEASURED
 
-__all__ = ["Threshold", "Entry", "Snapshot", "snapshot", "parse_threshold", "evaluate", "describe", "judge", "with_generator_guard", "generator_late", "REQUEST_TYPE", "FAILURES", "GENERATOR_SLO", "GENERATOR_SATURATED"]
+__all__ = [
+    "Threshold",
+    "Entry",
+    "Snapshot",
+    "snapshot",
+    "parse_threshold",
+    "evaluate",
+    "describe",
+    "judge",
+    "with_generator_guard",
+    "generator_late",
+    "REQUEST_TYPE",
+    "FAILURES",
+    "GENERATOR_SLO",
+    "GENERATOR_SATURATED",
+]
 
 REQUEST_TYPE = "WS"
 # rate(failures): streams that failed (a refused or unreachable handshake, or a stream that ended
@@ -31,8 +46,15 @@ FAILURES = "failures"
 # itself, not the server.
 GENERATOR_SLO = "p99(send_lateness) < 20ms"
 GENERATOR_SATURATED = "it, not the server, was saturated; add locust processes (--processes N or workers) and run again"
-_PATTERN = re.compile(r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|avg|max|min|median|rate)\((?P<name>[a-z_]+)\)\s*(?P<op><=|<|>=|>)\s*(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|%)?\s*$")
-_OPERATORS: dict[str, Callable[[float, float], bool]] = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_PATTERN = re.compile(
+    r"^\s*(?P<stat>p\d{1,2}(?:\.\d+)?|avg|max|min|median|rate)\((?P<name>[a-z_]+)\)\s*(?P<op><=|<|>=|>)\s*(?P<value>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>ms|s|%)?\s*$"
+)
+_OPERATORS: dict[str, Callable[[float, float], bool]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
 
 
 @dataclass(frozen=True)
@@ -57,9 +79,11 @@ class Entry:
                 return float(time)
         return float(min(self.times, default=0))
 
-    def minus(self, earlier: "Entry") -> "Entry":
+    def minus(self, earlier: Entry) -> Entry:
         times = {t: n - earlier.times.get(t, 0) for t, n in self.times.items() if n > earlier.times.get(t, 0)}
-        return Entry(self.requests - earlier.requests, self.failures - earlier.failures, self.total_ms - earlier.total_ms, times)
+        return Entry(
+            self.requests - earlier.requests, self.failures - earlier.failures, self.total_ms - earlier.total_ms, times
+        )
 
 
 @dataclass(frozen=True)
@@ -78,7 +102,7 @@ class Snapshot:
         failed = self["connect"].failures + self["stream"].failures if name == FAILURES else self[name].failures
         return failed / attempts if attempts else None
 
-    def minus(self, earlier: "Snapshot") -> "Snapshot":
+    def minus(self, earlier: Snapshot) -> Snapshot:
         """What happened between ``earlier`` and this snapshot."""
         return Snapshot({name: entry.minus(earlier[name]) for name, entry in self.entries.items()})
 
@@ -92,10 +116,13 @@ class Statistics(Protocol):
 
 def snapshot(stats: Statistics) -> Snapshot:
     """Copy what locust has counted so far (on a master: what its workers have reported)."""
-    return Snapshot({
-        name: Entry(entry.num_requests, entry.num_failures, entry.total_response_time, dict(entry.response_times))
-        for (name, method), entry in list(stats.entries.items()) if method == REQUEST_TYPE
-    })
+    return Snapshot(
+        {
+            name: Entry(entry.num_requests, entry.num_failures, entry.total_response_time, dict(entry.response_times))
+            for (name, method), entry in list(stats.entries.items())
+            if method == REQUEST_TYPE
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -191,7 +218,9 @@ def with_generator_guard(thresholds: Sequence[Threshold]) -> list[Threshold]:
 def generator_late(results: Sequence[tuple[Threshold, float | None, bool]]) -> bool:
     """A criterion on ``send_lateness`` was measured and broken: the generator, not the server,
     was saturated, and the other results measured it."""
-    return any(not held and measured is not None and threshold.name == "send_lateness" for threshold, measured, held in results)
+    return any(
+        not held and measured is not None and threshold.name == "send_lateness" for threshold, measured, held in results
+    )
 
 
 def judge(texts: Sequence[str], window: Snapshot) -> tuple[list[str], bool]:

@@ -15,7 +15,7 @@ from gevent import GreenletExit
 from locust import User, constant, events, task
 from locust.env import Environment
 
-from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, FORMAT_OF_ENCODING, FORMATS, declared_format
+from conformance.audio.formats import DEFAULT_CHUNK_SECONDS, declared_format
 from conformance.audio.source import check_wav
 from conformance.checks import CheckContext
 from conformance.engine.plan import Plan, Player, build_plan
@@ -23,10 +23,10 @@ from conformance.errors import ConformanceError, ConnectError
 from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall its streams at each spawn message)
 from conformance.load.gate import refuse_run
 from conformance.load.metrics import Sample, ends_by_server, interrupted_samples, measure, stream_samples
+from conformance.load.options import add_stream_options
 from conformance.load.steps import OpenStreams
 from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
-from conformance.load.options import add_stream_options
 from conformance.run.case import auth_headers, auth_subprotocols, conclude, new_record, new_trace
 from conformance.run.runner import scenario_url
 from conformance.scenario import Timing, load_scenario, load_scenarios, parse_duration
@@ -62,7 +62,8 @@ def _scenario_file(name: str) -> m.Scenario:
     matches = [s for s in [*bundled, *load_scenarios()] if s.id == name]
     if not matches:
         raise ConformanceError(
-            f"--scenario {name!r}: neither a YAML file nor a bundled scenario id (load scenarios: {', '.join(s.id for s in bundled)}; `conformance scenarios` lists the suite's)"
+            f"--scenario {name!r}: neither a YAML file nor a bundled scenario id (load scenarios: "
+            f"{', '.join(s.id for s in bundled)}; `conformance scenarios` lists the suite's)"
         )
     return matches[0]
 
@@ -80,8 +81,8 @@ class AudioOptions:
     audio_format: str = ""
 
     @classmethod
-    def parse(cls, options: object) -> "AudioOptions":
-        return cls(*(getattr(options, field.name, field.default) or field.default for field in dataclasses.fields(cls)))
+    def parse(cls, options: object) -> AudioOptions:
+        return cls(*(getattr(options, field.name, field.default) or field.default for field in dataclasses.fields(cls)))  # type: ignore[arg-type]
 
 
 def _override_audio(scenario: m.Scenario, options: AudioOptions) -> m.Scenario:
@@ -89,7 +90,11 @@ def _override_audio(scenario: m.Scenario, options: AudioOptions) -> m.Scenario:
     a container sent without ``encoding`` (``--audio-format`` alone), framed the way that format's
     real clients frame it unless ``--chunk`` says otherwise."""
     params = dict(scenario.connect.params)
-    for name, value in (("encoding", options.encoding), ("sample_rate", options.sample_rate), ("channels", options.channels)):
+    for name, value in (
+        ("encoding", options.encoding),
+        ("sample_rate", options.sample_rate),
+        ("channels", options.channels),
+    ):
         if value:
             params[name] = value
     audio = scenario.audio
@@ -116,7 +121,7 @@ def _override_audio(scenario: m.Scenario, options: AudioOptions) -> m.Scenario:
             changes["chunk"] = parse_duration(chunk)
         if options.realtime:
             changes["realtime"] = options.realtime
-        return dataclasses.replace(step, **changes)
+        return dataclasses.replace(step, **changes)  # type: ignore[arg-type]
 
     connect = dataclasses.replace(scenario.connect, params=params)
     return dataclasses.replace(scenario, connect=connect, audio=audio, steps=tuple(adjust(s) for s in scenario.steps))
@@ -162,7 +167,10 @@ class StreamingUser(User):
         hide(self.api_key, *self.headers.values())
         self.url = scenario_url(target_url(self.host or ""), self.plan.scenario)
         tls = TlsOptions(
-            getattr(options, "cafile", "") or None, getattr(options, "insecure", False), getattr(options, "client_cert", "") or None, getattr(options, "client_key", "") or None,
+            getattr(options, "cafile", "") or None,
+            getattr(options, "insecure", False),
+            getattr(options, "client_cert", "") or None,
+            getattr(options, "client_key", "") or None,
         )
         self.ssl_context = client_ssl_context(tls) if self.url.startswith("wss://") else None
 
@@ -170,15 +178,21 @@ class StreamingUser(User):
         # Failure text comes from the server (dg-error, close reasons) and lands in locust's
         # console, error report and CSVs: redacted and made printable here.
         self.environment.events.request.fire(
-            request_type=REQUEST_TYPE, name=sample.name, response_time=sample.ms, response_length=0,
-            exception=StreamFailure(printable(sample.failure)) if sample.failure else None, context={},
+            request_type=REQUEST_TYPE,
+            name=sample.name,
+            response_time=sample.ms,
+            response_length=0,
+            exception=StreamFailure(printable(sample.failure)) if sample.failure else None,
+            context={},
         )
 
     @task
     def stream(self) -> None:
         """One stream: play, judge, fire the measurements."""
         scenario = self.plan.scenario
-        trace = new_trace(scenario, self.plan, self.url, self.plan.timing, self.api_key, list(self.headers.values()), self.auth_scheme)
+        trace = new_trace(
+            scenario, self.plan, self.url, self.plan.timing, self.api_key, list(self.headers.values()), self.auth_scheme
+        )
         opened = False
         started = time.monotonic()
 
@@ -189,8 +203,13 @@ class StreamingUser(User):
 
         try:
             run_paced(
-                Player(self.plan, trace), self.url, headers=auth_headers(scenario, self.api_key, self.auth_scheme, self.headers),
-                subprotocols=auth_subprotocols(scenario, self.api_key, self.auth_scheme), ssl_context=self.ssl_context, timeouts=Timeouts(), on_open=on_open,
+                Player(self.plan, trace),
+                self.url,
+                headers=auth_headers(scenario, self.api_key, self.auth_scheme, self.headers),
+                subprotocols=auth_subprotocols(scenario, self.api_key, self.auth_scheme),
+                ssl_context=self.ssl_context,
+                timeouts=Timeouts(),
+                on_open=on_open,
             )
         except ConnectError as exc:
             self._fire(Sample("connect", 0.001, f"unreachable: {trace.redact(str(exc))}"))
@@ -228,11 +247,15 @@ def _check_audio(environment: Environment, **_: object) -> None:
     if options is None:
         return
     try:
-        _plan(getattr(options, "scenario", None) or DEFAULT_SCENARIO, AudioOptions.parse(options), getattr(options, "time_scale", 1.0))
+        _plan(
+            getattr(options, "scenario", None) or DEFAULT_SCENARIO,
+            AudioOptions.parse(options),
+            getattr(options, "time_scale", 1.0),
+        )
     except ConformanceError as exc:
         refuse_run(environment, exc)
 
 
 @events.init_command_line_parser.add_listener
-def _arguments(parser) -> None:  # type: ignore[no-untyped-def]
+def _arguments(parser) -> None:
     add_stream_options(parser)

@@ -57,7 +57,9 @@ class Backlog(Generic[T]):
 def process(backlogs: Iterable[Backlog[T]], budget: float) -> None:
     """Process ``budget`` seconds of audio over the streams that have audio waiting: equal shares,
     and a stream that needs less than its share leaves the rest to the others."""
-    behind = sorted((b for b in backlogs if b.received > b.processed + _EPSILON), key=lambda b: b.received - b.processed)
+    behind = sorted(
+        (b for b in backlogs if b.received > b.processed + _EPSILON), key=lambda b: b.received - b.processed
+    )
     for remaining, backlog in zip(range(len(behind), 0, -1), behind, strict=True):
         take = min(budget / remaining, backlog.received - backlog.processed)
         backlog.processed += take

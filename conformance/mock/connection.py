@@ -78,7 +78,13 @@ def _select_subprotocol(protocol: ServerProtocol, offered: Sequence[Subprotocol]
 def _rsv1_text_frame(payload: bytes) -> bytes:
     """An unmasked text frame with RSV1 set, which websockets refuses to build (a fault's frame)."""
     size = len(payload)
-    length = bytes([size]) if size < 126 else bytes([126]) + size.to_bytes(2, "big") if size < 2**16 else bytes([127]) + size.to_bytes(8, "big")
+    length = (
+        bytes([size])
+        if size < 126
+        else bytes([126]) + size.to_bytes(2, "big")
+        if size < 2**16
+        else bytes([127]) + size.to_bytes(8, "big")
+    )
     return bytes([0x80 | 0x40 | Opcode.TEXT.value]) + length + payload
 
 
@@ -88,7 +94,9 @@ class Connection(asyncio.Protocol):
     def __init__(self, server: MockServer) -> None:
         self.server = server
         self.loop = asyncio.get_running_loop()
-        self.protocol = DeepgramServerProtocol(select_subprotocol=_select_subprotocol, max_size=MAX_FRAME_BYTES, logger=logger)
+        self.protocol = DeepgramServerProtocol(
+            select_subprotocol=_select_subprotocol, max_size=MAX_FRAME_BYTES, logger=logger
+        )
         self.transport: asyncio.Transport | None = None
         self.session: ServerSession | None = None
         self.fragments: list[bytes] = []
@@ -103,9 +111,12 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         if not self.server.connect(self):
-            transport.abort()  # over the connection cap: refusing now keeps the mock reachable for others
+            # Over the connection cap: refusing now keeps the mock reachable for others.
+            transport.abort()  # type: ignore[attr-defined]
             return
-        self.handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(self.server.config.handshake_timeout, self._handshake_expired)
+        self.handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.server.config.handshake_timeout, self._handshake_expired
+        )
 
     def _handshake_expired(self) -> None:
         if self.protocol.state is CONNECTING and self.transport is not None:
@@ -220,7 +231,9 @@ class Connection(asyncio.Protocol):
             if "no-request-id-header" not in config.faults:
                 response.headers["dg-request-id"] = request_id
             now = self.loop.time()
-            self.session = ServerSession(fmt, request_id, config.idle_timeout * config.time_scale, now, config.faults, config.behaviour)
+            self.session = ServerSession(
+                fmt, request_id, config.idle_timeout * config.time_scale, now, config.faults, config.behaviour
+            )
             self.backlog = Backlog() if config.capacity is not None else None
             self.server.admit(self)
         self.protocol.send_response(response)
@@ -250,7 +263,9 @@ class Connection(asyncio.Protocol):
         opcode = frame.opcode
         if opcode is Opcode.CLOSE and self.observer is not None:
             close = Close.parse(frame.data) if frame.data else None
-            self.observer.closed("client", close.code if close else None, close.reason if close else "", self.loop.time())
+            self.observer.closed(
+                "client", close.code if close else None, close.reason if close else "", self.loop.time()
+            )
         if self.session is None or opcode not in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
             return  # pings, pongs and the closing handshake are the protocol's business
         if opcode is not Opcode.CONT:
@@ -354,5 +369,3 @@ class Connection(asyncio.Protocol):
     def state(self) -> State:
         """The WebSocket state of the connection."""
         return self.protocol.state
-
-

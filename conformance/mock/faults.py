@@ -63,8 +63,16 @@ FAULTS: dict[str, Fault] = {
         Fault("no-speech-started", "VAD-1", "vad_events=true is ignored"),
         Fault("malformed-json-closes", "ERR-1", "malformed or unknown control text closes the stream 1011"),
         Fault("undecodable-audio-accepted", "ERR-2", "audio that is no known container is taken as 16 kHz linear16"),
-        Fault("codec-refused", "ENC-1", "audio declared in any encoding but linear16 is closed 1008 DATA-0000 as undecodable"),
-        Fault("container-refused", "ENC-2", "a container other than WAV sent without encoding is closed 1008 DATA-0000 as undecodable"),
+        Fault(
+            "codec-refused",
+            "ENC-1",
+            "audio declared in any encoding but linear16 is closed 1008 DATA-0000 as undecodable",
+        ),
+        Fault(
+            "container-refused",
+            "ENC-2",
+            "a container other than WAV sent without encoding is closed 1008 DATA-0000 as undecodable",
+        ),
         Fault("configure-closes-stream", "CFG-1", "Configure ends the stream with 1011 and no reply"),
     )
 }

@@ -94,6 +94,8 @@ class FrameReader:
         rest, self.buffer, self.done = self.buffer, b"", True
         return rest
 
-    def _hand_over(self, frames: list[tuple[int, bytes]], view: bytes, position: int) -> tuple[list[tuple[int, bytes]], bytes]:
+    def _hand_over(
+        self, frames: list[tuple[int, bytes]], view: bytes, position: int
+    ) -> tuple[list[tuple[int, bytes]], bytes]:
         self.done, self.buffer = True, b""
         return frames, bytes(view[position:])

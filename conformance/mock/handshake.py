@@ -22,11 +22,30 @@ from conformance.audio.decode import DECODED_ENCODINGS
 from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import ParamError, StreamFormat, parse_stream_params
 
-__all__ = ["Rejection", "DeepgramServerProtocol", "presented_credentials", "credentials_ok", "check_request", "rejection_response", "too_many_requests", "header_value"]
+__all__ = [
+    "Rejection",
+    "DeepgramServerProtocol",
+    "presented_credentials",
+    "credentials_ok",
+    "check_request",
+    "rejection_response",
+    "too_many_requests",
+    "header_value",
+]
 
 _NOT_PRINTABLE = re.compile(r"[^\x20-\x7e]")
 _MAX_HEADER_VALUE = 200
-_ERR_CODES = {400: "Bad Request", 401: "INVALID_AUTH", 404: "NOT_FOUND", 405: "Method Not Allowed", 414: "URI Too Long", 426: "Upgrade Required", 429: "TOO_MANY_REQUESTS", 431: "Request Header Fields Too Large", 505: "HTTP Version Not Supported"}
+_ERR_CODES = {
+    400: "Bad Request",
+    401: "INVALID_AUTH",
+    404: "NOT_FOUND",
+    405: "Method Not Allowed",
+    414: "URI Too Long",
+    426: "Upgrade Required",
+    429: "TOO_MANY_REQUESTS",
+    431: "Request Header Fields Too Large",
+    505: "HTTP Version Not Supported",
+}
 
 
 class Rejection(Exception):
@@ -40,7 +59,6 @@ class Rejection(Exception):
 def header_value(text: str) -> str:
     """``text`` as a header value: printable ASCII (anything else shown as ``?``), bounded."""
     return _NOT_PRINTABLE.sub("?", text)[:_MAX_HEADER_VALUE]
-
 
 
 def presented_credentials(request: Request) -> list[tuple[str, str]]:
@@ -88,7 +106,11 @@ def check_request(request: Request, api_key: str | None, faults: frozenset[str])
             raise Rejection(400, "Bad Request", str(exc)) from None
         fmt = parse_stream_params({"encoding": ["linear16"], "sample_rate": ["16000"]})
     if fmt.encoding is not None and fmt.encoding not in DECODED_ENCODINGS:
-        raise Rejection(400, "Bad Request", f"The mock decodes only {', '.join(DECODED_ENCODINGS)} (or a WAV, FLAC, Ogg or WebM container without 'encoding'); got '{fmt.encoding}'.")
+        raise Rejection(
+            400,
+            "Bad Request",
+            f"The mock decodes only {', '.join(DECODED_ENCODINGS)} (or a WAV, FLAC, Ogg or WebM container without 'encoding'); got '{fmt.encoding}'.",
+        )
     if "reject-429" in faults:
         raise too_many_requests()
     return fmt
@@ -127,7 +149,7 @@ class DeepgramServerProtocol(ServerProtocol):
         self.answered = True
         if response.status_code != 101 and "dg-request-id" not in response.headers:
             message = response.body.decode(errors="replace").strip() or response.reason_phrase
-            _deepgram_fields(response, str(uuid.uuid4()), _ERR_CODES.get(response.status_code, response.reason_phrase), message)
+            _deepgram_fields(
+                response, str(uuid.uuid4()), _ERR_CODES.get(response.status_code, response.reason_phrase), message
+            )
         super().send_response(response)
-
-

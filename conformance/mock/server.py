@@ -22,7 +22,14 @@ from conformance.mock.streams import StreamCount
 from conformance.protocol.messages import LISTEN_PATH
 from conformance.protocol.params import StreamFormat
 
-__all__ = ["MockConfig", "MockServer", "StreamObserver", "presented_credentials", "LISTEN_PATH", "HANDSHAKE_TIMEOUT_SECONDS"]
+__all__ = [
+    "MockConfig",
+    "MockServer",
+    "StreamObserver",
+    "presented_credentials",
+    "LISTEN_PATH",
+    "HANDSHAKE_TIMEOUT_SECONDS",
+]
 
 _SWEEP_SECONDS = 0.1
 # How often a modelled deployment (--capacity) releases the results whose audio it has processed.
@@ -47,7 +54,12 @@ class MockServer:
             sees everything the client sends and the mock answers.
     """
 
-    def __init__(self, config: MockConfig = MockConfig(), observe: Callable[[], StreamObserver] | None = None, count: StreamCount | None = None) -> None:
+    def __init__(
+        self,
+        config: MockConfig = MockConfig(),
+        observe: Callable[[], StreamObserver] | None = None,
+        count: StreamCount | None = None,
+    ) -> None:
         self.config = config
         self.observe = observe
         self.count = count or StreamCount()
@@ -81,7 +93,11 @@ class MockServer:
         """Bind and start accepting connections (``reuse_port``: beside the mock's other processes)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_server(
-            lambda: Connection(self), self.config.host, self.config.port, ssl=self.config.ssl_context(), reuse_port=reuse_port or None,
+            lambda: Connection(self),
+            self.config.host,
+            self.config.port,
+            ssl=self.config.ssl_context(),
+            reuse_port=reuse_port or None,
             backlog=_LISTEN_BACKLOG,
         )
         self._sweeper = asyncio.create_task(self._sweep_idle())

@@ -24,7 +24,7 @@ import hashlib
 import json
 from array import array
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from conformance.audio.containers import sniff
@@ -35,8 +35,17 @@ from conformance.protocol.messages import parse_json
 from conformance.protocol.params import StreamFormat
 
 __all__ = [
-    "SendText", "SendBinary", "CloseConnection", "Hold", "Output", "Behaviour", "ServerSession",
-    "MOCK_MODEL", "NET_0001_REASON", "NET_0000_REASON", "DATA_0000_REASON",
+    "SendText",
+    "SendBinary",
+    "CloseConnection",
+    "Hold",
+    "Output",
+    "Behaviour",
+    "ServerSession",
+    "MOCK_MODEL",
+    "NET_0001_REASON",
+    "NET_0000_REASON",
+    "DATA_0000_REASON",
 ]
 
 # A gap between audio frames longer than this counts as a pause for the wall-clock fault.
@@ -45,10 +54,17 @@ _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
 _FAULT_OVERLAP_SECONDS = 0.2
 _EARLY_IDLE_FRACTION = 0.7
-NET_0001_REASON = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+NET_0001_REASON = (
+    "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+)
 NET_0000_REASON = "Deepgram did not provide a response message within the timeout window. See https://dpgr.am/net0000"
 DATA_0000_REASON = "DATA-0000: the audio could not be decoded. See https://dpgr.am/data0000"
-MOCK_MODEL = {"uuid": "00000000-0000-4000-8000-00000000beef", "name": "conformance-mock", "version": "2026-11-23.0", "arch": "mock"}
+MOCK_MODEL = {
+    "uuid": "00000000-0000-4000-8000-00000000beef",
+    "name": "conformance-mock",
+    "version": "2026-11-23.0",
+    "arch": "mock",
+}
 
 
 @dataclass(frozen=True)
@@ -121,8 +137,13 @@ class ServerSession:
     """
 
     def __init__(
-        self, fmt: StreamFormat, request_id: str, idle_timeout: float, now: float,
-        faults: frozenset[str] = frozenset(), behaviour: Behaviour = Behaviour(),
+        self,
+        fmt: StreamFormat,
+        request_id: str,
+        idle_timeout: float,
+        now: float,
+        faults: frozenset[str] = frozenset(),
+        behaviour: Behaviour = Behaviour(),
     ) -> None:
         self.fmt = fmt
         self.request_id = request_id
@@ -215,9 +236,9 @@ class ServerSession:
         if kind == "CloseStream":
             return self._finish(1000, "")
         if kind == "Finalize":
-            return self._on_finalize(message.get("channel"))  # type: ignore[union-attr]
+            return self._on_finalize(message.get("channel"))
         if kind == "Configure":
-            return self._on_configure(message, text)  # type: ignore[arg-type]
+            return self._on_configure(message, text)
         if kind == "KeepAlive" and "keepalive-answered" in self.faults:
             return [SendText({"type": "KeepAlive"})]
         return []
@@ -244,7 +265,9 @@ class ServerSession:
             outputs: list[Output] = [self._render(0, event) for event in events] if events else []
         else:
             outputs = []
-            for index, (transcriber, lane) in enumerate(zip(self._transcribers, self._lanes(samples, frames))):
+            for index, (transcriber, lane) in enumerate(
+                zip(self._transcribers, self._lanes(samples, frames), strict=False)
+            ):
                 events = transcriber.feed(lane)
                 if events:
                     outputs.extend(self._render(index, event) for event in events)
@@ -334,7 +357,9 @@ class ServerSession:
         if isinstance(event, SpeechStarted):
             return SendText({"type": "SpeechStarted", "channel": self._pair(index), "timestamp": event.timestamp})
         if isinstance(event, UtteranceEnd):
-            return SendText({"type": "UtteranceEnd", "channel": self._pair(index), "last_word_end": event.last_word_end})
+            return SendText(
+                {"type": "UtteranceEnd", "channel": self._pair(index), "last_word_end": event.last_word_end}
+            )
         return SendText(self._results(index, event))
 
     def _timing_faults(self, segment: Segment) -> tuple[float, float, float]:
@@ -351,8 +376,11 @@ class ServerSession:
         shift, word_shift, back = self._timing_faults(segment)
         words = [
             {
-                "word": w.text, "start": round(max(0.0, w.start + shift + word_shift), 6), "end": round(max(0.0, w.end + shift + word_shift), 6),
-                "confidence": w.confidence, "punctuated_word": w.text.capitalize(),
+                "word": w.text,
+                "start": round(max(0.0, w.start + shift + word_shift), 6),
+                "end": round(max(0.0, w.end + shift + word_shift), 6),
+                "confidence": w.confidence,
+                "punctuated_word": w.text.capitalize(),
             }
             for w in segment.words
             if "never-transcribes" not in self.faults
@@ -367,8 +395,8 @@ class ServerSession:
             "channel": {
                 "alternatives": [
                     {
-                        "transcript": " ".join(w["word"] for w in words),
-                        "confidence": round(sum(w["confidence"] for w in words) / len(words), 4) if words else 0.0,
+                        "transcript": " ".join(w["word"] for w in words),  # type: ignore[misc]
+                        "confidence": round(sum(w["confidence"] for w in words) / len(words), 4) if words else 0.0,  # type: ignore[misc]
                         "words": words,
                     }
                 ]
@@ -385,11 +413,13 @@ class ServerSession:
         return results
 
     def _metadata(self) -> dict[str, Any]:
-        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         metadata: dict[str, Any] = {
             "type": "Metadata",
             "transaction_key": "deprecated",
-            "request_id": "00000000-0000-0000-0000-000000000000" if "request-id-mismatch" in self.faults else self.request_id,
+            "request_id": "00000000-0000-0000-0000-000000000000"
+            if "request-id-mismatch" in self.faults
+            else self.request_id,
             "sha256": self._sha.hexdigest(),
             "created": created,
             "duration": round(self.audio_seconds * (2 if "metadata-duration-wrong" in self.faults else 1), 6),

@@ -13,7 +13,7 @@ class StreamCount:
     """Streams admitted and not yet finished. ``shared``: a ``multiprocessing.Value('q')`` that
     every process of the mock counts in; None: this process alone."""
 
-    def __init__(self, shared: Synchronized | None = None) -> None:  # type: ignore[type-arg]
+    def __init__(self, shared: Synchronized | None = None) -> None:
         self._shared = shared
         self._local = 0
 

@@ -186,11 +186,11 @@ class ChannelTranscriber:
         if self._endpoint is not None and not in_word and s.words and now - s.words[-1].end >= self._endpoint:
             events.append(self._cut(now, speech_final=True, from_finalize=False))
         elif now - s.segment_start >= MAX_SEGMENT_SECONDS:
-            cut = s.word_start if in_word and s.word_start > s.segment_start else now
+            cut = s.word_start if in_word and s.word_start > s.segment_start else now  # type: ignore[operator]
             if in_word and cut == now:
-                self._add_word(s.word_start, now)
+                self._add_word(s.word_start, now)  # type: ignore[arg-type]
                 s.word_start = now
-            events.append(self._cut(cut, speech_final=False, from_finalize=False))
+            events.append(self._cut(cut, speech_final=False, from_finalize=False))  # type: ignore[arg-type]
         if self._utterance_end is not None and s.utterance_open and not in_word and s.last_word_end is not None:
             if now - s.last_word_end >= self._utterance_end:
                 events.append(UtteranceEnd(round(s.last_word_end, 6)))
@@ -198,8 +198,8 @@ class ChannelTranscriber:
         if self._interim and now - max(s.last_interim, s.segment_start) >= INTERIM_EVERY_SECONDS:
             s.last_interim = now
             partial = tuple(s.words)
-            if in_word and now - s.word_start >= MIN_WORD_SECONDS:
-                partial += (self._word(s.word_start, now, s.word_count),)
+            if in_word and now - s.word_start >= MIN_WORD_SECONDS:  # type: ignore[operator]
+                partial += (self._word(s.word_start, now, s.word_count),)  # type: ignore[arg-type]
             events.append(Segment(s.segment_start, now, partial, is_final=False))
 
     def _word(self, start: float, end: float, index: int) -> Word:

@@ -72,7 +72,12 @@ def _too_deep(text: str | bytes, value: Any) -> bool:
     while level:
         if depth > MAX_JSON_DEPTH:
             return True
-        level = [c for item in level for c in (item.values() if isinstance(item, dict) else item) if isinstance(c, (dict, list))]
+        level = [
+            c
+            for item in level
+            for c in (item.values() if isinstance(item, dict) else item)
+            if isinstance(c, (dict, list))
+        ]
         depth += 1
     return False
 

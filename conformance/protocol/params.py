@@ -5,14 +5,33 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-__all__ = ["ENCODINGS", "StreamFormat", "ParamError", "parse_stream_params", "MAX_CHANNELS", "MIN_SAMPLE_RATE", "MAX_SAMPLE_RATE"]
+__all__ = [
+    "ENCODINGS",
+    "StreamFormat",
+    "ParamError",
+    "parse_stream_params",
+    "MAX_CHANNELS",
+    "MIN_SAMPLE_RATE",
+    "MAX_SAMPLE_RATE",
+]
 
 ENCODINGS = ("linear16", "linear32", "flac", "alaw", "mulaw", "amr-nb", "amr-wb", "opus", "ogg-opus", "speex", "g729")
 # Bytes per sample of the raw encodings whose duration follows from the byte count.
 RAW_SAMPLE_BYTES = {"linear16": 2, "linear32": 4, "alaw": 1, "mulaw": 1}
 _BOOLEANS = (
-    "multichannel", "interim_results", "vad_events", "punctuate", "smart_format", "profanity_filter",
-    "numerals", "dictation", "diarize", "detect_entities", "filler_words", "mip_opt_out", "no_delay",
+    "multichannel",
+    "interim_results",
+    "vad_events",
+    "punctuate",
+    "smart_format",
+    "profanity_filter",
+    "numerals",
+    "dictation",
+    "diarize",
+    "detect_entities",
+    "filler_words",
+    "mip_opt_out",
+    "no_delay",
 )
 MAX_CHANNELS = 32
 # Telephony's 8 kHz up to studio rates. Below it a stream claims more audio seconds per byte than

@@ -45,7 +45,7 @@ class SchemaProblem:
     message: str
 
     @classmethod
-    def from_error(cls, error: jsonschema.ValidationError) -> "SchemaProblem":
+    def from_error(cls, error: jsonschema.ValidationError) -> SchemaProblem:
         """Adapt a jsonschema error, truncating the offending instance."""
         path = "$" + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
         message = error.message

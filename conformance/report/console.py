@@ -15,17 +15,39 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from conformance.catalog import load_catalog
-from conformance.engine.events import Event, FatalError, Interrupted, NonFatalError, RunFinished, RunStarted, ScenarioFinished, ScenarioStarted
+from conformance.engine.events import (
+    Event,
+    FatalError,
+    Interrupted,
+    NonFatalError,
+    RunFinished,
+    RunStarted,
+    ScenarioFinished,
+    ScenarioStarted,
+)
 from conformance.engine.record import CaseRecord, Status
 from conformance.redaction import printable
 from conformance.report.traces import has_finding
 from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict
 
-__all__ = ["ConsoleHandler", "rule_summary", "RuleSummary", "case_label", "cause_of", "harness_summary", "HarnessSummary"]
+__all__ = [
+    "ConsoleHandler",
+    "rule_summary",
+    "RuleSummary",
+    "case_label",
+    "cause_of",
+    "harness_summary",
+    "HarnessSummary",
+]
 
 _CASE_LABEL = {
-    Status.SUCCESS: "PASS", Status.FAILURE: "FAIL", Status.ERROR: "ERROR", Status.SKIP: "SKIP",
-    Status.INTERRUPTED: "STOP", Status.XFAIL: "XFAIL", Status.XPASS: "XPASS",
+    Status.SUCCESS: "PASS",
+    Status.FAILURE: "FAIL",
+    Status.ERROR: "ERROR",
+    Status.SKIP: "SKIP",
+    Status.INTERRUPTED: "STOP",
+    Status.XFAIL: "XFAIL",
+    Status.XPASS: "XPASS",
 }
 
 
@@ -54,7 +76,9 @@ def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
     by_rule: dict[str, RuleSummary] = {}
     for record in records:
         for result in record.results:
-            summary = by_rule.setdefault(result.rule_id, RuleSummary(result.rule_id, result.level.value, Verdict.NOT_JUDGED))
+            summary = by_rule.setdefault(
+                result.rule_id, RuleSummary(result.rule_id, result.level.value, Verdict.NOT_JUDGED)
+            )
             summary.cases.append(record.id)
             if result.verdict.rank > summary.verdict.rank:
                 summary.verdict, summary.causes = result.verdict, {}
@@ -83,14 +107,22 @@ class HarnessSummary:
     def describe(self) -> str:
         if self.case is None:
             return "the suite itself was never late by more than 3 ms"
-        excused = f"; {self.not_judged} verdict(s) not judged for it (rerun on a quieter machine, or with a larger --time-scale against a mock)" if self.not_judged else ""
-        return f"the suite's own lateness at worst: {self.worst * 1000:.0f} ms (its {self.where}, in {self.case}){excused}"
+        excused = (
+            f"; {self.not_judged} verdict(s) not judged for it (rerun on a quieter machine, or with a larger --time-scale against a mock)"
+            if self.not_judged
+            else ""
+        )
+        return (
+            f"the suite's own lateness at worst: {self.worst * 1000:.0f} ms (its {self.where}, in {self.case}){excused}"
+        )
 
 
 def harness_summary(records: Sequence[CaseRecord]) -> HarnessSummary:
     """The run's worst harness lateness (see :mod:`conformance.checks.harness`)."""
     late = [(r.harness_lateness, r.id) for r in records if r.harness_lateness is not None]
-    excused = sum(1 for r in records for x in r.results if x.verdict is Verdict.NOT_JUDGED and HARNESS_LATE in x.message)
+    excused = sum(
+        1 for r in records for x in r.results if x.verdict is Verdict.NOT_JUDGED and HARNESS_LATE in x.message
+    )
     if not late:
         return HarnessSummary(0.0, "", None, excused)
     (seconds, where), case = max(late, key=lambda item: item[0][0])
@@ -104,7 +136,11 @@ def case_label(record: CaseRecord) -> str:
     own = [r for r in record.results if r.rule_id in record.rules]
     if record.status is Status.SUCCESS and own and all(r.verdict is Verdict.UNIMPLEMENTED for r in own):
         return "N/A"
-    if record.status is Status.SUCCESS and own and all(r.verdict in (Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED) for r in own):
+    if (
+        record.status is Status.SUCCESS
+        and own
+        and all(r.verdict in (Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED) for r in own)
+    ):
         return "N/J"
     return _CASE_LABEL[record.status]
 
@@ -170,9 +206,13 @@ class ConsoleHandler:
             if event.open_ended:
                 self._print(f"conformance: judging every client connection to {event.target} as it ends{scale}")
             else:
-                self._print(f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})")
+                self._print(
+                    f"conformance: {event.scenario_count} scenario(s) against {event.target} ({event.jobs} at a time{scale})"
+                )
             if event.tls_insecure:
-                self._print("warning: TLS certificate verification is DISABLED (--insecure); this run does not prove the endpoint's identity")
+                self._print(
+                    "warning: TLS certificate verification is DISABLED (--insecure); this run does not prove the endpoint's identity"
+                )
         elif isinstance(event, ScenarioStarted):
             self.running.append(event.scenario_id)
             self._status()
@@ -189,14 +229,20 @@ class ConsoleHandler:
         elif isinstance(event, NonFatalError):
             self._print(f"warning: {event.message}")
         elif isinstance(event, Interrupted):
-            self._print(f"interrupted by {event.signal}: the reports keep what finished (a second {event.signal} ends the process at once)")
+            self._print(
+                f"interrupted by {event.signal}: the reports keep what finished (a second {event.signal} ends the process at once)"
+            )
 
     def _case(self, record: CaseRecord) -> None:
-        self._print(f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s")
+        self._print(
+            f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s"
+        )
         if record.error:
             self._print(f"      {record.error}")
         if record.trace is not None and record.trace.handshake.redirected_to:
-            self._print(f"      the upgrade was redirected to {record.trace.handshake.redirected_to} (--follow-redirects)")
+            self._print(
+                f"      the upgrade was redirected to {record.trace.handshake.redirected_to} (--follow-redirects)"
+            )
         shown = record.results if self.verbose else [r for r in record.results if _shown(r, record)]
         unjudged: dict[str, list[str]] = {}
         repeated: list[str] = []
@@ -231,7 +277,9 @@ class ConsoleHandler:
         if self.verbose:
             self._rule_table(summaries)
         tally = Counter(s.verdict for s in summaries)
-        self._print("rules: " + ", ".join(f"{tally[v]} {v.value}" for v in sorted(Verdict, key=lambda v: -v.rank) if tally[v]))
+        self._print(
+            "rules: " + ", ".join(f"{tally[v]} {v.value}" for v in sorted(Verdict, key=lambda v: -v.rank) if tally[v])
+        )
         catalog = load_catalog()
         for summary in summaries:
             if summary.verdict in _NOTABLE:
@@ -247,7 +295,9 @@ class ConsoleHandler:
         catalog = load_catalog()
         self._print(f"{'rule':9} {'level':6} {'verdict':13} {'cases':>5}  statement")
         for summary in summaries:
-            self._print(f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {catalog[summary.rule_id].statement}")
+            self._print(
+                f"{summary.rule_id:9} {summary.level:6} {summary.verdict.value:13} {len(summary.cases):5}  {catalog[summary.rule_id].statement}"
+            )
         self._print()
 
     @staticmethod
@@ -256,10 +306,15 @@ class ConsoleHandler:
         counts = Counter(r.status for r in records)
         warned = sum(1 for r in records if r.status is Status.SUCCESS and r.worst is Verdict.NON_STRICT)
         unimplemented = sum(1 for r in records if any(x.verdict is Verdict.UNIMPLEMENTED for x in r.results))
-        unjudged = sum(1 for r in records if any(x.verdict is Verdict.NOT_JUDGED and x.rule_id in r.rules for x in r.results))
+        unjudged = sum(
+            1 for r in records if any(x.verdict is Verdict.NOT_JUDGED and x.rule_id in r.rules for x in r.results)
+        )
         parts = [
-            f"{counts[Status.SUCCESS] - warned} passed", f"{warned} non-strict", f"{counts[Status.FAILURE]} failed",
-            f"{counts[Status.ERROR]} error(s)", f"{counts[Status.SKIP]} skipped",
+            f"{counts[Status.SUCCESS] - warned} passed",
+            f"{warned} non-strict",
+            f"{counts[Status.FAILURE]} failed",
+            f"{counts[Status.ERROR]} error(s)",
+            f"{counts[Status.SKIP]} skipped",
         ]
         if counts[Status.XFAIL] or counts[Status.XPASS]:
             parts += [f"{counts[Status.XFAIL]} expected failure(s)", f"{counts[Status.XPASS]} unexpected pass(es)"]

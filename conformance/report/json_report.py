@@ -26,7 +26,13 @@ def run_document(started: RunStarted, finished: RunFinished) -> dict[str, Any]:
         "duration_s": round(finished.duration, 3),
         "harness_lateness": _harness(finished),
         "rules": [
-            {"rule": s.rule_id, "level": s.level, "verdict": s.verdict.value, "cases": s.cases, "broken_in": s.broken_in}
+            {
+                "rule": s.rule_id,
+                "level": s.level,
+                "verdict": s.verdict.value,
+                "cases": s.cases,
+                "broken_in": s.broken_in,
+            }
             for s in rule_summary(finished.records)
         ],
         "cases": [record_to_json(r) for r in finished.records],
@@ -35,7 +41,12 @@ def run_document(started: RunStarted, finished: RunFinished) -> dict[str, Any]:
 
 def _harness(finished: RunFinished) -> dict[str, Any]:
     summary = harness_summary(finished.records)
-    return {"worst_ms": round(summary.worst * 1000, 1), "where": summary.where or None, "case": summary.case, "not_judged_for_it": summary.not_judged}
+    return {
+        "worst_ms": round(summary.worst * 1000, 1),
+        "where": summary.where or None,
+        "case": summary.case,
+        "not_judged_for_it": summary.not_judged,
+    }
 
 
 class JsonHandler:
@@ -58,7 +69,9 @@ class JsonHandler:
         elif isinstance(event, FatalError):
             # A run that could not start still leaves a report that says why (CI reads it).
             target = self._started.target if self._started is not None else None
-            self.runs.append({"target": target, "exit_code": event.exit_code, "error": event.message, "rules": [], "cases": []})
+            self.runs.append(
+                {"target": target, "exit_code": event.exit_code, "error": event.message, "rules": [], "cases": []}
+            )
 
     def shutdown(self) -> None:
         """Write the report (nothing when no run finished)."""

@@ -31,7 +31,9 @@ class JunitWriter:
         self.suite = ET.SubElement(self.root, "testsuite", name=f"stt-conformance {target}")
         if tls_insecure:
             properties = ET.SubElement(self.suite, "properties")
-            ET.SubElement(properties, "property", name="tls_insecure", value="true: certificate verification was disabled")
+            ET.SubElement(
+                properties, "property", name="tls_insecure", value="true: certificate verification was disabled"
+            )
         self.counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         self.total_time = 0.0
 
@@ -46,14 +48,23 @@ class JunitWriter:
         """Add one scenario as a testcase of the current suite."""
         assert self.suite is not None, "start_suite() before record_case()"
         classname, _, _ = record.id.rpartition(".")
-        case = ET.SubElement(self.suite, "testcase", classname=classname or record.id, name=record.id, time=f"{record.duration:.3f}")
+        case = ET.SubElement(
+            self.suite, "testcase", classname=classname or record.id, name=record.id, time=f"{record.duration:.3f}"
+        )
         self.counts["tests"] += 1
         self.total_time += record.duration
         if record.status is Status.FAILURE:
             failed = [r for r in record.results if r.verdict is Verdict.FAILED]
             first = failed[0]
-            element = ET.SubElement(case, "failure", message=f"{first.rule_id} ({first.level.value}): {first.message}"[:1000], type=first.rule_id)
-            element.text = "\n".join(f"{r.verdict.value} {r.rule_id} ({r.level.value}): {r.message}" for r in record.failed())
+            element = ET.SubElement(
+                case,
+                "failure",
+                message=f"{first.rule_id} ({first.level.value}): {first.message}"[:1000],
+                type=first.rule_id,
+            )
+            element.text = "\n".join(
+                f"{r.verdict.value} {r.rule_id} ({r.level.value}): {r.message}" for r in record.failed()
+            )
             self.counts["failures"] += 1
         elif record.status in (Status.ERROR, Status.INTERRUPTED):
             ET.SubElement(case, "error", message=record.error or "could not run", type=record.status.value)
@@ -81,7 +92,12 @@ class JunitWriter:
             if properties is None:
                 properties = ET.Element("properties")
                 self.suite.insert(0, properties)
-            ET.SubElement(properties, "property", name="interrupted", value=f"{interrupted}: the cases that had not finished are errors")
+            ET.SubElement(
+                properties,
+                "property",
+                name="interrupted",
+                value=f"{interrupted}: the cases that had not finished are errors",
+            )
 
     def record_fatal(self, message: str) -> None:
         """A run that could not start: one errored testcase that says why, so CI sees a failure."""

@@ -17,8 +17,22 @@ from conformance.report.console import case_label, rule_summary
 __all__ = ["Matrix", "MatrixHandler", "render_text", "render_html"]
 
 _CELL_CLASS = {
-    "OK": "ok", "PASS": "ok", "INFORMATIONAL": "info", "UNIMPLEMENTED": "info", "N/A": "info", "NOT JUDGED": "info", "N/J": "info", "XFAIL": "info",
-    "XPASS": "warn", "NON-STRICT": "warn", "WARN": "warn", "FAILED": "bad", "FAIL": "bad", "ERROR": "bad", "SKIP": "none", "-": "none",
+    "OK": "ok",
+    "PASS": "ok",
+    "INFORMATIONAL": "info",
+    "UNIMPLEMENTED": "info",
+    "N/A": "info",
+    "NOT JUDGED": "info",
+    "N/J": "info",
+    "XFAIL": "info",
+    "XPASS": "warn",
+    "NON-STRICT": "warn",
+    "WARN": "warn",
+    "FAILED": "bad",
+    "FAIL": "bad",
+    "ERROR": "bad",
+    "SKIP": "none",
+    "-": "none",
 }
 
 
@@ -79,36 +93,48 @@ def render_text(matrix: Matrix, stream: TextIO) -> None:
         print(f"{case_id:34}{cells}", file=stream)
 
 
-def _table(matrix: Matrix, title: str, rows: list[str], cell, describe) -> str:  # type: ignore[no-untyped-def]
+def _table(matrix: Matrix, title: str, rows: list[str], cell, describe) -> str:
     head = "".join(f"<th>{html.escape(t)}</th>" for t in matrix.targets)
     body = []
     for row in rows:
         cells = []
         for target in matrix.targets:
             label, detail = cell(target, row)
-            cells.append(f'<td class="{_CELL_CLASS.get(label, "none")}" title="{html.escape(detail)}">{html.escape(label)}</td>')
-        body.append(f'<tr><th scope="row" title="{html.escape(describe(row))}">{html.escape(row)}</th>{"".join(cells)}</tr>')
+            cells.append(
+                f'<td class="{_CELL_CLASS.get(label, "none")}" title="{html.escape(detail)}">{html.escape(label)}</td>'
+            )
+        body.append(
+            f'<tr><th scope="row" title="{html.escape(describe(row))}">{html.escape(row)}</th>{"".join(cells)}</tr>'
+        )
     return f"<h2>{html.escape(title)}</h2><table><tr><th></th>{head}</tr>{''.join(body)}</table>"
 
 
 def render_html(matrix: Matrix) -> str:
     """A self-contained HTML page (inline CSS, no scripts); hover a cell for the evidence."""
     catalog = load_catalog()
-    rules = _table(matrix, "Rules × endpoints", matrix.rule_ids(), matrix.rule_cell, lambda r: f"{catalog[r].level.value}: {catalog[r].statement}")
+    rules = _table(
+        matrix,
+        "Rules × endpoints",
+        matrix.rule_ids(),
+        matrix.rule_cell,
+        lambda r: f"{catalog[r].level.value}: {catalog[r].statement}",
+    )
     cases = _table(matrix, "Scenarios × endpoints", matrix.case_ids(), matrix.case_cell, lambda c: c)
     details = []
     for target in matrix.targets:
         for case_id in matrix.case_ids():
             label, detail = matrix.case_cell(target, case_id)
             if label in ("FAIL", "WARN", "ERROR", "XPASS"):
-                details.append(f"<li><b>{html.escape(target)}</b> · {html.escape(case_id)} · {html.escape(label)}: {html.escape(detail)}</li>")
+                details.append(
+                    f"<li><b>{html.escape(target)}</b> · {html.escape(case_id)} · {html.escape(label)}: {html.escape(detail)}</li>"
+                )
     style = (
         "body{font-family:system-ui,sans-serif;margin:2em}table{border-collapse:collapse;margin-bottom:2em}"
         "td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}td{text-align:center;font-weight:600}"
         ".ok{background:#c8f0c8}.warn{background:#fbe7a1}.bad{background:#f5b5b5}.info{background:#cfe3fa}.none{color:#888}"
     )
     return (
-        f"<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>stt-conformance matrix</title><style>{style}</style></head>"
+        f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>stt-conformance matrix</title><style>{style}</style></head>'
         f"<body><h1>stt-conformance: {len(matrix.targets)} endpoint(s)</h1>{rules}{cases}"
         f"<h2>Broken rules</h2><ul>{''.join(details) or '<li>none</li>'}</ul></body></html>\n"
     )

@@ -16,16 +16,32 @@ def close_to_json(trace: Trace) -> dict[str, Any] | None:
     close = trace.close
     if close is None:
         return None
-    return {"by": close.by, "code": close.code, "reason": close.reason, "t": round(close.t, 6), "clean": close.code is not None, "violation": close.violation}
+    return {
+        "by": close.by,
+        "code": close.code,
+        "reason": close.reason,
+        "t": round(close.t, 6),
+        "clean": close.code is not None,
+        "violation": close.violation,
+    }
 
 
 def _handshake(trace: Trace) -> dict[str, Any]:
     hs = trace.handshake
-    shown = {k: v for k, v in hs.headers.items() if k.startswith("dg-") or k in ("content-type", "retry-after", "www-authenticate")}
+    shown = {
+        k: v
+        for k, v in hs.headers.items()
+        if k.startswith("dg-") or k in ("content-type", "retry-after", "www-authenticate")
+    }
     shown.update({k: v for k, v in hs.headers.items() if k == "location"})
     return {
-        "url": hs.url, "status": hs.status, "headers": shown, "body": hs.body or None, "subprotocol": hs.subprotocol,
-        "invalid": hs.invalid, "redirected_to": hs.redirected_to,
+        "url": hs.url,
+        "status": hs.status,
+        "headers": shown,
+        "body": hs.body or None,
+        "subprotocol": hs.subprotocol,
+        "invalid": hs.invalid,
+        "redirected_to": hs.redirected_to,
     }
 
 
@@ -43,7 +59,13 @@ def record_to_json(record: CaseRecord, *, wirelog: bool = True) -> dict[str, Any
         "error": record.error,
         "harness_lateness_ms": round(record.harness_lateness[0] * 1000, 1) if record.harness_lateness else 0.0,
         "verdicts": [
-            {"rule": r.rule_id, "level": r.level.value, "verdict": r.verdict.value, "message": r.message, "frame": r.frame_index}
+            {
+                "rule": r.rule_id,
+                "level": r.level.value,
+                "verdict": r.verdict.value,
+                "message": r.message,
+                "frame": r.frame_index,
+            }
             for r in record.results
         ],
     }

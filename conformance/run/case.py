@@ -19,7 +19,15 @@ from conformance.scenario.model import Scenario
 from conformance.verdicts import RuleResult, Verdict
 from conformance.xfail import Expected, apply_xfail
 
-__all__ = ["new_record", "new_trace", "credentials_form", "auth_headers", "auth_subprotocols", "conclude", "AUTH_SCHEMES"]
+__all__ = [
+    "new_record",
+    "new_trace",
+    "credentials_form",
+    "auth_headers",
+    "auth_subprotocols",
+    "conclude",
+    "AUTH_SCHEMES",
+]
 
 # Statuses that mean the endpoint lacks an optional feature (with `feature:` scenarios).
 _FEATURE_REFUSED = (400, 405)
@@ -29,12 +37,35 @@ _NOT_JUDGEABLE = (401, 402, 403)
 
 def new_record(scenario: Scenario) -> CaseRecord:
     """A record for ``scenario`` before it runs (status SKIP until it does)."""
-    return CaseRecord(scenario.id, scenario.title, scenario.description, scenario.rules, Status.SKIP, path=str(scenario.path) if scenario.path else None)
+    return CaseRecord(
+        scenario.id,
+        scenario.title,
+        scenario.description,
+        scenario.rules,
+        Status.SKIP,
+        path=str(scenario.path) if scenario.path else None,
+    )
 
 
-def new_trace(scenario: Scenario, plan: Plan, url: str, timing: Timing, api_key: str | None, hidden: Sequence[str] = (), scheme: str = "token") -> Trace:
+def new_trace(
+    scenario: Scenario,
+    plan: Plan,
+    url: str,
+    timing: Timing,
+    api_key: str | None,
+    hidden: Sequence[str] = (),
+    scheme: str = "token",
+) -> Trace:
     """An empty trace for one attempt; the key and ``hidden`` values are redacted from everything recorded."""
-    trace = Trace(scenario.id, timing, plan.channels, plan.lanes, plan.sample_rate, Handshake(url), secrets=[api_key or "", *hidden])
+    trace = Trace(
+        scenario.id,
+        timing,
+        plan.channels,
+        plan.lanes,
+        plan.sample_rate,
+        Handshake(url),
+        secrets=[api_key or "", *hidden],
+    )
     trace.handshake.url = trace.redact(url)
     trace.handshake.credentials = credentials_form(scenario, api_key, scheme)
     return trace
@@ -52,7 +83,9 @@ def credentials_form(scenario: Scenario, api_key: str | None, scheme: str = "tok
 AUTH_SCHEMES = ("token", "bearer", "subprotocol")
 
 
-def auth_headers(scenario: Scenario, api_key: str | None, scheme: str = "token", extra: dict[str, str] | None = None) -> dict[str, str]:
+def auth_headers(
+    scenario: Scenario, api_key: str | None, scheme: str = "token", extra: dict[str, str] | None = None
+) -> dict[str, str]:
     """Request headers as the scenario asks: the run's key (``Authorization: Token`` or
     ``Bearer``), none, or a wrong one; plus ``extra`` headers (ingress auth). With the
     ``subprotocol`` scheme the key travels in :func:`auth_subprotocols` instead."""
@@ -71,13 +104,26 @@ def auth_subprotocols(scenario: Scenario, api_key: str | None, scheme: str = "to
     return []
 
 
-def conclude(record: CaseRecord, trace: Trace, scenario: Scenario, check_context: CheckContext = CheckContext(), expected: Sequence[Expected] = ()) -> None:
+def conclude(
+    record: CaseRecord,
+    trace: Trace,
+    scenario: Scenario,
+    check_context: CheckContext = CheckContext(),
+    expected: Sequence[Expected] = (),
+) -> None:
     """Judge ``trace`` into ``record``: verdicts, status, and the reasons a case is ERROR,
     UNIMPLEMENTED, XFAIL or XPASS."""
     record.trace = trace
     close = trace.close
-    if close is not None and close.violation is not None and close.violation.startswith(OVERSIZE_FRAME) and not trace.error:
-        trace.error = f"the server sent {close.violation}; the stream cannot be judged past a frame the suite did not read"
+    if (
+        close is not None
+        and close.violation is not None
+        and close.violation.startswith(OVERSIZE_FRAME)
+        and not trace.error
+    ):
+        trace.error = (
+            f"the server sent {close.violation}; the stream cannot be judged past a frame the suite did not read"
+        )
     record.results = judge(trace, scenario, check_context)
     late = worst_lateness(trace)
     record.harness_lateness = (late.seconds, late.describe()) if late is not None else None
@@ -117,11 +163,18 @@ def _rejection_hint(status: int, credentials: str) -> str:
     if status == 401:
         if credentials == "none":
             return "pass --api-key or set DEEPGRAM_API_KEY"
-        return f"the key, presented as {credentials}, was not accepted: check it, or whether the endpoint wants another form (--auth-scheme token|bearer|subprotocol)"
+        return (
+            f"the key, presented as {credentials}, was not accepted: check it, or whether the endpoint "
+            "wants another form (--auth-scheme token|bearer|subprotocol)"
+        )
     if status == 402:
         return "the project has no credit"
     if status == 403:
-        form = f", or the endpoint does not take credentials presented as {credentials} (--auth-scheme)" if credentials != "none" else ""
+        form = (
+            f", or the endpoint does not take credentials presented as {credentials} (--auth-scheme)"
+            if credentials != "none"
+            else ""
+        )
         return f"the key lacks access to what this scenario asks for (model, feature){form}"
     return "the endpoint failed"
 
@@ -131,7 +184,10 @@ def _unjudgeable(record: CaseRecord, trace: Trace, scenario: Scenario) -> None:
     if status is not None and 300 <= status < 400:
         where = trace.handshake.headers.get("location", "nowhere (no Location header)")
         record.status = Status.ERROR
-        record.error = f"the endpoint redirected the upgrade (HTTP {status}) to {where}; not followed, since the suite would judge another origin: point --host there, or pass --follow-redirects"
+        record.error = (
+            f"the endpoint redirected the upgrade (HTTP {status}) to {where}; not followed, since "
+            "the suite would judge another origin: point --host there, or pass --follow-redirects"
+        )
         record.results = [r for r in record.results if r.rule_id != "HS-1"]
         return
     if scenario.connect.expect_rejected is not None or status is None or status == 101:

@@ -79,7 +79,9 @@ class RunOptions:
 
 def scenario_url(base: str, scenario: Scenario) -> str:
     """The upgrade URL: ``base`` plus the scenario's query params (booleans as true/false)."""
-    params = {k: ([_text(x) for x in v] if isinstance(v, list) else _text(v)) for k, v in scenario.connect.params.items()}
+    params = {
+        k: ([_text(x) for x in v] if isinstance(v, list) else _text(v)) for k, v in scenario.connect.params.items()
+    }
     query = urlencode(params, doseq=True)
     return f"{base}{'&' if '?' in base else '?'}{query}" if query else base
 
@@ -105,7 +107,13 @@ class Runner:
         """Yield RunStarted, ScenarioStarted/Finished per case, then RunFinished (or FatalError)."""
         started = time.monotonic()
         insecure = self.ssl_context is not None and self.options.tls.insecure
-        yield RunStarted(target=self.url, scenario_count=len(self.scenarios), timing=self.options.timing, jobs=self.options.jobs, tls_insecure=insecure)
+        yield RunStarted(
+            target=self.url,
+            scenario_count=len(self.scenarios),
+            timing=self.options.timing,
+            jobs=self.options.jobs,
+            tls_insecure=insecure,
+        )
         problem = await self.unreachable()
         if problem:
             yield FatalError(message=problem, exit_code=EXIT_UNREACHABLE)
@@ -185,7 +193,9 @@ class Runner:
         record.duration = time.monotonic() - started
         if trace.origin is not None:
             origin = trace.origin
-            trace.harness_stalls = [(due - origin, ran - origin) for due, ran in lateness.stalls(origin, asyncio.get_running_loop().time())]
+            trace.harness_stalls = [
+                (due - origin, ran - origin) for due, ran in lateness.stalls(origin, asyncio.get_running_loop().time())
+            ]
         args = (record, trace, scenario, self.options.check_context, self.options.expected_failures)
         if trace.received_frames < _JUDGE_INLINE_FRAMES:
             # Cases that end together would otherwise be judged back to back (tens of ms each)
@@ -210,14 +220,29 @@ class Runner:
         so a momentary limit is not mistaken for a refusal."""
         for attempt in range(1, _RATE_LIMIT_ATTEMPTS + 1):
             options = self.options
-            trace = new_trace(scenario, plan, url, options.timing, options.api_key, [value for _, value in options.extra_headers], options.auth_scheme)
+            trace = new_trace(
+                scenario,
+                plan,
+                url,
+                options.timing,
+                options.api_key,
+                [value for _, value in options.extra_headers],
+                options.auth_scheme,
+            )
             await run_player(
-                Player(plan, trace), url,
+                Player(plan, trace),
+                url,
                 headers=auth_headers(scenario, options.api_key, options.auth_scheme, dict(options.extra_headers)),
                 subprotocols=auth_subprotocols(scenario, options.api_key, options.auth_scheme),
-                ssl_context=self.ssl_context, timeouts=options.timeouts, follow_redirects=options.follow_redirects,
+                ssl_context=self.ssl_context,
+                timeouts=options.timeouts,
+                follow_redirects=options.follow_redirects,
             )
-            if trace.handshake.status != 429 or attempt == _RATE_LIMIT_ATTEMPTS or scenario.connect.expect_rejected is not None:
+            if (
+                trace.handshake.status != 429
+                or attempt == _RATE_LIMIT_ATTEMPTS
+                or scenario.connect.expect_rejected is not None
+            ):
                 return trace
             await asyncio.sleep(_retry_after(trace.handshake.headers))
         raise AssertionError("unreachable: the loop returns on its last attempt")

@@ -26,7 +26,15 @@ from conformance.errors import AudioError, ScenarioError, SchemaLoadError
 from conformance.scenario import model as m
 from conformance.scenario.durations import parse_duration
 
-__all__ = ["load_scenario", "load_scenarios", "select_scenarios", "read_document", "validate_document", "scenario_files", "BUILTIN_SOURCES"]
+__all__ = [
+    "load_scenario",
+    "load_scenarios",
+    "select_scenarios",
+    "read_document",
+    "validate_document",
+    "scenario_files",
+    "BUILTIN_SOURCES",
+]
 
 BUILTIN_SOURCES = ("speech", "silence", "tone")
 
@@ -58,7 +66,11 @@ def _did_you_mean(error: jsonschema.ValidationError) -> str:
     for name in error.instance:
         if name not in known:
             close = difflib.get_close_matches(name, known, n=1)
-            hints.append(f" Did you mean {close[0]!r} instead of {name!r}?" if close else f" Unknown key {name!r}; allowed: {', '.join(known)}.")
+            hints.append(
+                f" Did you mean {close[0]!r} instead of {name!r}?"
+                if close
+                else f" Unknown key {name!r}; allowed: {', '.join(known)}."
+            )
     return "".join(hints)
 
 
@@ -110,7 +122,9 @@ class _Builder:
         candidate = Path(name) if Path(name).is_absolute() else self.path.parent / name
         if not candidate.is_file():
             hint = difflib.get_close_matches(name, BUILTIN_SOURCES, n=1)
-            extra = f" Did you mean {hint[0]!r}?" if hint else f" Use one of {', '.join(BUILTIN_SOURCES)} or a WAV path."
+            extra = (
+                f" Did you mean {hint[0]!r}?" if hint else f" Use one of {', '.join(BUILTIN_SOURCES)} or a WAV path."
+            )
             raise self.fail(location, f"audio source {name!r} not found.{extra}")
         try:
             check_wav(str(candidate))
@@ -122,7 +136,7 @@ class _Builder:
         return tuple(self.step(item, f"{location}[{i}]") for i, item in enumerate(items))
 
     def step(self, item: dict[str, Any], location: str) -> m.Step:
-        (kind, body), = item.items()
+        ((kind, body),) = item.items()
         at = f"{location}.{kind}"
         if kind == "stream":
             chunk = self.duration(body.get("chunk", "20ms"), f"{at}.chunk")
@@ -229,7 +243,10 @@ class _Builder:
         if any("stream" in step for step in doc["steps"]):
             for name in ("sample_rate", "channels"):
                 if not connect.integer_param_valid(name):
-                    raise self.fail(f"$.connect.params.{name}", f"must be a positive integer in a scenario that streams audio (got {connect.params[name]!r})")
+                    raise self.fail(
+                        f"$.connect.params.{name}",
+                        f"must be a positive integer in a scenario that streams audio (got {connect.params[name]!r})",
+                    )
             try:
                 declared_format(connect.params, audio.overrides())
             except AudioError as exc:
@@ -304,7 +321,9 @@ def load_scenarios(paths: Sequence[Path] = ()) -> list[m.Scenario]:
     for file in scenario_files(paths or [data_path("scenarios")]):
         scenario = load_scenario(file)
         if scenario.id in scenarios:
-            raise ScenarioError(str(file), "$.id", f"id {scenario.id!r} is already used by {scenarios[scenario.id].path}")
+            raise ScenarioError(
+                str(file), "$.id", f"id {scenario.id!r} is already used by {scenarios[scenario.id].path}"
+            )
         scenarios[scenario.id] = scenario
     return sorted(scenarios.values(), key=lambda s: s.id)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 from conformance.scenario.durations import Duration
 
@@ -127,10 +127,10 @@ class Repeat:
     """Play ``steps`` ``times`` times."""
 
     times: int
-    steps: tuple["Step", ...]
+    steps: tuple[Step, ...]
 
 
-Step = Union[Stream, SendJson, SendRaw, KeepAlive, Pause, Expect, ExpectNone, ExpectClose, Close, Repeat]
+Step = Stream | SendJson | SendRaw | KeepAlive | Pause | Expect | ExpectNone | ExpectClose | Close | Repeat
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,11 @@ class Connect:
     def integer_param_valid(self, name: str) -> bool:
         """Whether param ``name`` is absent or a positive integer."""
         value = self.params.get(name)
-        return value is None or (isinstance(value, int) and not isinstance(value, bool) and value > 0) or (isinstance(value, str) and value.isdigit() and int(value) > 0)
+        return (
+            value is None
+            or (isinstance(value, int) and not isinstance(value, bool) and value > 0)
+            or (isinstance(value, str) and value.isdigit() and int(value) > 0)
+        )
 
     @property
     def channels(self) -> int:
@@ -189,7 +193,11 @@ class AudioSpec:
 
     def overrides(self) -> dict[str, Any]:
         """The fields given, by name."""
-        return {k: v for k, v in (("format", self.format), ("sample_rate", self.sample_rate), ("channels", self.channels)) if v is not None}
+        return {
+            k: v
+            for k, v in (("format", self.format), ("sample_rate", self.sample_rate), ("channels", self.channels))
+            if v is not None
+        }
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,17 @@ from websockets.protocol import Protocol
 from conformance.engine.trace import Trace
 from conformance.protocol.messages import OVERSIZE_FRAME
 
-__all__ = ["Timeouts", "TlsOptions", "client_ssl_context", "MAX_SERVER_FRAME", "describe_connect_error", "close_details", "describe_violation", "closestream_sent", "response_headers"]
+__all__ = [
+    "Timeouts",
+    "TlsOptions",
+    "client_ssl_context",
+    "MAX_SERVER_FRAME",
+    "describe_connect_error",
+    "close_details",
+    "describe_violation",
+    "closestream_sent",
+    "response_headers",
+]
 
 # Server messages are small JSON (a long final is tens of kB); a bound keeps a hostile server from
 # exhausting memory with a few huge frames.
@@ -80,7 +90,11 @@ def describe_connect_error(exc: BaseException) -> str:
 
 # Codes this client only sends when it fails the connection for what the server sent (websockets
 # decodes text, and counts fragments, outside its frame parser, so parser_exc does not say).
-_FAILING_CODES = {1002: "a frame that breaks the protocol ({})", 1007: "a text frame that is not valid UTF-8 ({})", 1009: "a message too big to read ({})"}
+_FAILING_CODES = {
+    1002: "a frame that breaks the protocol ({})",
+    1007: "a text frame that is not valid UTF-8 ({})",
+    1009: "a message too big to read ({})",
+}
 
 
 def close_details(protocol: Protocol) -> tuple[str, int | None, str, str | None]:
@@ -90,7 +104,12 @@ def close_details(protocol: Protocol) -> tuple[str, int | None, str, str | None]
     # An EOF before the close frame is the transport ending, not a frame breaking the protocol.
     problem = None if isinstance(protocol.parser_exc, EOFError) else protocol.parser_exc
     if received is None and sent is not None and (problem is not None or sent.code in _FAILING_CODES):
-        return "client", sent.code, "", describe_violation(problem) if problem is not None else _FAILING_CODES[sent.code].format(sent.reason)
+        return (
+            "client",
+            sent.code,
+            "",
+            describe_violation(problem) if problem is not None else _FAILING_CODES[sent.code].format(sent.reason),
+        )
     if received is None:
         return "transport", None, "", None
     by = "server" if sent is None or protocol.close_rcvd_then_sent else "client"

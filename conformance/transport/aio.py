@@ -19,9 +19,17 @@ from websockets.typing import Subprotocol
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.engine.trace import Trace
 from conformance.errors import ConnectError
-from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, closestream_sent, describe_connect_error, response_headers
+from conformance.transport._common import (
+    MAX_SERVER_FRAME,
+    Timeouts,
+    close_details,
+    closestream_sent,
+    describe_connect_error,
+    response_headers,
+)
 
 __all__ = ["Timeouts", "run_player", "describe_connect_error"]
+
 
 class _Unredirected(connect):
     """``connect`` that reports a redirect as the answer it is instead of following it: followed
@@ -98,20 +106,27 @@ async def run_player(
         ws = await opening
     except InvalidStatus as exc:
         response = exc.response
-        player.handshake_rejected(response.status_code, response_headers(response), bytes(response.body or b"").decode("utf-8", "replace"), now())
+        player.handshake_rejected(
+            response.status_code,
+            response_headers(response),
+            bytes(response.body or b"").decode("utf-8", "replace"),
+            now(),
+        )
         return
     except (OSError, InvalidURI) as exc:
         raise ConnectError(f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc)}") from exc
     except InvalidMessage as exc:
         if isinstance(exc.__cause__, (OSError, EOFError)):
             # Dropped before any answer (a TLS peer refusing our certificate, a server gone): unreachable.
-            raise ConnectError(f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc.__cause__)}") from exc
+            raise ConnectError(
+                f"cannot connect to {player.trace.handshake.url}: {describe_connect_error(exc.__cause__)}"
+            ) from exc
         player.handshake_invalid(f"{exc}: {exc.__cause__}" if exc.__cause__ else str(exc), {}, now())
         return
     except (InvalidHandshake, TimeoutError) as exc:
         # The server was reached and answered (or stalled in) the upgrade: its fault, not the network's.
         protocol = getattr(getattr(opening, "connection", None), "protocol", None)
-        response = getattr(protocol, "response", None)
+        response = getattr(protocol, "response", None)  # type: ignore[assignment]
         player.handshake_invalid(describe_connect_error(exc), response_headers(response), now())
         return
     if opening.uri != url:
@@ -145,7 +160,11 @@ async def _drive(player: Player, ws: ClientConnection, now: Clock, timeouts: Tim
                 elif isinstance(action, CloseSocket):
                     closing = asyncio.create_task(ws.close(action.code))
     except TimeoutError:
-        stalled = f": the server stopped reading (a frame waited {now() - sending_since:.1f}s to be sent)" if sending_since is not None else ""
+        stalled = (
+            f": the server stopped reading (a frame waited {now() - sending_since:.1f}s to be sent)"
+            if sending_since is not None
+            else ""
+        )
         player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s{stalled}"
     finally:
         try:

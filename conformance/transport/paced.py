@@ -245,7 +245,7 @@ def _read(stream: _Stream) -> list[object]:
     connection = stream.connection
     if connection.eof:
         return []
-    if not (connection.tls and connection.sock.pending()):
+    if not (connection.tls and connection.sock.pending()):  # type: ignore[attr-defined]
         stream.in_recv = True
         try:
             stream.hub.wait(stream.readable)
@@ -271,7 +271,7 @@ def _read(stream: _Stream) -> list[object]:
         connection.eof = True
     except OSError:
         pass
-    return connection.protocol.events_received()
+    return connection.protocol.events_received()  # type: ignore[return-value]
 
 
 def run_paced(
@@ -341,7 +341,9 @@ def _flush_unsent(stream: _Stream, player: Player, now: Callable[[], float]) -> 
         with stream.sending:
             connection.flush_one(stream.unsent)
     except TimeoutError:
-        player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+        player.trace.error = (
+            f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+        )
     except OSError:
         _deliver(connection, player, [], now)
         if player.trace.close is None:

@@ -24,7 +24,14 @@ from websockets.uri import parse_uri
 
 from conformance.engine.plan import CloseSocket, Done, Player, Send, Wait
 from conformance.errors import ConnectError
-from conformance.transport._common import MAX_SERVER_FRAME, Timeouts, close_details, closestream_sent, describe_connect_error, response_headers
+from conformance.transport._common import (
+    MAX_SERVER_FRAME,
+    Timeouts,
+    close_details,
+    closestream_sent,
+    describe_connect_error,
+    response_headers,
+)
 
 __all__ = ["Timeouts", "run_player"]
 
@@ -78,7 +85,7 @@ class _Connection:
             self.flush()
         except OSError:
             pass
-        return self.protocol.events_received()
+        return self.protocol.events_received()  # type: ignore[return-value]
 
     def message(self, frame: Frame) -> str | bytes | None:
         """The complete message a data frame finishes, if any. A message over MAX_SERVER_FRAME
@@ -159,7 +166,9 @@ def run_player(
         connection.sock.close()
 
 
-def _handshake(connection: _Connection, player: Player, url: str, headers: dict[str, str], now: Clock, timeouts: Timeouts) -> list[object] | None:
+def _handshake(
+    connection: _Connection, player: Player, url: str, headers: dict[str, str], now: Clock, timeouts: Timeouts
+) -> list[object] | None:
     """Send the upgrade and read the response: frames that came with it, or None when rejected."""
     protocol = connection.protocol
     request = protocol.connect()
@@ -177,7 +186,9 @@ def _handshake(connection: _Connection, player: Player, url: str, headers: dict[
         if response is not None:
             break
         if connection.eof or now() >= deadline:
-            raise ConnectError(f"cannot connect to {url}: {'connection closed' if connection.eof else 'timed out'} during the opening handshake")
+            raise ConnectError(
+                f"cannot connect to {url}: {'connection closed' if connection.eof else 'timed out'} during the opening handshake"
+            )
     if response.status_code != 101:
         body = bytes(response.body or b"").decode("utf-8", "replace")
         player.handshake_rejected(response.status_code, response_headers(response), body, now())
@@ -214,7 +225,9 @@ def _send(connection: _Connection, player: Player, action: Send, now: Clock, bud
         connection.sock.settimeout(max(budget, 0.001))
         connection.flush()
     except TimeoutError:
-        player.trace.error = f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+        player.trace.error = (
+            f"scenario exceeded its hard deadline of {player.plan.max_seconds():.0f}s: the server stopped reading"
+        )
         return
     except (OSError, InvalidState):
         _deliver(connection, player, connection.read(0.0), now)

@@ -58,7 +58,16 @@ class Agreement:
         return self.true_positive / self.actual_positive if self.actual_positive else 1.0
 
     def add(self, other: Agreement) -> None:
-        for name in ("pairs", "true_positive", "predicted_positive", "actual_positive", "false_alarms", "misses", "vacuous_passes", "unjudged_agreed"):
+        for name in (
+            "pairs",
+            "true_positive",
+            "predicted_positive",
+            "actual_positive",
+            "false_alarms",
+            "misses",
+            "vacuous_passes",
+            "unjudged_agreed",
+        ):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.mismatches += other.mismatches
 
@@ -85,24 +94,39 @@ def _pair(agreement: Agreement, where: str, expected: str, actual: str) -> None:
     agreement.vacuous_passes += expected in _UNJUDGED and actual in ("OK", "INFORMATIONAL as described")
 
 
-def compare(expected: dict[str, dict[str, Any]], records: Sequence[CaseRecord], *, label: str = "", statuses: dict[str, str] | None = None) -> Agreement:
+def compare(
+    expected: dict[str, dict[str, Any]],
+    records: Sequence[CaseRecord],
+    *,
+    label: str = "",
+    statuses: dict[str, str] | None = None,
+) -> Agreement:
     """Every (case, rule) verdict and every case status against the expectations."""
     agreement = Agreement()
     by_id = {record.id: record for record in records}
     for case_id in sorted(set(expected) | set(by_id)):
         record, wanted = by_id.get(case_id), expected.get(case_id)
         if record is None or wanted is None:
-            agreement.mismatches.append(f"{label}{case_id}: {'expected but not run' if record is None else 'run but not expected'}")
+            agreement.mismatches.append(
+                f"{label}{case_id}: {'expected but not run' if record is None else 'run but not expected'}"
+            )
             continue
         actual = {r.rule_id: shown(r.verdict, r.message) for r in record.results}
         for rule in sorted(set(actual) | set(wanted)):
             _pair(agreement, f"{label}{case_id} {rule}", wanted.get(rule, "OK"), actual.get(rule, "absent"))
         status = (statuses or {}).get(case_id) or ("FAILURE" if "FAILED" in wanted.values() else "SUCCESS")
         if record.status.value != status:
-            agreement.mismatches.append(f"{label}{case_id}: expected status {status}, got {record.status.value} ({record.error})")
+            agreement.mismatches.append(
+                f"{label}{case_id}: expected status {status}, got {record.status.value} ({record.error})"
+            )
     return agreement
 
 
 def details(records: Iterable[CaseRecord]) -> str:
     """Every verdict that is not OK, to read beside the mismatches."""
-    return "\n".join(f"  {r.id} {v.rule_id} {v.verdict.value}: {v.message[:200]}" for r in records for v in r.results if v.verdict is not Verdict.OK)
+    return "\n".join(
+        f"  {r.id} {v.rule_id} {v.verdict.value}: {v.message[:200]}"
+        for r in records
+        for v in r.results
+        if v.verdict is not Verdict.OK
+    )

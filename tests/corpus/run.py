@@ -14,7 +14,7 @@ from conformance.engine.events import RunFinished
 from conformance.engine.record import CaseRecord
 from conformance.mock.faults import parse_faults
 from conformance.mock.server import MockConfig, MockServer
-from conformance.run.runner import RunOptions, Runner
+from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios
 
 from corpus import servers
@@ -64,8 +64,10 @@ async def _against_mock(faults: list[str]) -> tuple[CaseRecord, ...]:
 async def server_runs() -> dict[str, tuple[CaseRecord, ...]]:
     """Expectation name -> the records of the suite against that server."""
     names = sorted(servers.PROFILES)
-    runs = await asyncio.gather(*(_against_corpus_server(n) for n in names), _against_mock(load("mock_profile")["faults"]))
-    return dict(zip(SERVER_EXPECTATIONS, runs))
+    runs = await asyncio.gather(
+        *(_against_corpus_server(n) for n in names), _against_mock(load("mock_profile")["faults"])
+    )
+    return dict(zip(SERVER_EXPECTATIONS, runs, strict=False))
 
 
 async def _client(name: str, scenario: str) -> CaseRecord:
@@ -84,7 +86,7 @@ async def client_runs() -> list[tuple[dict, CaseRecord]]:  # type: ignore[type-a
     """Each case of clients.yaml with the record of its run."""
     cases = load("clients")["cases"]
     records = await asyncio.gather(*(_client(c["client"], c["scenario"]) for c in cases))
-    return list(zip(cases, records))
+    return list(zip(cases, records, strict=False))
 
 
 def server_agreement(name: str, records: tuple[CaseRecord, ...]) -> Agreement:
@@ -95,5 +97,7 @@ def client_agreement(runs: list[tuple[dict, CaseRecord]]) -> Agreement:  # type:
     agreement = Agreement()
     for case, record in runs:
         label = f"{case['client']} {case['scenario']}: "
-        agreement.add(compare({record.id: case["verdicts"]}, [record], label=label, statuses={record.id: case["status"]}))
+        agreement.add(
+            compare({record.id: case["verdicts"]}, [record], label=label, statuses={record.id: case["status"]})
+        )
     return agreement

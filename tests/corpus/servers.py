@@ -15,7 +15,7 @@ import sys
 import uuid
 from array import array
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -25,7 +25,9 @@ from websockets.http11 import Request, Response
 
 from conformance.audio.speech import find_speech
 
-NET_0001 = "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+NET_0001 = (
+    "Deepgram did not receive audio data or a text message within the timeout window. See https://dpgr.am/net0001"
+)
 BLOCK_SECONDS = 1.0
 ENCODINGS = ("linear16",)
 MODEL = {"name": "corpus", "version": "1", "arch": "blocks"}
@@ -62,7 +64,15 @@ class _Lane:
 
     def words(self, start: int, end: int) -> list[dict[str, Any]]:
         runs = find_speech(self.samples[start:end].tobytes(), self.rate, 1)
-        return [{"word": "w", "start": round((start + a) / self.rate, 6), "end": round((start + b) / self.rate, 6), "confidence": 0.9} for a, b in runs]
+        return [
+            {
+                "word": "w",
+                "start": round((start + a) / self.rate, 6),
+                "end": round((start + b) / self.rate, 6),
+                "confidence": 0.9,
+            }
+            for a, b in runs
+        ]
 
     def feed(self, samples: array) -> list[tuple[float, float, list[dict[str, Any]], bool]]:
         """(start, end, words, is_final) of what the new samples complete: finals per block, and an
@@ -77,7 +87,9 @@ class _Lane:
         if not self.interim_sent and len(self.samples) - self.final_frames >= block // 2:
             self.interim_sent = True
             middle = self.final_frames + block // 2
-            out.append((self.final_frames / self.rate, middle / self.rate, self.words(self.final_frames, middle), False))
+            out.append(
+                (self.final_frames / self.rate, middle / self.rate, self.words(self.final_frames, middle), False)
+            )
         return out
 
     def flush(self) -> tuple[float, float, list[dict[str, Any]], bool] | None:
@@ -94,11 +106,17 @@ class _Stream:
         self.profile, self.ws = profile, ws
         query = parse_qs(urlsplit(ws.request.path if ws.request else "").query)
         self.encoding = query.get("encoding", [None])[0]
-        self.rate = int(query.get("sample_rate", ["16000"])[0]) if str(query.get("sample_rate", ["16000"])[0]).isdigit() else 16000
+        self.rate = (
+            int(query.get("sample_rate", ["16000"])[0])
+            if str(query.get("sample_rate", ["16000"])[0]).isdigit()
+            else 16000
+        )
         self.channels = int(query.get("channels", ["1"])[0])
         self.multichannel = query.get("multichannel", ["false"])[0] == "true"
         self.interims = query.get("interim_results", ["false"])[0] == "true" and profile.interim != "none"
-        self.request_id = ws.response.headers.get("dg-request-id", str(uuid.uuid4())) if ws.response else str(uuid.uuid4())
+        self.request_id = (
+            ws.response.headers.get("dg-request-id", str(uuid.uuid4())) if ws.response else str(uuid.uuid4())
+        )
         self.lanes = [_Lane(self.rate) for _ in range(self.channels if self.multichannel else 1)]
         self.idle = profile.idle_timeout * scale if profile.idle_timeout is not None else None
         self.container_pending = self.encoding is None
@@ -108,22 +126,40 @@ class _Stream:
     async def send(self, message: dict[str, Any]) -> None:
         await self.ws.send(json.dumps(message))
 
-    def results(self, lane: int, start: float, end: float, words: list[dict[str, Any]], final: bool, from_finalize: bool = False) -> dict[str, Any]:
+    def results(
+        self, lane: int, start: float, end: float, words: list[dict[str, Any]], final: bool, from_finalize: bool = False
+    ) -> dict[str, Any]:
         pair: Any = [lane, len(self.lanes)]
         if not final and self.profile.interim == "int-channel-index":
             pair = lane
         return {
-            "type": "Results", "channel_index": pair, "start": start, "duration": round(end - start, 6), "is_final": final,
-            "speech_final": False, "from_finalize": from_finalize,
-            "channel": {"alternatives": [{"transcript": " ".join(w["word"] for w in words), "confidence": 0.9, "words": words}]},
-            "metadata": {"request_id": self.request_id, "model_info": MODEL, "model_uuid": "00000000-0000-4000-8000-00000000c0de"},
+            "type": "Results",
+            "channel_index": pair,
+            "start": start,
+            "duration": round(end - start, 6),
+            "is_final": final,
+            "speech_final": False,
+            "from_finalize": from_finalize,
+            "channel": {
+                "alternatives": [{"transcript": " ".join(w["word"] for w in words), "confidence": 0.9, "words": words}]
+            },
+            "metadata": {
+                "request_id": self.request_id,
+                "model_info": MODEL,
+                "model_uuid": "00000000-0000-4000-8000-00000000c0de",
+            },
         }
 
     def metadata(self) -> dict[str, Any]:
-        created = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        created = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         return {
-            "type": "Metadata", "transaction_key": "deprecated", "request_id": self.request_id, "sha256": self.sha.hexdigest(),
-            "created": created, "duration": round(self.frames / self.rate, 6), "channels": self.channels if self.frames else 0,
+            "type": "Metadata",
+            "transaction_key": "deprecated",
+            "request_id": self.request_id,
+            "sha256": self.sha.hexdigest(),
+            "created": created,
+            "duration": round(self.frames / self.rate, 6),
+            "channels": self.channels if self.frames else 0,
         }
 
     async def refuse(self, description: str, code: int) -> None:
@@ -206,13 +242,27 @@ class _Stream:
             return await self.on_finalize(message)  # type: ignore[arg-type]
         if kind == "Configure":
             if profile.configure == "error":
-                await self.send({"type": "Error", "variant": "SchemaError", "description": "unknown message type 'Configure'", "message": text})
+                await self.send(
+                    {
+                        "type": "Error",
+                        "variant": "SchemaError",
+                        "description": "unknown message type 'Configure'",
+                        "message": text,
+                    }
+                )
             elif profile.configure == "close-4003":
                 await self.ws.close(4003, "Configure is not supported")
                 return True
             return False
         if profile.malformed == "schema-error":
-            await self.send({"type": "Error", "variant": "SchemaError", "description": "could not parse the message", "message": text})
+            await self.send(
+                {
+                    "type": "Error",
+                    "variant": "SchemaError",
+                    "description": "could not parse the message",
+                    "message": text,
+                }
+            )
         elif profile.malformed == "close-1011":
             await self.ws.close(1011, "Invalid frame sent")
             return True
@@ -234,7 +284,9 @@ class _Stream:
 
 def _reject(connection: ServerConnection, status: int, err_code: str, err_msg: str, *, header: bool = True) -> Response:
     request_id = str(uuid.uuid4())
-    response = connection.respond(status, json.dumps({"err_code": err_code, "err_msg": err_msg, "request_id": request_id}))
+    response = connection.respond(
+        status, json.dumps({"err_code": err_code, "err_msg": err_msg, "request_id": request_id})
+    )
     del response.headers["Content-Type"]
     response.headers["Content-Type"] = "application/json"
     response.headers["dg-request-id"] = request_id
@@ -245,7 +297,11 @@ def _reject(connection: ServerConnection, status: int, err_code: str, err_msg: s
 
 def _handshake(profile: Profile, api_key: str | None):  # type: ignore[no-untyped-def]
     def check(connection: ServerConnection, request: Request) -> Response | None:
-        if profile.auth != "none" and api_key is not None and request.headers.get("Authorization") != f"Token {api_key}":
+        if (
+            profile.auth != "none"
+            and api_key is not None
+            and request.headers.get("Authorization") != f"Token {api_key}"
+        ):
             return _reject(connection, 401, "INVALID_AUTH", "Invalid credentials.", header=profile.auth == "required")
         query = parse_qs(urlsplit(request.path).query)
         if profile.validate_params:
@@ -275,8 +331,14 @@ async def start(profile: Profile, *, api_key: str | None, scale: float) -> Serve
         await _Stream(profile, ws, scale).run()
 
     return await serve(
-        handler, "127.0.0.1", 0, process_request=_handshake(profile, api_key), process_response=_stamp(profile),
-        compression=None, ping_interval=None, max_size=2**22,
+        handler,
+        "127.0.0.1",
+        0,
+        process_request=_handshake(profile, api_key),
+        process_response=_stamp(profile),
+        compression=None,
+        ping_interval=None,
+        max_size=2**22,
     )
 
 
@@ -284,15 +346,32 @@ PROFILES = {
     profile.name: profile
     for profile in (
         Profile(
-            "refuser", multichannel="refused", finalize="refused", configure="error", malformed="schema-error", empty_frame="refused",
+            "refuser",
+            multichannel="refused",
+            finalize="refused",
+            configure="error",
+            malformed="schema-error",
+            empty_frame="refused",
         ),
         Profile(
-            "sloppy", auth="none", validate_params=False, request_id_header=False, idle_timeout=None, finalize="ignored",
-            interim="int-channel-index", undecodable="accepted",
+            "sloppy",
+            auth="none",
+            validate_params=False,
+            request_id_header=False,
+            idle_timeout=None,
+            finalize="ignored",
+            interim="int-channel-index",
+            undecodable="accepted",
         ),
         Profile(
-            "strict", auth="required-bare", idle_timeout=6.0, interim="proper", configure="close-4003", malformed="close-1011",
-            keepalive_reply=True, early_metadata=True,
+            "strict",
+            auth="required-bare",
+            idle_timeout=6.0,
+            interim="proper",
+            configure="close-4003",
+            malformed="close-1011",
+            keepalive_reply=True,
+            early_metadata=True,
         ),
     )
 }

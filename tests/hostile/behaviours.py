@@ -10,14 +10,33 @@ from urllib.parse import parse_qs, unquote_plus, urlsplit
 
 from hostile.peers import BINARY, CLOSE, PING, TEXT, Behaviour, Peer, frame
 
-__all__ = ["echo_key", "stop_reading", "violation", "VIOLATIONS", "flood", "huge_frame", "deep_json", "nan_times", "ansi_body", "redirect", "broken_upgrade", "silent"]
+__all__ = [
+    "echo_key",
+    "stop_reading",
+    "violation",
+    "VIOLATIONS",
+    "flood",
+    "huge_frame",
+    "deep_json",
+    "nan_times",
+    "ansi_body",
+    "redirect",
+    "broken_upgrade",
+    "silent",
+]
 
 
 def _results(start: object = 0.0, duration: object = 1.0, transcript: str = "hello", **extra: object) -> dict:
     alternative = {"transcript": transcript, "confidence": 0.9, "words": []}
     body = {
-        "type": "Results", "channel_index": [0, 1], "duration": duration, "start": start, "is_final": True,
-        "speech_final": True, "from_finalize": False, "channel": {"alternatives": [alternative]},
+        "type": "Results",
+        "channel_index": [0, 1],
+        "duration": duration,
+        "start": start,
+        "is_final": True,
+        "speech_final": True,
+        "from_finalize": False,
+        "channel": {"alternatives": [alternative]},
         "metadata": {"request_id": "r", "model_info": {"name": "m", "version": "1", "arch": "a"}, "model_uuid": "u"},
     }
     body.update(extra)
@@ -26,9 +45,15 @@ def _results(start: object = 0.0, duration: object = 1.0, transcript: str = "hel
 
 def _metadata(request_id: str, duration: float = 1.0) -> dict:
     return {
-        "type": "Metadata", "transaction_key": "deprecated", "request_id": request_id, "sha256": "0" * 64,
-        "created": "2026-11-30T00:00:00.000Z", "duration": duration, "channels": 1,
-        "models": ["u"], "model_info": {"u": {"name": "m", "version": "1", "arch": "a"}},
+        "type": "Metadata",
+        "transaction_key": "deprecated",
+        "request_id": request_id,
+        "sha256": "0" * 64,
+        "created": "2026-11-30T00:00:00.000Z",
+        "duration": duration,
+        "channels": 1,
+        "models": ["u"],
+        "model_info": {"u": {"name": "m", "version": "1", "arch": "a"}},
     }
 
 
@@ -40,11 +65,20 @@ async def echo_key(peer: Peer) -> None:
     """Point 1: echo the presented key in every place a server can put it."""
     key = peer.key
     if "encoding=" in peer.target and "encoding=linear16" not in peer.target or "sample_rate=fast" in peer.target:
-        body = json.dumps({"err_code": "Bad Request", "err_msg": f"bad key {key}", "request_id": key})[:-1] + f', "escaped": "{_u_escaped(key)}"}}'
-        await peer.reject(400, body.encode(), f"dg-error: rejected {peer.credentials}\r\ndg-request-id: {key}\r\nContent-Type: application/json\r\n")
+        body = (
+            json.dumps({"err_code": "Bad Request", "err_msg": f"bad key {key}", "request_id": key})[:-1]
+            + f', "escaped": "{_u_escaped(key)}"}}'
+        )
+        await peer.reject(
+            400,
+            body.encode(),
+            f"dg-error: rejected {peer.credentials}\r\ndg-request-id: {key}\r\nContent-Type: application/json\r\n",
+        )
         return
     offered = peer.headers.get("sec-websocket-protocol")
-    await peer.accept(extra=f"dg-request-id: {key}\r\nX-Echo: {peer.credentials}\r\n", subprotocol=key if offered else None)
+    await peer.accept(
+        extra=f"dg-request-id: {key}\r\nX-Echo: {peer.credentials}\r\n", subprotocol=key if offered else None
+    )
     await peer.text(_results(start=f"Token {key}"))
     await peer.text({"type": key})
     await peer.text('{"type": "Results", "channel_index": "' + _u_escaped(key) + '"}')
@@ -80,6 +114,7 @@ VIOLATIONS: dict[str, bytes] = {
 def violation(name: str | None = None) -> Behaviour:
     """Point 6: a normal start, then one frame that breaks RFC 6455: ``name``, or (None) the one
     the request names in its ``violation`` query parameter (one server for many scenarios)."""
+
     async def behave(peer: Peer) -> None:
         chosen = name or unquote_plus(parse_qs(urlsplit(peer.target).query)["violation"][0])
         await peer.accept()
@@ -87,11 +122,13 @@ def violation(name: str | None = None) -> Behaviour:
         await peer.send(VIOLATIONS[chosen])
         while (item := await peer.next_frame(10)) is not None and item[0] != CLOSE:
             pass
+
     return behave
 
 
 def flood(count: int) -> Behaviour:
     """Point 8: ``count`` small frames, then the normal end."""
+
     async def behave(peer: Peer) -> None:
         await peer.accept()
         message = frame(TEXT, json.dumps(_results()).encode())
@@ -100,6 +137,7 @@ def flood(count: int) -> Behaviour:
         if await peer.until_control("CloseStream"):
             await peer.text(_metadata("r"))
         await peer.close(1000)
+
     return behave
 
 
@@ -142,14 +180,16 @@ async def ansi_body(peer: Peer) -> None:
 
 def redirect(location: Callable[[Peer], str]) -> Behaviour:
     """Point 10: a 302 to another origin."""
+
     async def behave(peer: Peer) -> None:
         await peer.reject(302, b"", f"Location: {location(peer)}\r\n")
-    return behave
 
+    return behave
 
 
 def broken_upgrade(kind: str) -> Behaviour:
     """Point 10: an upgrade the client must refuse (the server was reached: not exit 3)."""
+
     async def behave(peer: Peer) -> None:
         if kind == "bad accept":
             await peer.accept(accept="AAAAAAAAAAAAAAAAAAAAAAAAAAA=")
@@ -158,6 +198,7 @@ def broken_upgrade(kind: str) -> Behaviour:
         elif kind == "oversize header":
             await peer.accept(extra=f"X-Big: {'a' * 200_000}\r\n")
         await asyncio.sleep(0.5)
+
     return behave
 
 

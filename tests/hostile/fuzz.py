@@ -18,23 +18,69 @@ from hostile.peers import frame
 
 __all__ = ["Attack", "attacks", "play", "Answer"]
 
-_QUERY_VALUES = st.sampled_from(["linear16", "16000", "1", "0", "-5", "true", "2", "32", "65536", "", "%0d%0aX-A: b", "%E2%82%AC", "%ff", "a" * 300])
-_QUERY_NAMES = st.sampled_from(["encoding", "sample_rate", "channels", "multichannel", "interim_results", "model", "utterance_end_ms", "endpointing", "x"])
+_QUERY_VALUES = st.sampled_from(
+    ["linear16", "16000", "1", "0", "-5", "true", "2", "32", "65536", "", "%0d%0aX-A: b", "%E2%82%AC", "%ff", "a" * 300]
+)
+_QUERY_NAMES = st.sampled_from(
+    [
+        "encoding",
+        "sample_rate",
+        "channels",
+        "multichannel",
+        "interim_results",
+        "model",
+        "utterance_end_ms",
+        "endpointing",
+        "x",
+    ]
+)
 _TARGETS = st.one_of(
-    st.just("/v1/listen"), st.just("//[::1/v1/listen"), st.just("/v1/status"), st.just("/"), st.just("/v1/listen/../x"),
+    st.just("/v1/listen"),
+    st.just("//[::1/v1/listen"),
+    st.just("/v1/status"),
+    st.just("/"),
+    st.just("/v1/listen/../x"),
     st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=40).map(lambda t: "/" + t),
 )
-_HEADERS = st.lists(st.sampled_from([
-    "Authorization: Token {key}", "Authorization: Token wrong", "Authorization: Bearer {key}", "Sec-WebSocket-Protocol: token, {key}",
-    "Sec-WebSocket-Protocol: token", "Sec-WebSocket-Extensions: permessage-deflate", "Content-Length: 5", "Transfer-Encoding: chunked",
-    "X-Long: " + "a" * 9000, "Sec-WebSocket-Version: 8", "Origin: null",
-]), max_size=4)
+_HEADERS = st.lists(
+    st.sampled_from(
+        [
+            "Authorization: Token {key}",
+            "Authorization: Token wrong",
+            "Authorization: Bearer {key}",
+            "Sec-WebSocket-Protocol: token, {key}",
+            "Sec-WebSocket-Protocol: token",
+            "Sec-WebSocket-Extensions: permessage-deflate",
+            "Content-Length: 5",
+            "Transfer-Encoding: chunked",
+            "X-Long: " + "a" * 9000,
+            "Sec-WebSocket-Version: 8",
+            "Origin: null",
+        ]
+    ),
+    max_size=4,
+)
 _JSON_TEXT = st.one_of(
-    st.sampled_from(['{"type":"KeepAlive"}', '{"type":"Finalize"}', '{"type":"Finalize","channel":7}', '{"type":"CloseStream"}',
-                     '{"type":"Configure","features":{"x":1}}', '{"type":"Configure","keyterms":' + json.dumps(["k"] * 600) + "}",
-                     '{"type":"KeepAlive","n":NaN}', "[" * 5000 + "]" * 5000, '{"type":', "null", '{"type":"Unknown"}']),
-    st.recursive(st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=20),
-                 lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4), max_leaves=20).map(json.dumps),
+    st.sampled_from(
+        [
+            '{"type":"KeepAlive"}',
+            '{"type":"Finalize"}',
+            '{"type":"Finalize","channel":7}',
+            '{"type":"CloseStream"}',
+            '{"type":"Configure","features":{"x":1}}',
+            '{"type":"Configure","keyterms":' + json.dumps(["k"] * 600) + "}",
+            '{"type":"KeepAlive","n":NaN}',
+            "[" * 5000 + "]" * 5000,
+            '{"type":',
+            "null",
+            '{"type":"Unknown"}',
+        ]
+    ),
+    st.recursive(
+        st.none() | st.booleans() | st.floats(allow_nan=False) | st.text(max_size=20),
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        max_leaves=20,
+    ).map(json.dumps),
 )
 
 
@@ -50,19 +96,42 @@ class Frame:
     lie_length: int | None = None
 
     def encode(self) -> bytes:
-        return frame(self.opcode, self.payload, fin=self.fin, rsv=self.rsv, mask=not self.unmasked, length=self.lie_length)
+        return frame(
+            self.opcode, self.payload, fin=self.fin, rsv=self.rsv, mask=not self.unmasked, length=self.lie_length
+        )
 
 
 _FRAMES = st.one_of(
     st.builds(Frame, st.just(0x1), _JSON_TEXT.map(str.encode)),
-    st.builds(Frame, st.just(0x2), st.sampled_from([b"", b"\0" * 640, b"\0" * 3, b"RIFF" + b"\0" * 40, b'{"type":"KeepAlive"}', b"\x7f" * 4000])),
-    st.builds(Frame, st.just(0x1), st.just(b"\xff\xfe"),),
+    st.builds(
+        Frame,
+        st.just(0x2),
+        st.sampled_from([b"", b"\0" * 640, b"\0" * 3, b"RIFF" + b"\0" * 40, b'{"type":"KeepAlive"}', b"\x7f" * 4000]),
+    ),
+    st.builds(
+        Frame,
+        st.just(0x1),
+        st.just(b"\xff\xfe"),
+    ),
     st.builds(Frame, st.sampled_from([0x0, 0x3, 0x7, 0xB, 0xF]), st.binary(max_size=20)),
     st.builds(Frame, st.just(0x9), st.binary(max_size=130), fin=st.booleans()),
     st.builds(Frame, st.just(0x1), st.just(b'{"type":"KeepAlive"}'), rsv=st.integers(1, 7)),
     st.builds(Frame, st.just(0x2), st.just(b"\0" * 64), unmasked=st.just(True)),
     st.builds(Frame, st.just(0x2), st.just(b""), lie_length=st.sampled_from([2**63, 2**40, 70000])),
-    st.builds(Frame, st.just(0x8), st.sampled_from([b"", b"\x03", struct.pack("!H", 999), struct.pack("!H", 1005), struct.pack("!H", 1000) + b"\xff", struct.pack("!H", 4000)])),
+    st.builds(
+        Frame,
+        st.just(0x8),
+        st.sampled_from(
+            [
+                b"",
+                b"\x03",
+                struct.pack("!H", 999),
+                struct.pack("!H", 1005),
+                struct.pack("!H", 1000) + b"\xff",
+                struct.pack("!H", 4000),
+            ]
+        ),
+    ),
     st.builds(Frame, st.just(0x1), st.just(b'{"type":'), fin=st.just(False)),
 )
 
@@ -78,8 +147,15 @@ class Attack:
 
     def request(self, key: str) -> bytes:
         query = "&".join(f"{name}={value}" for name, value in self.query)
-        lines = [f"GET {self.target}{'?' + query if query else ''} HTTP/1.1", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13", *(h.format(key=key) for h in self.headers)]
+        lines = [
+            f"GET {self.target}{'?' + query if query else ''} HTTP/1.1",
+            "Host: 127.0.0.1",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+            "Sec-WebSocket-Version: 13",
+            *(h.format(key=key) for h in self.headers),
+        ]
         return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8", "surrogateescape")
 
 

@@ -23,7 +23,9 @@ GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 TEXT, BINARY, CLOSE, PING, PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
 
-def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = False, length: int | None = None) -> bytes:
+def frame(
+    opcode: int, payload: bytes, *, fin: bool = True, rsv: int = 0, mask: bool = False, length: int | None = None
+) -> bytes:
     """A server frame; ``length`` lies about the payload size when given."""
     size = len(payload) if length is None else length
     head = bytes([(0x80 if fin else 0) | (rsv << 4) | opcode])
@@ -61,7 +63,7 @@ class Peer:
         value = self.credentials
         for prefix in ("Token ", "Bearer ", "token, "):
             if value.startswith(prefix):
-                return value[len(prefix):]
+                return value[len(prefix) :]
         return value
 
     async def send(self, data: bytes) -> None:
@@ -70,8 +72,15 @@ class Peer:
 
     async def accept(self, *, extra: str = "", accept: str | None = None, subprotocol: str | None = None) -> None:
         """Answer 101 (``accept`` overrides the computed Sec-WebSocket-Accept)."""
-        digest = base64.b64encode(hashlib.sha1((self.headers.get("sec-websocket-key", "") + GUID).encode()).digest()).decode()
-        lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Accept: {accept or digest}"]
+        digest = base64.b64encode(
+            hashlib.sha1((self.headers.get("sec-websocket-key", "") + GUID).encode()).digest()
+        ).decode()
+        lines = [
+            "HTTP/1.1 101 Switching Protocols",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Accept: {accept or digest}",
+        ]
         if "dg-request-id" not in extra.lower():
             lines.append("dg-request-id: 00000000-0000-4000-8000-000000000000")
         if subprotocol:
@@ -143,7 +152,9 @@ class HostileServer:
 
     def __enter__(self) -> HostileServer:
         self._thread.start()
-        self._server = asyncio.run_coroutine_threadsafe(asyncio.start_server(self._serve, "127.0.0.1", 0, limit=2**20), self.loop).result(10)
+        self._server = asyncio.run_coroutine_threadsafe(
+            asyncio.start_server(self._serve, "127.0.0.1", 0, limit=2**20), self.loop
+        ).result(10)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -164,9 +175,18 @@ class HostileServer:
             async with asyncio.timeout(self.lifetime):
                 head = await reader.readuntil(b"\r\n\r\n")
                 request, *lines = head.decode("latin-1").split("\r\n")
-                headers = {name.strip().lower(): value.strip() for name, _, value in (line.partition(":") for line in lines if line)}
+                headers = {
+                    name.strip().lower(): value.strip()
+                    for name, _, value in (line.partition(":") for line in lines if line)
+                }
                 await self.behaviour(Peer(reader, writer, request.split(" ")[1], headers))
-        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, asyncio.CancelledError):
+        except (
+            TimeoutError,
+            ConnectionError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            asyncio.CancelledError,
+        ):
             pass
         finally:
             writer.transport.abort()
