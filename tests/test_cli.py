@@ -68,6 +68,7 @@ def test_cli_without_a_host_plays_against_the_bundled_mock(capsys: pytest.Captur
     assert suite is not None and suite.get("tests") == str(len(document["cases"])) and suite.get("failures") == "0"
     assert not traces.exists()
     assert "passed" in out.splitlines()[-1] and "exit 0" in out
+    assert f"reports: {report}, {junit}" in out, "the summary says where the reports went"
 
 
 def test_cli_unreachable_host_exits_3_with_one_line(capsys: pytest.CaptureFixture[str]) -> None:
@@ -459,3 +460,21 @@ def test_the_first_things_a_user_types_answer_in_one_line(capsys: pytest.Capture
             main([command, "--help"])
         shown = capsys.readouterr().out
         assert "--scenario PATH scenario file or folder" in " ".join(shown.split()), shown
+
+
+def test_a_wrong_key_is_said_once_and_blames_nothing_on_the_server(
+    capsys: pytest.CaptureFixture[str], mock_factory
+) -> None:  # type: ignore[no-untyped-def]
+    """Against an endpoint that refuses the key, every case that needs it is an ERROR with the
+    401 and what to check, printed in full once; the parameter scenarios, refused for the key
+    before their parameters were looked at, are NOT JUDGED (not HS-4 NON-STRICT)."""
+    mock = mock_factory(api_key="the-right-key")
+    code, out, _ = run_cli(
+        capsys, "run", *SCALE, "--host", mock.url, "--api-key", "a-wrong-key", "-k", "handshake.*", "-k", "streaming.*"
+    )
+    assert code == 1
+    assert "NON-STRICT" not in out and "FAILED" not in out, out
+    assert out.count("handshake rejected with HTTP 401") == 2, out  # the first case, then the summary
+    assert "ERROR         2 case(s) could not run: handshake rejected with HTTP 401" in out, out
+    assert "the credentials were refused first (HTTP 401" in out, out
+    assert "a-wrong-key" not in out

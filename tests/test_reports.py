@@ -90,3 +90,32 @@ def test_traces_are_kept_for_non_strict_and_unimplemented_cases(tmp_path: Path) 
         "message": "no dg-request-id",
         "frame": None,
     }
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_case_labels_are_coloured_on_a_terminal_only(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """On a terminal the label that opens a case's line is coloured (green PASS, red FAIL); with
+    NO_COLOR, or into a file or pipe, the line is plain. Text from a peer is never coloured."""
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    monkeypatch.setenv("TERM", "xterm")
+    monkeypatch.setenv("CI", "1")  # no status line redraws: only the colours differ
+    passed = CaseRecord("a.1", "t \x1b[31mred", "", (), Status.SUCCESS)
+    failed = CaseRecord("b.1", "t", "", (), Status.FAILURE, [RuleResult("CS-1", Level.MUST, Verdict.FAILED, "x")])
+    outputs = {}
+    for name, stream, colour in (
+        ("tty", _Terminal(), True),
+        ("file", io.StringIO(), False),
+        ("no_color", _Terminal(), False),
+    ):
+        if name == "no_color":
+            monkeypatch.setenv("NO_COLOR", "1")
+        console = ConsoleHandler(stream)
+        for record in (passed, failed):
+            console.handle_event(ScenarioFinished(record=record))
+        outputs[name] = stream.getvalue()
+        assert ("\x1b[32mPASS " in outputs[name] and "\x1b[31mFAIL " in outputs[name]) is colour, outputs[name]
+    assert "\x1b[31mred" not in outputs["tty"] and "\\x1b[31mred" in outputs["tty"]

@@ -156,8 +156,9 @@ async def _run_async(
 
 def _handlers(args: argparse.Namespace) -> list[EventHandler]:
     several = len(args.hosts) > 1
+    reports = [str(path) for path in (args.json, args.junit, args.html) if path]
     handlers: list[EventHandler] = [
-        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir), reports=reports),
         TraceHandler(args.trace_dir, per_target=several),
     ]
     if args.junit:

@@ -127,7 +127,9 @@ def cmd_mock(args: argparse.Namespace) -> int:
     if not args.judge_clients:
         return _event_loop_runner(args.loop)(_serve(config, None))
     handlers: list[EventHandler] = [
-        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        ConsoleHandler(
+            verbose=args.verbose, trace_dir=str(args.trace_dir), reports=[str(p) for p in (args.json, args.junit) if p]
+        ),
         TraceHandler(args.trace_dir),
     ]
     handlers += [JunitHandler(args.junit)] if args.junit else []
@@ -171,7 +173,9 @@ def cmd_client(args: argparse.Namespace) -> int:
         echo=sys.stderr if args.verbose else None,
     )
     handlers: list[EventHandler] = [
-        ConsoleHandler(verbose=args.verbose, trace_dir=str(args.trace_dir)),
+        ConsoleHandler(
+            verbose=args.verbose, trace_dir=str(args.trace_dir), reports=[str(p) for p in (args.json, args.junit) if p]
+        ),
         TraceHandler(args.trace_dir),
     ]
     if args.junit:

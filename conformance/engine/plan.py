@@ -24,7 +24,7 @@ from conformance.audio.source import Pcm, load_source
 from conformance.engine.actions import Action, CloseSocket, Done, Send, Wait
 from conformance.engine.expectations import expectation_runner
 from conformance.engine.steps import CLOSE_WAIT_SECONDS, StepContext, StepRunner, acting_runner
-from conformance.engine.trace import BROKEN, HELD, Outcome, Trace
+from conformance.engine.trace import BROKEN, HELD, UNJUDGED, Outcome, Trace
 from conformance.errors import AudioError
 from conformance.protocol.messages import parse_json
 from conformance.protocol.params import RAW_SAMPLE_BYTES
@@ -34,6 +34,8 @@ from conformance.scenario.durations import Timing
 __all__ = ["Plan", "Player", "Send", "Wait", "CloseSocket", "Done", "Action", "build_plan"]
 
 _DEADLINE_MARGIN_SECONDS = 15.0
+# Answers that refuse the credentials, not the request: 401, 402 (no credit), 403.
+_CREDENTIALS_REFUSED = (401, 402, 403)
 
 
 @dataclass(frozen=True)
@@ -194,6 +196,12 @@ class Player:
         if rejected is None:
             return
         expected = f"handshake rejected with HTTP {' or '.join(map(str, rejected.statuses))}"
+        if status in _CREDENTIALS_REFUSED and status not in rejected.statuses:
+            # The endpoint looked at the credentials first and refused them: what it would say of
+            # the rest of the request is unknown (a wrong key, or the rule's own form of it).
+            reason = f"not judged: the credentials were refused first ({observed}), so the request's other faults went unseen"
+            self.trace.outcomes.append(Outcome("connect", rejected.rule, UNJUDGED, expected, reason, now))
+            return
         self.trace.outcomes.append(
             Outcome("connect", rejected.rule, HELD if status in rejected.statuses else BROKEN, expected, observed, now)
         )

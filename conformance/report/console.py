@@ -92,6 +92,18 @@ def rule_summary(records: Sequence[CaseRecord]) -> list[RuleSummary]:
 
 
 _NOTABLE = (Verdict.FAILED, Verdict.NON_STRICT, Verdict.UNIMPLEMENTED, Verdict.NOT_JUDGED)
+# SGR colours of the labels that open a case's line: green, yellow, red, cyan.
+_COLOURS = {
+    "PASS": "32",
+    "XFAIL": "32",
+    "WARN": "33",
+    "N/J": "33",
+    "N/A": "36",
+    "FAIL": "31",
+    "ERROR": "31",
+    "XPASS": "31",
+    "STOP": "33",
+}
 
 
 @dataclass(frozen=True)
@@ -152,6 +164,14 @@ def _shown(result: RuleResult, record: CaseRecord) -> bool:
     return result.verdict in (Verdict.FAILED, Verdict.NON_STRICT, Verdict.INFORMATIONAL, Verdict.UNIMPLEMENTED)
 
 
+def _refused_upgrade(summary: RuleSummary) -> bool:
+    """Every case that was to judge this rule got no stream: the upgrade was answered with an error."""
+    return bool(summary.causes) and all(
+        message.startswith("not exercised: the upgrade was answered with HTTP")
+        for message, _ in summary.causes.values()
+    )
+
+
 def _cases(cases: list[str]) -> str:
     unique = list(dict.fromkeys(cases))
     return unique[0] if len(unique) == 1 else f"{len(unique)} scenarios: {', '.join(unique)}"
@@ -164,31 +184,46 @@ class ConsoleHandler:
         stream: Where to write (stdout by default).
         verbose: Also list every rule verdict of passing cases.
         trace_dir: Shown in the summary when traces were written.
+        reports: The report files the run writes, named in the summary (the totals line stays last).
 
     On a terminal (and not under CI) a status line shows what is running; elsewhere the output is
     plain lines only, one per finished scenario.
     """
 
-    def __init__(self, stream: TextIO | None = None, *, verbose: bool = False, trace_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        verbose: bool = False,
+        trace_dir: str | None = None,
+        reports: Sequence[str] = (),
+    ) -> None:
         self.stream = stream or sys.stdout
         self.verbose = verbose
         self.trace_dir = trace_dir
+        self.reports = list(reports)
         self.width = min(120, shutil.get_terminal_size((100, 24)).columns)
         self.traces_written = False
         self.live = self.stream.isatty() and not os.environ.get("CI")
+        # Colour on a terminal unless NO_COLOR asks otherwise (no-color.org) or the terminal is dumb.
+        self.colour = self.stream.isatty() and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
         self.running: list[str] = []
         self.finished = 0
         self.total = 0
         self.seen_causes: dict[tuple[str, str], str] = {}
+        self.seen_errors: dict[str, str] = {}
 
     def start(self) -> None:
         """Nothing to prepare."""
 
-    def _print(self, text: str = "") -> None:
-        """One line; whatever a peer put into ``text`` cannot move the cursor or colour the screen."""
+    def _print(self, text: str = "", *, label: str = "") -> None:
+        """One line; whatever a peer put into ``text`` cannot move the cursor or colour the screen.
+        ``label`` opens the line, in its colour on a terminal that takes colour."""
         if self.live:
             self.stream.write("\r\033[K")
-        print(printable(text), file=self.stream, flush=True)
+        colour = _COLOURS.get(label.strip()) if self.colour else None
+        shown = f"\033[{colour}m{label}\033[0m" if colour else label
+        print(shown + printable(text), file=self.stream, flush=True)
 
     def _status(self) -> None:
         """Redraw the status line (terminal only)."""
@@ -235,10 +270,14 @@ class ConsoleHandler:
 
     def _case(self, record: CaseRecord) -> None:
         self._print(
-            f"{case_label(record):5} {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s"
+            f" {record.id:32} {record.title[: self.width - 52]:<{self.width - 52}} {record.duration:6.1f}s",
+            label=f"{case_label(record):5}",
         )
         if record.error:
-            self._print(f"      {record.error}")
+            shown_in = self.seen_errors.setdefault(cause_of(record.error), record.id)
+            self._print(
+                f"      {record.error}" if shown_in == record.id else f"      {'same cause':13} ERROR as in {shown_in}"
+            )
         if record.trace is not None and record.trace.handshake.redirected_to:
             self._print(
                 f"      the upgrade was redirected to {record.trace.handshake.redirected_to} (--follow-redirects)"
@@ -254,7 +293,7 @@ class ConsoleHandler:
                 repeated.append(f"{result.rule_id} {result.verdict.value} as in {first}")
             else:
                 self._print(f"      {result.verdict.value:13} {result.rule_id} ({result.level.value}) {result.message}")
-        for reason, rules in unjudged.items():
+        for reason, rules in unjudged.items() if record.status is not Status.ERROR else ():
             self._print(f"      {Verdict.NOT_JUDGED.value:13} {', '.join(rules)}: {reason}")
         if repeated:
             self._print(f"      {'same cause':13} {'; '.join(repeated)}")
@@ -281,15 +320,28 @@ class ConsoleHandler:
             "rules: " + ", ".join(f"{tally[v]} {v.value}" for v in sorted(Verdict, key=lambda v: -v.rank) if tally[v])
         )
         catalog = load_catalog()
+        refused = [s.rule_id for s in summaries if s.verdict is Verdict.NOT_JUDGED and _refused_upgrade(s)]
         for summary in summaries:
-            if summary.verdict in _NOTABLE:
+            if summary.verdict in _NOTABLE and summary.rule_id not in refused:
                 self._print(f"  {summary.verdict.value:13} {summary.rule_id:7} {catalog[summary.rule_id].statement}")
                 for message, cases in summary.causes.values():
                     self._print(f"  {'':13} {'':7} {message} — in {_cases(cases)}")
+        if refused:
+            self._print(
+                f"  {Verdict.NOT_JUDGED.value:13} {len(refused)} rule(s) whose every case was refused at the upgrade (the ERROR below): {', '.join(refused)}"
+            )
+        errors: dict[str, tuple[str, list[str]]] = {}
+        for record in event.records:
+            if record.status is Status.ERROR and record.error:
+                errors.setdefault(cause_of(record.error), (record.error, []))[1].append(record.id)
+        for message, cases in errors.values():
+            self._print(f"  {'ERROR':13} {len(cases)} case(s) could not run: {message} — in {_cases(cases)}")
         self._print(harness_summary(event.records).describe())
-        self._print(self._totals(event))
         if self.traces_written and self.trace_dir:
             self._print(f"traces of the scenarios with findings: {self.trace_dir}")
+        if self.reports:
+            self._print(f"reports: {', '.join(self.reports)}")
+        self._print(self._totals(event))
 
     def _rule_table(self, summaries: list[RuleSummary]) -> None:
         catalog = load_catalog()
