@@ -34,9 +34,10 @@ class Rule:
     source: str
     side: str
     needs: tuple[str, ...] = ()
-    # The verdict reads wall-clock times (idle timeouts, KeepAlive cadence, which frame a close
-    # answers): not judged where the suite itself ran late (checks.harness).
-    timed: bool = False
+    # The verdict reads wall-clock times: "reply" (which client frame a server frame or close
+    # answers) or "idle" (the gaps between the client's frames, as a server's idle timer sees
+    # them); not judged where the suite itself ran late enough to decide it (checks.harness).
+    timed: str | None = None
 
 
 class Catalog:
@@ -78,13 +79,16 @@ def load_catalog(path: Path | None = None) -> Catalog:
                 e["source"],
                 e["side"],
                 tuple(e.get("needs", ())),
-                bool(e.get("timed", False)),
+                e.get("timed"),
             )
             for e in entries
         ]
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise SchemaLoadError(f"{path}: unusable rules catalog: {exc}") from exc
     known = {rule.id for rule in rules}
+    odd = [rule.id for rule in rules if rule.timed not in (None, "reply", "idle")]
+    if odd:
+        raise SchemaLoadError(f"{path}: timed is 'reply' or 'idle', not {odd}")
     for rule in rules:
         unknown = [n for n in rule.needs if n not in known]
         if unknown:

@@ -300,7 +300,12 @@ def test_report_files(tmp_path: Path) -> None:
         PLAN,
         ["p95(final_latency) < 800ms"],
     )
-    written = write_report(discovery, tmp_path)
+    about = [
+        ("endpoint", "wss://stt.internal:8080/v1/listen"),
+        ("scenario", "load.telephony-mulaw.1"),
+        ("started", "2026-12-08 01:40 UTC"),
+    ]
+    written = write_report(discovery, tmp_path, about=about)
     assert [path.name for path in written] == ["capacity.csv", "capacity.png", "capacity.svg", "capacity.html"]
     with (tmp_path / "capacity.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -312,6 +317,10 @@ def test_report_files(tmp_path: Path) -> None:
     ]
     assert (tmp_path / "capacity.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (tmp_path / "capacity.html").read_text()
+    assert (
+        "endpoint: wss://stt.internal:8080/v1/listen · scenario: load.telephony-mulaw.1 · started: 2026-12-08 01:40 UTC"
+        in page
+    )
     assert (
         "capacity: 20 concurrent streams met every SLO" in page
         and "<svg" in page

@@ -151,3 +151,21 @@ def test_a_timed_rule_is_not_judged_after_the_suite_sent_late() -> None:
     assert late["TO-3"].verdict is Verdict.NOT_JUDGED
     assert late["TO-3"].message.startswith(HARNESS_LATE) and "send of frame #2 400 ms late" in late["TO-3"].message
     assert worst_lateness(late_trace) == (pytest.approx(0.4), 1.0, "send of frame #2")
+
+
+def test_only_lateness_that_could_have_decided_a_finding_excuses_it() -> None:
+    """A KeepAlive at 0.935 s answered (KA-1) at 1.0 s: a 109 ms stall at the start of the case
+    could not have made that reply (seen on a busy CI run, it hid a real fault); a stall between
+    the KeepAlive and the reply could have (the reply may have come before the KeepAlive left)."""
+
+    def answered(stalls: list[tuple[float, float]]) -> Verdict:
+        script = Script(scale=0.2).at(0.935).send({"type": "KeepAlive"}).at(1.0).recv({"type": "KeepAlive"})
+        script.trace.harness_stalls = stalls
+        return {
+            r.rule_id: r.verdict
+            for r in judge(script.trace, m.Scenario(id="t.1", title="t", rules=("KA-1",), steps=()))
+        }["KA-1"]
+
+    assert answered([]) is Verdict.FAILED
+    assert answered([(0.006, 0.115)]) is Verdict.FAILED
+    assert answered([(0.88, 1.0)]) is Verdict.NOT_JUDGED

@@ -9,10 +9,12 @@ and says how late the harness was: our lateness is never the server's failure.
 - A step broken by its clock (nothing by the window's end, a close after it) is not judged when
   the harness was late at the window's end (stalled across it, or judging it late) and read
   something right after that may have come in time.
-- A rule whose checks read wall-clock times (``timed`` in the catalog: idle timeouts, KeepAlive
-  cadence, whose reply a close is) is not judged where the harness was later than the case's
-  tolerance (5 % of the idle timeout as played, half the band that tells an early idle close from
-  a punctual one, and at least 20 ms) in the idle timeout before the finding.
+- A rule whose checks read wall-clock times (``timed`` in the catalog: ``reply``, which client
+  frame a server frame or close answers; ``idle``, the gaps a server's idle timer sees) is not
+  judged where the harness was later than the case's tolerance (5 % of the idle timeout as played,
+  half the band that tells an early idle close from a punctual one, and at least 20 ms) between
+  the client's last frame and the finding, or, for ``idle``, sent a frame that late within the
+  idle timeout before it.
 """
 
 from __future__ import annotations
@@ -22,10 +24,18 @@ from collections.abc import Iterable
 from typing import NamedTuple
 
 from conformance.catalog import Catalog
-from conformance.engine.trace import Outcome, Trace
+from conformance.engine.trace import SENT, Outcome, Trace
 from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict
 
-__all__ = ["HarnessLateness", "worst_lateness", "overran_window", "excuse_timed", "case_tolerance", "WINDOW_TOLERANCE"]
+__all__ = [
+    "HarnessLateness",
+    "worst_lateness",
+    "lateness_behind",
+    "overran_window",
+    "excuse_timed",
+    "case_tolerance",
+    "WINDOW_TOLERANCE",
+]
 
 # How late the harness may be at a window's end before it could have missed what came in time:
 # above the timer's own resolution on a quiet machine.
@@ -34,9 +44,6 @@ WINDOW_TOLERANCE = 0.01
 _READ_SECONDS = 0.05
 _CASE_TOLERANCE_FRACTION = 0.05
 _CASE_TOLERANCE_FLOOR = 0.02
-# How far back from a timed finding the harness's lateness counts: a server's idle timer, the
-# longest wall-clock memory the timed rules read, looks back one idle timeout.
-_SPAN_IDLE_TIMEOUTS = 1.0
 
 
 class HarnessLateness(NamedTuple):
@@ -102,15 +109,13 @@ def case_tolerance(trace: Trace) -> float:
 
 def excuse_timed(results: list[RuleResult], trace: Trace, catalog: Catalog) -> list[RuleResult]:
     """Broken verdicts of ``timed`` rules become NOT JUDGED where the harness was later than the
-    case's tolerance in the span the finding reads: up to the finding's frame (or the close, for a
-    finding about how the stream ended), back as far as a server's idle timer remembers."""
+    case's tolerance where it could have decided them (see :func:`lateness_behind`)."""
     tolerance = case_tolerance(trace)
-    span = _SPAN_IDLE_TIMEOUTS * trace.timing.idle_timeout * trace.timing.scale
     excused = []
     for result in results:
-        if result.verdict.broken and catalog[result.rule_id].timed:
-            moment = _moment(trace, result.frame_index)
-            late = worst_lateness(trace, moment - span, moment + tolerance)
+        timed = catalog[result.rule_id].timed
+        if result.verdict.broken and timed:
+            late = lateness_behind(trace, timed, _moment(trace, result.frame_index), tolerance)
             if late is not None and late.seconds > tolerance:
                 reason = (
                     f"{HARNESS_LATE}: its {late.describe()}, over the {tolerance * 1000:.0f} ms this "
@@ -119,6 +124,28 @@ def excuse_timed(results: list[RuleResult], trace: Trace, catalog: Catalog) -> l
                 result = RuleResult(result.rule_id, result.level, Verdict.NOT_JUDGED, reason, result.frame_index)
         excused.append(result)
     return excused
+
+
+def lateness_behind(trace: Trace, timed: str, moment: float, tolerance: float) -> HarnessLateness | None:
+    """The harness's worst lateness that could have decided a finding at ``moment``: its loop
+    stalled between the client's last frame before it and the finding (a server frame read late
+    looks like an answer to a frame sent after it arrived); for an ``idle`` rule, also a frame sent
+    late within the idle timeout before it (the server's timer saw a longer gap than planned)."""
+    sent = [e for e in trace.entries if e.direction == SENT and e.t <= moment]
+    since = (sent[-1].t if sent else 0.0) - tolerance
+    found = [
+        HarnessLateness(ran - due, due, "event loop")
+        for due, ran in trace.harness_stalls
+        if ran >= since and due <= moment
+    ]
+    if timed == "idle":
+        memory = trace.timing.idle_timeout * trace.timing.scale
+        found += [
+            HarnessLateness(e.lateness, e.due, f"send of frame #{e.index}")
+            for e in sent
+            if e.due is not None and e.t >= moment - memory and e.lateness > 0
+        ]
+    return max(found, key=lambda late: late.seconds, default=None)
 
 
 def _moment(trace: Trace, index: int | None) -> float:

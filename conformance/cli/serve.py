@@ -159,6 +159,8 @@ def cmd_client(args: argparse.Namespace) -> int:
     scenarios = select_client_scenarios(scenarios, args.scenario_names)
     command = args.program[1:] if args.program[:1] == ["--"] else args.program
     check_command(command)
+    if args.audio is not None and not args.audio.is_file():
+        raise UsageError(f"--audio {args.audio}: no such file")
     if args.audio is not None:
         try:
             check_wav(str(args.audio))

@@ -17,7 +17,9 @@ measured; 2 an option or SLO that does not parse.
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import time
 from pathlib import Path
 
 from locust import LoadTestShape, events
@@ -99,7 +101,7 @@ def _report(environment: Environment, **_: object) -> None:
     lines = summary(discovery, first_429)
     directory = Path(getattr(environment.parsed_options, "discover_report", "capacity-report"))
     try:
-        written = write_report(discovery, directory, first_429)
+        written = write_report(discovery, directory, first_429, _about(environment))
     except OSError as exc:
         logger.error("cannot write the capacity report to %s: %s", directory, exc.strerror or exc)
         environment.process_exit_code = 1
@@ -112,6 +114,28 @@ def _report(environment: Environment, **_: object) -> None:
         and not (breaking is not None and (breaking.generator_saturated or not breaking.measured))
     )
     environment.process_exit_code = 0 if found else 1
+
+
+def _about(environment: Environment) -> list[tuple[str, str]]:
+    """What the report was measured on: the endpoint, the scenario, when, and the generator."""
+    options = environment.parsed_options
+    scenario = getattr(options, "scenario", "") or "load.stream-finalize-close.1"
+    began = time.strftime(
+        "%Y-%m-%d %H:%M UTC", time.gmtime(environment.runner.stats.start_time if environment.runner else time.time())
+    )
+    return [
+        ("endpoint", environment.host or ""),
+        ("scenario", scenario),
+        ("started", began),
+        ("by", f"stt-conformance {_version()}"),
+    ]
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("stt-conformance")
+    except importlib.metadata.PackageNotFoundError:
+        return "(not installed)"
 
 
 @events.init_command_line_parser.add_listener

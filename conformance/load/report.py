@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import csv
 import html
+from collections.abc import Sequence
 from pathlib import Path
 
 from conformance.load.metrics import FAILURE_NAMES
 from conformance.load.steps import Discovery, StepResult
 from conformance.load.thresholds import GENERATOR_SATURATED, Threshold
+from conformance.redaction import redact
 
 __all__ = ["summary", "step_line", "write_report", "CSV_COLUMNS"]
 
@@ -196,7 +198,9 @@ def _latency_slos(slos: list[Threshold]) -> list[Threshold]:
     return [slo for slo in slos if slo.stat != "rate" and slo.name != "send_lateness" and slo.op in ("<", "<=")]
 
 
-def _html(discovery: Discovery, lines: list[str], svg: str, rows: list[list[object]]) -> str:
+def _html(
+    discovery: Discovery, lines: list[str], svg: str, rows: list[list[object]], about: Sequence[tuple[str, str]]
+) -> str:
     # The CSV's column names, allowed to break at their underscores so the table fits a window.
     head = "".join(f"<th>{html.escape(column).replace('_', '_<wbr>')}</th>" for column in CSV_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows)
@@ -212,6 +216,7 @@ td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:right}}th{{background
 .steps{{overflow-x:auto}}td:last-child{{text-align:left;min-width:24em}}svg{{max-width:100%;height:auto}}</style>
 </head><body>
 <h1>Capacity discovery</h1>
+<p class="about">{" · ".join(f"{html.escape(name)}: {html.escape(redact(value))}" for name, value in about)}</p>
 <p class="answer">{answer}</p>
 <ul>{details}</ul>
 <p>SLOs, judged per step over its last {discovery.plan.hold - discovery.plan.settle:g} s: {html.escape("; ".join(slo.text for slo in discovery.slos))}</p>
@@ -223,8 +228,11 @@ td,th{{border:1px solid #ccc;padding:.25em .5em;text-align:right}}th{{background
 """
 
 
-def write_report(discovery: Discovery, directory: Path, first_429: int | None = None) -> list[Path]:
-    """Write ``capacity.csv``, ``capacity.png``, ``capacity.svg`` and ``capacity.html``."""
+def write_report(
+    discovery: Discovery, directory: Path, first_429: int | None = None, about: Sequence[tuple[str, str]] = ()
+) -> list[Path]:
+    """Write ``capacity.csv``, ``capacity.png``, ``capacity.svg`` and ``capacity.html``; ``about``
+    names what was measured at the top of the page (endpoint, scenario, when), secrets redacted."""
     directory.mkdir(parents=True, exist_ok=True)
     rows = [_row(step) for step in discovery.steps]
     table = directory / "capacity.csv"
@@ -234,5 +242,5 @@ def write_report(discovery: Discovery, directory: Path, first_429: int | None = 
         writer.writerows(rows)
     png, svg = _chart(discovery, directory)
     page = directory / "capacity.html"
-    page.write_text(_html(discovery, summary(discovery, first_429), svg.read_text(), rows), encoding="utf-8")
+    page.write_text(_html(discovery, summary(discovery, first_429), svg.read_text(), rows, about), encoding="utf-8")
     return [table, png, svg, page]
