@@ -20,12 +20,14 @@ from conftest import MS, TIME_SCALE
 
 
 def test_selftest_as_the_readme_writes_it() -> None:
-    """`conformance selftest`, the command the README shows, as a user types it (the console script,
+    """`conformance selftest`, the command docs/proofs.md shows, as a user types it (the console script,
     its own defaults, every scenario against every fault): exit 0, the clean mock passes with
     every rule exercised, and each fault is caught on its rule alone. Run apart, in its own
     process: nothing in this test may play the suite at another speed than the user's command."""
     command = "conformance selftest"
-    assert f"{command} " in Path(__file__).resolve().parents[1].joinpath("README.md").read_text(encoding="utf-8")
+    assert f"{command} " in Path(__file__).resolve().parents[1].joinpath("docs", "proofs.md").read_text(
+        encoding="utf-8"
+    )
     script = Path(sys.executable).with_name("conformance")
     done = subprocess.run(
         [str(script), *command.split()[1:]], capture_output=True, text=True, timeout=600_000 * MS, check=False
