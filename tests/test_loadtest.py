@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -170,6 +172,44 @@ def test_a_run_cut_by_its_run_time_keeps_every_measurement_in_its_csv(mock_facto
         -1500:
     ]
     assert "run time: 3s of load, counted from now" in done.stderr
+
+
+def test_a_load_run_stopped_by_sigterm_judges_and_keeps_what_it_measured(mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM (a CI timeout or cancel) to a run without -t: the streams in flight report before the
+    criteria are judged (once, locust's handler judged an empty run: 'no data'), the CSV holds
+    them, and the verdict is printed last."""
+    mock = mock_factory()
+    prefix = tmp_path / "x"
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "load",
+        "--headless",
+        "-u",
+        "2",
+        "-r",
+        "2",
+        "--host",
+        mock.url,
+        "--csv",
+        str(prefix),
+        "--slo",
+        "p99(connect) < 5s",
+        "--slo",
+        "p99(send_lateness) < 5s",
+    ]
+    process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30_000 * MS
+    while not (prefix.parent / "x_stats.csv").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(3)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60_000 * MS)
+    assert process.returncode == 0, out[-1500:] + err[-1500:]
+    assert out.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], out[-1500:]
+    stats = _stats(prefix)
+    assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import logging
 
 from locust import events
 from locust.env import Environment
-from locust.runners import WorkerRunner
+from locust.runners import STATE_STOPPED, STATE_STOPPING, LocalRunner, WorkerRunner
 
 from conformance.load.thresholds import judge, parse_threshold, snapshot
 
@@ -67,6 +67,11 @@ def _gate(environment: Environment, **_: object) -> None:
         or getattr(environment, "discovery", None) is not None
     ):
         return  # a worker holds no run's statistics: its master judges them
+    runner = environment.runner
+    if isinstance(runner, LocalRunner) and runner.state not in (STATE_STOPPED, STATE_STOPPING):
+        # Stopped by a signal (locust's SIGTERM handler quits without stopping the users first):
+        # the streams in flight report what they measured before the criteria are judged.
+        runner.stop()
     try:
         lines, failed = judge(texts, snapshot(environment.stats))  # type: ignore[arg-type]
     except ValueError:
