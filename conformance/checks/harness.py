@@ -7,8 +7,8 @@ after its due time). Where either could have decided a timing verdict, the verdi
 and says how late the harness was: our lateness is never the server's failure.
 
 - A step broken by its clock (nothing by the window's end, a close after it) is not judged when
-  the harness was late at the window's end (stalled across it, or judging it late) and read
-  something right after that may have come in time.
+  the harness lost time in the window (its loop stalled, or it judged the window late) and read
+  something within that much after the window's end, which may have come in time.
 - A rule whose checks read wall-clock times (``timed`` in the catalog: ``reply``, which client
   frame a server frame or close answers; ``idle``, the gaps a server's idle timer sees) is not
   judged where the harness was later than the case's tolerance (5 % of the idle timeout as played,
@@ -74,30 +74,27 @@ def worst_lateness(trace: Trace, since: float = -math.inf, until: float = math.i
 
 
 def overran_window(trace: Trace, outcome: Outcome) -> str | None:
-    """Why a step broken by its clock cannot be judged: the harness was late at the window's end
-    (its loop stalled across it, or it judged the window late), and read a frame or the close right
-    after, which may have come in time. Nothing read then: the lateness hid nothing."""
+    """Why a step broken by its clock cannot be judged: the harness lost time in the window (its
+    loop stalled: a frame it sent reached a server on this loop late, a frame that came was read
+    late) or judged it late, and read a frame or the close within that much after the window's
+    end, which may have come in time. Nothing read then: the lateness hid nothing."""
     deadline = outcome.deadline
     if deadline is None:
         return None
-    ends = [
-        ran
-        for due, ran in trace.harness_stalls
-        if due <= deadline + WINDOW_TOLERANCE and ran >= deadline and ran - due > WINDOW_TOLERANCE
-    ]
-    if outcome.t - deadline > WINDOW_TOLERANCE:
-        ends.append(outcome.t)
-    if not ends:
+    opened = outcome.opened if outcome.opened is not None else deadline
+    until = max(deadline, outcome.t)
+    lost = sum(ran - max(due, opened) for due, ran in trace.harness_stalls if ran > opened and due < until)
+    lost = max(lost, outcome.t - deadline)
+    if lost <= WINDOW_TOLERANCE:
         return None
-    late_until = max(ends)
     close = trace.close
-    arrivals = [e.t for e in trace.received() if deadline < e.t <= late_until + _READ_SECONDS]
-    if close is not None and close.by != "client" and deadline < close.t <= late_until + _READ_SECONDS:
+    arrivals = [e.t for e in trace.received() if deadline < e.t <= until + lost + _READ_SECONDS]
+    if close is not None and close.by != "client" and deadline < close.t <= until + lost + _READ_SECONDS:
         arrivals.append(close.t)
     if not arrivals:
         return None
     return (
-        f"the suite's own event loop was {1000 * (late_until - deadline):.0f} ms late at the window's end ({deadline:.3f}s), "
+        f"the suite's own event loop lost {1000 * lost:.0f} ms in the window ({opened:.3f}s to {deadline:.3f}s), "
         f"and what it read right after (at {min(arrivals):.3f}s) may have come in time"
     )
 

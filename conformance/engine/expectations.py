@@ -101,6 +101,7 @@ class _ExpectRunner(_Waiting):
                 control=step.control,
                 seen=same,
                 deadline=deadline,
+                opened=self.origin,
             )
             return None
         return Wait(self.deadline)
@@ -193,6 +194,7 @@ class _ExpectCloseRunner(_Waiting):
                     absence=True,
                     control=step.control,
                     deadline=self.deadline,
+                    opened=self.origin,
                 )
                 return None
             return Wait(self.deadline)
@@ -211,6 +213,7 @@ class _ExpectCloseRunner(_Waiting):
             absence=late,
             control=step.control,
             deadline=self.deadline if late else None,
+            opened=self.origin,
         )
         return None
 

@@ -153,8 +153,8 @@ class Outcome:
     not come. ``control``: the step only proves that the scenario exercised its rule (it never
     counts as the rule holding; when it breaks, the rule is not judged). ``seen``: the frames of
     the awaited type that did arrive in the step's window. ``deadline``: for a step broken by its
-    clock (nothing by the window's end, or a close after it), the end of the window, so that a
-    window the harness itself overran is not judged.
+    clock (nothing by the window's end, or a close after it), the end of the window, and
+    ``opened`` its start, so that a window the harness itself lost time in is not judged.
     """
 
     step: str
@@ -168,6 +168,7 @@ class Outcome:
     control: bool = False
     seen: tuple[int, ...] = ()
     deadline: float | None = None
+    opened: float | None = None
 
     @property
     def passed(self) -> bool:
