@@ -88,7 +88,9 @@ def test_a_broken_window_is_the_servers_only_when_the_suite_was_on_time_in_it() 
     frame that came was read that late), and a frame read within that much after the window's
     end: not judged, saying so. A stall before the window opened, or nothing read for long
     after: the lateness hid nothing, the finding stands."""
-    trace = Script(scale=TIME_SCALE).audio(1).at(2.52).recv(results(0, 1)).trace
+    trace = (
+        Script(scale=TIME_SCALE).audio(1).at(2.4).recv(results(0, 1)).at(2.52).close(code=1011, reason="NET-0001").trace
+    )
     assert overran_window(trace, _broken_window(2.301, 2.3)) is None
     assert "lost 200 ms in the window (1.000s to 2.300s), and what it read right after (at 2.520s)" in (
         overran_window(trace, _broken_window(2.5, 2.3)) or ""
@@ -100,6 +102,22 @@ def test_a_broken_window_is_the_servers_only_when_the_suite_was_on_time_in_it() 
     assert overran_window(trace, _broken_window(2.301, 2.3, opened=1.6)) is None, "the stall came before the window"
     trace.harness_stalls = [(2.28, 2.32)]
     assert overran_window(trace, _broken_window(2.301, 2.3)) is None, "nothing was read until 200 ms after the stall"
+    trace.harness_stalls = [(2.25, 2.49)]
+    waiting = Outcome(
+        "3",
+        "UE-1",
+        BROKEN,
+        "UtteranceEnd within 0.300s",
+        "none",
+        2.301,
+        absence=True,
+        deadline=2.3,
+        opened=2.0,
+        awaited=("UtteranceEnd",),
+    )
+    assert overran_window(trace, waiting) is None, (
+        "a Results read right after is not the UtteranceEnd the step waited for"
+    )
 
 
 def test_judging_leaves_any_rules_window_to_the_suite_when_it_overran_it() -> None:

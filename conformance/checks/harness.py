@@ -76,8 +76,9 @@ def worst_lateness(trace: Trace, since: float = -math.inf, until: float = math.i
 def overran_window(trace: Trace, outcome: Outcome) -> str | None:
     """Why a step broken by its clock cannot be judged: the harness lost time in the window (its
     loop stalled: a frame it sent reached a server on this loop late, a frame that came was read
-    late) or judged it late, and read a frame or the close within that much after the window's
-    end, which may have come in time. Nothing read then: the lateness hid nothing."""
+    late) or judged it late, and what the step waited for (a message of its types, or the close)
+    came within that much after the window's end, maybe in time. Nothing of the kind then: the
+    lateness hid nothing."""
     deadline = outcome.deadline
     if deadline is None:
         return None
@@ -87,10 +88,15 @@ def overran_window(trace: Trace, outcome: Outcome) -> str | None:
     lost = max(lost, outcome.t - deadline)
     if lost <= WINDOW_TOLERANCE:
         return None
-    close = trace.close
-    arrivals = [e.t for e in trace.received() if deadline < e.t <= until + lost + _READ_SECONDS]
-    if close is not None and close.by != "client" and deadline < close.t <= until + lost + _READ_SECONDS:
-        arrivals.append(close.t)
+    close, latest = trace.close, until + lost + _READ_SECONDS
+    if outcome.awaited:
+        arrivals = [
+            e.t
+            for e in trace.received()
+            if deadline < e.t <= latest and e.message is not None and e.message.type in outcome.awaited
+        ]
+    else:
+        arrivals = [close.t] if close is not None and close.by != "client" and deadline < close.t <= latest else []
     if not arrivals:
         return None
     return (

@@ -102,6 +102,7 @@ class _ExpectRunner(_Waiting):
                 seen=same,
                 deadline=deadline,
                 opened=self.origin,
+                awaited=step.types,
             )
             return None
         return Wait(self.deadline)

@@ -153,8 +153,9 @@ class Outcome:
     not come. ``control``: the step only proves that the scenario exercised its rule (it never
     counts as the rule holding; when it breaks, the rule is not judged). ``seen``: the frames of
     the awaited type that did arrive in the step's window. ``deadline``: for a step broken by its
-    clock (nothing by the window's end, or a close after it), the end of the window, and
-    ``opened`` its start, so that a window the harness itself lost time in is not judged.
+    clock (nothing by the window's end, or a close after it), the end of the window, ``opened``
+    its start, and ``awaited`` the message types it waited for (none: the close), so that a window
+    the harness itself lost time in is not judged when what it waited for came just after.
     """
 
     step: str
@@ -169,6 +170,7 @@ class Outcome:
     seen: tuple[int, ...] = ()
     deadline: float | None = None
     opened: float | None = None
+    awaited: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
