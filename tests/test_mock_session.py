@@ -152,8 +152,15 @@ def test_fault_binary_frame_and_wall_clock() -> None:
     assert any(isinstance(o, SendBinary) for o in feed(s, 6.0))
     s = session(frozenset({"wall-clock-timestamps"}))
     feed(s, 2.0, now=0.0)
+    s.receive_text('{"type":"KeepAlive"}', 10.0)
     late = bodies(feed(s, 2.0, start=2.0, now=20.0) + s.receive_text('{"type":"CloseStream"}', 20.0))
     assert max(m["start"] + m["duration"] for m in late if m["type"] == "Results") > 10
+    # A gap without KeepAlive (a client waiting for a flush) is no KeepAlive-only pause: the fault
+    # breaks KA-4 alone, not RES-2 in every scenario that waits between its streams.
+    s = session(frozenset({"wall-clock-timestamps"}))
+    feed(s, 2.0, now=0.0)
+    quiet = bodies(feed(s, 2.0, start=2.0, now=20.0) + s.receive_text('{"type":"CloseStream"}', 20.0))
+    assert max(m["start"] + m["duration"] for m in quiet if m["type"] == "Results") <= 4.0 + 1e-6
 
 
 def test_results_carry_request_id_and_json_encoding() -> None:

@@ -48,7 +48,7 @@ __all__ = [
     "DATA_0000_REASON",
 ]
 
-# A gap between audio frames longer than this counts as a pause for the wall-clock fault.
+# A KeepAlive-only gap between audio frames longer than this counts as a pause for the wall-clock fault.
 _GAP_SECONDS = 0.5
 _FAULT_AHEAD_SECONDS = 1.0
 _FAULT_WORD_SHIFT_SECONDS = 0.3
@@ -154,6 +154,10 @@ class ServerSession:
         self._last_activity = now
         self._last_audio: float | None = None
         self._paused = 0.0
+        # A KeepAlive came since the last audio: the gap is a KeepAlive-only pause, the one a
+        # wall-clock server (the wall-clock-timestamps fault) lets push its clock. A gap without
+        # one (a client waiting for a flush) is a plain silence of the client's.
+        self._kept_alive = False
         self._sent_binary = False
         self._sha = hashlib.sha256()
         self._frames = 0
@@ -197,9 +201,9 @@ class ServerSession:
         if self.closed:
             return []
         self._last_activity = now
-        if self._last_audio is not None and now - self._last_audio > _GAP_SECONDS:
+        if self._last_audio is not None and self._kept_alive and now - self._last_audio > _GAP_SECONDS:
             self._paused += now - self._last_audio
-        self._last_audio = now
+        self._last_audio, self._kept_alive = now, False
         if not data:
             return self._finish(1000, "")
         self._sha.update(data)
@@ -239,6 +243,8 @@ class ServerSession:
             return self._on_finalize(message.get("channel"))
         if kind == "Configure":
             return self._on_configure(message, text)
+        if kind == "KeepAlive":
+            self._kept_alive = True
         if kind == "KeepAlive" and "keepalive-answered" in self.faults:
             return [SendText({"type": "KeepAlive"})]
         return []
