@@ -74,29 +74,19 @@ async def consume(events: AsyncIterator[Event], handlers: list[EventHandler]) ->
         close = getattr(events, "aclose", None)
         if close is not None:
             await close()  # an async generator's finally (the runner cancels its cases there)
+        name = signal.Signals(signum).name
         done = {record.id for record in finished}
         cut = [
-            CaseRecord(
-                id,
-                title,
-                "",
-                (),
-                Status.INTERRUPTED,
-                error=f"interrupted by {signal.Signals(signum).name} while playing",
-            )
-            for id, title in started.items()
-            if id not in done
+            CaseRecord(case_id, title, "", (), Status.INTERRUPTED, error=f"interrupted by {name} while playing")
+            for case_id, title in started.items()
+            if case_id not in done
         ]
         exit_code = 128 + signum
-        dispatch(handlers, Interrupted(signal=signal.Signals(signum).name))
+        dispatch(handlers, Interrupted(signal=name))
+        records = tuple(sorted([*finished, *cut], key=lambda r: r.id))
         dispatch(
             handlers,
-            RunFinished(
-                records=tuple(sorted([*finished, *cut], key=lambda r: r.id)),
-                exit_code=exit_code,
-                duration=time.monotonic() - began,
-                interrupted=signal.Signals(signum).name,
-            ),
+            RunFinished(records=records, exit_code=exit_code, duration=time.monotonic() - began, interrupted=name),
         )
     return exit_code
 
