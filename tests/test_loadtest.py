@@ -212,6 +212,71 @@ def test_a_load_run_stopped_by_sigterm_judges_and_keeps_what_it_measured(mock_fa
     assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
 
 
+def test_a_worker_that_lacks_the_user_class_says_so_in_one_line(mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A worker started with another locustfile (or of another version) is asked for SpeechStream:
+    one line saying what it was asked for and what it has, no traceback; the master measures
+    nothing from it."""
+    mock = mock_factory()
+    other = tmp_path / "other.py"
+    other.write_text(
+        "from conformance.load import worker_check  # noqa: F401\n"
+        "from conformance.load.users import StreamingUser\n\n\n"
+        "class OtherStream(StreamingUser):\n    pass\n"
+    )
+    port = _free_port()
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "locust",
+            "-f",
+            str(other),
+            "--worker",
+            "--master-host",
+            "127.0.0.1",
+            "--master-port",
+            str(port),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    master = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "load",
+        "--headless",
+        "-u",
+        "1",
+        "-r",
+        "1",
+        "-t",
+        "3s",
+        "--host",
+        mock.url,
+        "--master",
+        "--master-bind-host",
+        "127.0.0.1",
+        "--master-bind-port",
+        str(port),
+        "--expect-workers",
+        "1",
+        "--expect-workers-max-wait",
+        "30",
+    ]
+    try:
+        done = subprocess.run(master, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
+    finally:
+        worker.terminate()
+        _, err = worker.communicate(timeout=30_000 * MS)
+    said = [line for line in err.splitlines() if "this worker cannot play" in line]
+    assert len(said) == 1 and "SpeechStream" in said[0] and "OtherStream" in said[0], err[-2000:]
+    assert "Traceback" not in err and "KeyError" not in err, err[-2000:]
+    assert "connect" not in done.stdout.split("Response time percentiles")[0], "the master measured no stream"
+
+
 @pytest.mark.parametrize(
     ("mistake", "said"),
     [

@@ -2,9 +2,8 @@
 
 Locust's own ``-t`` timer starts before the users' audio is encoded and the checks warmed up, which
 takes seconds on a busy machine (``-t 25s`` gave 11.2 s of load there). ``conformance load`` hands
-``-t`` over as :data:`~conformance.load.options.RUN_TIME_OPTION`, and the timer starts here, when
-the test starts, after the listeners that prepare the streams (import this module after
-:mod:`conformance.load.users`).
+``-t`` over as :data:`~conformance.load.options.RUN_TIME_OPTION`, and :mod:`conformance.load.users`
+starts this clock once it has prepared the streams.
 """
 
 from __future__ import annotations
@@ -12,16 +11,15 @@ from __future__ import annotations
 import logging
 
 import gevent
-from locust import events
 from locust.env import Environment
 from locust.runners import WorkerRunner
 
-__all__: list[str] = []
+__all__ = ["start_the_clock"]
 logger = logging.getLogger("conformance.load")
 
 
-@events.test_start.add_listener
-def _start_the_clock(environment: Environment, **_: object) -> None:
+def start_the_clock(environment: Environment) -> None:
+    """Stop the run ``-t`` seconds from now (on the process that runs the test, not a worker)."""
     seconds = getattr(environment.parsed_options, "conformance_run_time", 0)
     if not seconds or isinstance(environment.runner, WorkerRunner) or environment.process_exit_code == 2:
         return

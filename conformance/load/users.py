@@ -24,6 +24,7 @@ from conformance.load import spawn_stall  # noqa: F401  (a worker must not stall
 from conformance.load.gate import refuse_run
 from conformance.load.metrics import Sample, ends_by_server, interrupted_samples, measure, stream_samples
 from conformance.load.options import add_stream_options
+from conformance.load.run_time import start_the_clock
 from conformance.load.steps import OpenStreams
 from conformance.load.thresholds import REQUEST_TYPE
 from conformance.redaction import hide, printable
@@ -242,7 +243,8 @@ class StreamingUser(User):
 @events.test_start.add_listener
 def _check_audio(environment: Environment, **_: object) -> None:
     """A scenario or audio that cannot be played is one line and exit 2 before any stream, never
-    a traceback per user or a run that streams nothing."""
+    a traceback per user or a run that streams nothing. Once the streams are ready, ``-t``'s
+    clock starts (:mod:`conformance.load.run_time`)."""
     options = environment.parsed_options
     if options is None:
         return
@@ -254,6 +256,8 @@ def _check_audio(environment: Environment, **_: object) -> None:
         )
     except ConformanceError as exc:
         refuse_run(environment, exc)
+        return
+    start_the_clock(environment)  # -t counts from here: the streams are ready
 
 
 @events.init_command_line_parser.add_listener
