@@ -135,42 +135,29 @@ def test_locust_measures_every_streaming_latency(mock_factory, short_scenario: P
     assert " p99(send_lateness) < 20ms: measured " in done.stdout  # the generator is judged too, unasked
 
 
+def _two_streams(url: str, prefix: Path, *extra: str) -> list[str]:
+    """`conformance load` with two default streams, a CSV, and criteria every run meets: its own
+    loose pacing criterion too, since on a busy machine the generator's guard (20 ms) would call
+    the run inconclusive, which is right, and not what these tests are about."""
+    load = [sys.executable, "-m", "conformance", "load", "--headless", "-u", "2", "-r", "2", "--host", url]
+    return [*load, "--csv", str(prefix), "--slo", "p99(connect) < 5s", "--slo", "p99(send_lateness) < 5s", *extra]
+
+
+def _kept_both_streams(prefix: Path, out: str) -> None:
+    stats = _stats(prefix)
+    assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
+    assert out.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], out[-1500:]
+
+
 def test_a_run_cut_by_its_run_time_keeps_every_measurement_in_its_csv(mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     """`-t 3s` with the default 10 s stream: both streams are cut by the end of the run, and the
     CSV still holds them (locust's last write used to come before; its _stats.csv held only an
     empty Aggregated row). The verdict is the last thing printed, after locust's tables."""
-    mock = mock_factory()
     prefix = tmp_path / "x"
-    command = [
-        sys.executable,
-        "-m",
-        "conformance",
-        "load",
-        "--headless",
-        "-u",
-        "2",
-        "-r",
-        "2",
-        "-t",
-        "3s",
-        "--host",
-        mock.url,
-        "--csv",
-        str(prefix),
-        "--slo",
-        "p99(connect) < 5s",
-        # Its own pacing criterion, loose: on a busy machine the generator's guard (20 ms) would
-        # call the run inconclusive, which is right, and not what this test is about.
-        "--slo",
-        "p99(send_lateness) < 5s",
-    ]
+    command = _two_streams(mock_factory().url, prefix, "-t", "3s")
     done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=60_000 * MS)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    stats = _stats(prefix)
-    assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
-    assert done.stdout.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], done.stdout[
-        -1500:
-    ]
+    _kept_both_streams(prefix, done.stdout)
     assert "run time: 3s of load, counted from now" in done.stderr
 
 
@@ -178,27 +165,8 @@ def test_a_load_run_stopped_by_sigterm_judges_and_keeps_what_it_measured(mock_fa
     """SIGTERM (a CI timeout or cancel) to a run without -t: the streams in flight report before the
     criteria are judged (once, locust's handler judged an empty run: 'no data'), the CSV holds
     them, and the verdict is printed last."""
-    mock = mock_factory()
     prefix = tmp_path / "x"
-    command = [
-        sys.executable,
-        "-m",
-        "conformance",
-        "load",
-        "--headless",
-        "-u",
-        "2",
-        "-r",
-        "2",
-        "--host",
-        mock.url,
-        "--csv",
-        str(prefix),
-        "--slo",
-        "p99(connect) < 5s",
-        "--slo",
-        "p99(send_lateness) < 5s",
-    ]
+    command = _two_streams(mock_factory().url, prefix)
     process = subprocess.Popen(command, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30_000 * MS
     while not (prefix.parent / "x_stats.csv").exists() and time.monotonic() < deadline:
@@ -207,9 +175,7 @@ def test_a_load_run_stopped_by_sigterm_judges_and_keeps_what_it_measured(mock_fa
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60_000 * MS)
     assert process.returncode == 0, out[-1500:] + err[-1500:]
-    assert out.rstrip().splitlines()[-2:] == ["verdict: PASS: every criterion held", "exit 0"], out[-1500:]
-    stats = _stats(prefix)
-    assert stats["connect"]["Request Count"] == "2" and stats["stream_interrupted"]["Request Count"] == "2", stats
+    _kept_both_streams(prefix, out)
 
 
 def test_a_worker_that_lacks_the_user_class_says_so_in_one_line(mock_factory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
