@@ -21,7 +21,7 @@ from typing import Any
 from conformance.catalog import Catalog, Level, load_catalog
 from conformance.checks.ending import CLIENT, REQUESTED, Ending, Refusal, ending, refusals
 from conformance.checks.facts import facts
-from conformance.checks.harness import excuse_timed, overran_window
+from conformance.checks.harness import excused_finding, overran_window
 from conformance.checks.violations import NotJudged, RuleViolation
 from conformance.engine.trace import BROKEN, HELD, UNJUDGED, Outcome, Trace
 from conformance.scenario.model import Scenario
@@ -169,10 +169,13 @@ def judge(
     stream_end = ending(trace, scenario.feature, scenario.rules)
     evidence: Evidence = {}
     for rule_id, item in run_checks(trace, scenario, ctx):
-        evidence.setdefault(rule_id, []).append(item)
+        excuse = (
+            excused_finding(trace, catalog[rule_id].timed, item.message, item.frame) if item.state == BROKEN else None
+        )
+        evidence.setdefault(rule_id, []).append(Item(UNJUDGED, excuse, item.frame, lost=True) if excuse else item)
     for outcome in trace.outcomes:
         evidence.setdefault(outcome.rule, []).append(_outcome_item(outcome, trace))
-    results = excuse_timed(grade(evidence, catalog, claims=facts(trace).owners()), trace, catalog)
+    results = grade(evidence, catalog, claims=facts(trace).owners())
     refused = list(refusals(trace))
     if stream_end.refusal is not None and stream_end.refusal not in refused:
         refused.append(stream_end.refusal)

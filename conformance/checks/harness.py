@@ -23,16 +23,15 @@ import math
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from conformance.catalog import Catalog
 from conformance.engine.trace import SENT, Outcome, Trace
-from conformance.verdicts import HARNESS_LATE, RuleResult, Verdict
+from conformance.verdicts import HARNESS_LATE
 
 __all__ = [
     "HarnessLateness",
     "worst_lateness",
     "lateness_behind",
     "overran_window",
-    "excuse_timed",
+    "excused_finding",
     "case_tolerance",
     "WINDOW_TOLERANCE",
 ]
@@ -110,23 +109,21 @@ def case_tolerance(trace: Trace) -> float:
     return max(_CASE_TOLERANCE_FLOOR, _CASE_TOLERANCE_FRACTION * trace.timing.idle_timeout * trace.timing.scale)
 
 
-def excuse_timed(results: list[RuleResult], trace: Trace, catalog: Catalog) -> list[RuleResult]:
-    """Broken verdicts of ``timed`` rules become NOT JUDGED where the harness was later than the
-    case's tolerance where it could have decided them (see :func:`lateness_behind`)."""
+def excused_finding(trace: Trace, timed: str | None, message: str, frame: int | None) -> str | None:
+    """For a check's finding on a ``timed`` rule: why it is not judged, when the harness was later
+    than the case's tolerance where it could have decided it (see :func:`lateness_behind`). A
+    step's own window is judged apart (:func:`overran_window`): a check reads the wall clock, a
+    step only waits."""
+    if timed is None:
+        return None
     tolerance = case_tolerance(trace)
-    excused = []
-    for result in results:
-        timed = catalog[result.rule_id].timed
-        if result.verdict.broken and timed:
-            late = lateness_behind(trace, timed, _moment(trace, result.frame_index), tolerance)
-            if late is not None and late.seconds > tolerance:
-                reason = (
-                    f"{HARNESS_LATE}: its {late.describe()}, over the {tolerance * 1000:.0f} ms this "
-                    f"case's timing allows (a busy machine, not the server); on its own it found: {result.message}"
-                )
-                result = RuleResult(result.rule_id, result.level, Verdict.NOT_JUDGED, reason, result.frame_index)
-        excused.append(result)
-    return excused
+    late = lateness_behind(trace, timed, _moment(trace, frame), tolerance)
+    if late is None or late.seconds <= tolerance:
+        return None
+    return (
+        f"{HARNESS_LATE}: its {late.describe()}, over the {tolerance * 1000:.0f} ms this "
+        f"case's timing allows (a busy machine, not the server); on its own it found: {message}"
+    )
 
 
 def lateness_behind(trace: Trace, timed: str, moment: float, tolerance: float) -> HarnessLateness | None:

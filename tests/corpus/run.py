@@ -16,6 +16,7 @@ from conformance.mock.faults import parse_faults
 from conformance.mock.server import MockConfig, MockServer
 from conformance.run.runner import Runner, RunOptions
 from conformance.scenario import Timing, load_scenarios
+from conformance.verdicts import HARNESS_LATE
 
 from corpus import servers
 from corpus.ground_truth import Agreement, compare, load
@@ -43,6 +44,18 @@ async def _suite(url: str) -> tuple[CaseRecord, ...]:
                 break
         else:
             raise AssertionError("the runner ended without RunFinished")
+    for _ in range(2):
+        # A case the suite's own lateness left unjudged (a busy machine) is played again, alone:
+        # the truth written for it is about the server, and this is how a user gets it.
+        late = {r.id for r in records if any(HARNESS_LATE in v.message for v in r.results)}
+        if not late:
+            break
+        again = Runner(
+            [s for s in scenarios if s.id in late], url, RunOptions(timing=TIMING, jobs=1, api_key=KEY, audio_speed=2.0)
+        )
+        async for event in again.execute():
+            if isinstance(event, RunFinished):
+                records = [r for r in records if r.id not in late] + list(event.records)
     return tuple(sorted(records, key=lambda r: r.id))
 
 
