@@ -7,14 +7,14 @@ after its due time). Where either could have decided a timing verdict, the verdi
 and says how late the harness was: our lateness is never the server's failure.
 
 - A step broken by its clock (nothing by the window's end, a close after it) is not judged when
-  the harness lost time in the window (its loop stalled, or it judged the window late) and read
-  something within that much after the window's end, which may have come in time.
-- A rule whose checks read wall-clock times (``timed`` in the catalog: ``reply``, which client
-  frame a server frame or close answers; ``idle``, the gaps a server's idle timer sees) is not
-  judged where the harness was later than the case's tolerance (5 % of the idle timeout as played,
-  half the band that tells an early idle close from a punctual one, and at least 20 ms) between
-  the client's last frame and the finding, or, for ``idle``, sent a frame that late within the
-  idle timeout before it.
+  the harness lost time in the window (its loop stalled, or it judged the window late) and what
+  the step waited for came within that much after the window's end: it may have come in time.
+- A finding of a check on a rule that reads wall-clock times (``timed`` in the catalog: ``reply``,
+  which client frame a server frame or close answers; ``idle``, the gaps a server's idle timer
+  sees) is not judged where the harness was later than the case's tolerance (5 % of the idle
+  timeout as played, half the band that tells an early idle close from a punctual one, and at
+  least 20 ms) between the client's last frame and the finding, or, for ``idle``, sent a frame
+  that late within the idle timeout before it.
 """
 
 from __future__ import annotations
