@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from conformance._resources import package_version
 from conformance.client.harness import PLACEHOLDERS
 from conformance.client.scenario import DEFAULT_FLUSH_DELAY
 from conformance.run.case import AUTH_SCHEMES
@@ -32,18 +32,11 @@ def _non_negative(kind: type) -> Callable[[str], Any]:
     return _positive(kind, zero=True)
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("stt-conformance")
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="conformance", description="Conformance suite for Deepgram-compatible live speech-to-text (/v1/listen)."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="play scenarios against an endpoint (default: the bundled mock)")

@@ -17,7 +17,6 @@ measured; 2 an option or SLO that does not parse.
 
 from __future__ import annotations
 
-import importlib.metadata
 import logging
 import time
 from pathlib import Path
@@ -26,6 +25,7 @@ from locust import LoadTestShape, events
 from locust.env import Environment
 from locust.runners import LocalRunner, WorkerRunner
 
+from conformance._resources import package_version
 from conformance.load import gc_pacing  # noqa: F401  (register the GC pacing)
 from conformance.load.gate import refuse_run, say_last
 from conformance.load.locustfile import SpeechStream
@@ -127,15 +127,8 @@ def _about(environment: Environment) -> list[tuple[str, str]]:
         ("endpoint", environment.host or ""),
         ("scenario", scenario),
         ("started", began),
-        ("by", f"stt-conformance {_version()}"),
+        ("by", f"stt-conformance {package_version()}"),
     ]
-
-
-def _version() -> str:
-    try:
-        return importlib.metadata.version("stt-conformance")
-    except importlib.metadata.PackageNotFoundError:
-        return "(not installed)"
 
 
 @events.init_command_line_parser.add_listener
